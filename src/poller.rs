@@ -1,0 +1,79 @@
+//! The process's one `mio::Poll`: waiting with a deadline, with stop signals
+//! turned into [`Error::Interrupted`] wherever the wait happens.
+
+use std::io;
+use std::time::Instant;
+
+use mio::{Events, Poll, Registry, Token};
+
+use crate::error::{Error, Result};
+use crate::signals::Signals;
+
+/// Token of the signalfd.
+pub const SIGNAL: Token = Token(0);
+/// Token of the resolver thread's waker.
+pub const RESOLVER: Token = Token(1);
+/// Token of the TLS socket once connected.
+pub const SOCKET: Token = Token(2);
+/// Token of stdin.
+pub const STDIN: Token = Token(3);
+/// Token of stdout.
+pub const STDOUT: Token = Token(4);
+/// Connection attempts take `ATTEMPT_BASE + index`.
+pub const ATTEMPT_BASE: usize = 16;
+
+/// Events per wait: a handful of descriptors ever fire at once.
+const EVENT_CAPACITY: usize = 16;
+
+/// The poll, its event buffer and the signalfd.
+#[derive(Debug)]
+pub struct Poller {
+    poll: Poll,
+    events: Events,
+    signals: Signals,
+}
+
+impl Poller {
+    /// Blocks the stop signals and creates the poll.
+    pub fn new() -> Result<Self> {
+        let setup = |what| move |source| Error::Setup { what, source };
+        let signals = Signals::new().map_err(setup("signal handling"))?;
+        let poll = Poll::new().map_err(setup("creating the event loop"))?;
+        signals
+            .register(poll.registry(), SIGNAL)
+            .map_err(setup("registering signals"))?;
+        Ok(Poller {
+            poll,
+            events: Events::with_capacity(EVENT_CAPACITY),
+            signals,
+        })
+    }
+
+    /// The registry, for adding sources.
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// Waits for events until `deadline` (forever when `None`; not at all when
+    /// `deadline` has passed). A stop signal ends the wait with `Interrupted`.
+    pub fn wait(&mut self, deadline: Option<Instant>) -> Result<&Events> {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.events.clear(),
+            Err(source) => {
+                return Err(Error::Setup {
+                    what: "waiting for events",
+                    source,
+                })
+            }
+        }
+        if self.events.iter().any(|e| e.token() == SIGNAL) {
+            if let Some(signal) = self.signals.pending() {
+                log::info!("received signal {signal}, stopping");
+                return Err(Error::Interrupted { signal });
+            }
+        }
+        Ok(&self.events)
+    }
+}

@@ -76,6 +76,9 @@ fn lookup(
                 source,
             })?,
         );
+    // The thread gets its own handle: if it held the only one, dropping it
+    // would close the eventfd and could take the pending wakeup with it.
+    let thread_waker = Arc::clone(&waker);
     let (tx, rx) = mpsc::channel();
     let query = (name.to_string(), config.connect_port);
     thread::Builder::new()
@@ -84,7 +87,7 @@ fn lookup(
             let answer = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
             // The receiver is gone only if the main thread gave up; nothing to do then.
             let _ = tx.send(answer);
-            let _ = waker.wake();
+            let _ = thread_waker.wake();
         })
         .map_err(|source| Error::Setup {
             what: "starting the resolver",

@@ -174,6 +174,9 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
             "the certificate is not meant for TLS servers (extended key usage)".into()
         }
         C::Revoked => format!("the certificate for {host} is revoked"),
+        C::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+            format!("the server presented a CA certificate as its own certificate for {host}")
+        }
         other => format!("the certificate for {host} was rejected ({other:?})"),
     }
 }

@@ -136,6 +136,18 @@ pub fn describe_tls_error(err: &rustls::Error, host: &str, client_cert_requested
     }
 }
 
+/// `a.example` from webpki's `DnsName("a.example")`, `10.0.0.1` from `IpAddress(10.0.0.1)`.
+fn plain_name(presented: &str) -> &str {
+    let unwrap = |prefix: &str, suffix: &str| {
+        presented
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+    };
+    unwrap("DnsName(\"", "\")")
+        .or_else(|| unwrap("IpAddress(", ")"))
+        .unwrap_or(presented)
+}
+
 fn client_cert_message() -> String {
     "the server requires a client certificate, and vers-tunnel does not send one".into()
 }
@@ -151,7 +163,11 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
             let names = if presented.is_empty() {
                 "no names".to_string()
             } else {
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|n| plain_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             format!("the certificate is not valid for {host} (name mismatch): it covers {names}")
         }
@@ -222,6 +238,13 @@ mod tests {
         assert_eq!(utc(t), "2026-11-25 17:11:05 UTC");
         let leap = UnixTime::since_unix_epoch(std::time::Duration::from_secs(951_782_400));
         assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn presented_names_lose_their_debug_wrapping() {
+        assert_eq!(plain_name("DnsName(\"a.vm.vers.sh\")"), "a.vm.vers.sh");
+        assert_eq!(plain_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
     }
 
     #[test]

@@ -1,0 +1,8 @@
+//! Integration tests: the real `vers-tunnel` binary against a real TLS edge on loopback.
+
+mod util;
+
+mod args;
+mod relay;
+mod stdio;
+mod trust;

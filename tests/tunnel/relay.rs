@@ -1,0 +1,235 @@
+//! Relaying: bytes in both directions, half-close, and how sessions end.
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, backend, Behaviour, EdgeBuilder, Mode, Prng, World};
+
+const MIB: usize = 1024 * 1024;
+const HOST: &str = "x.vm.vers.sh";
+
+#[test]
+fn round_trip_through_echo_is_clean_and_quiet() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"hello, vm\n");
+    run.assert_clean();
+    assert_eq!(run.stdout, b"hello, vm\n");
+}
+
+#[test]
+fn sni_is_the_host_name() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    util::run(&mut w.tunnel(edge.addr(), HOST), b"x").assert_clean();
+    assert_eq!(edge.sni_seen(), vec![Some(HOST.to_string())]);
+}
+
+#[test]
+fn answer_sent_after_stdin_eof_arrives_in_full() {
+    // The server answers only once it sees our half-close: proves stdin EOF is
+    // passed on as close_notify + FIN while server -> stdout keeps flowing.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let input = Prng::bytes(7, 3 * MIB + 5);
+    let run = util::run(&mut w.tunnel(edge.addr(), HOST), &input);
+    run.assert_clean();
+    let expected = format!("{} {}\n", util::sha256(&input), input.len());
+    assert_eq!(String::from_utf8_lossy(&run.stdout), expected);
+}
+
+#[test]
+fn sixty_four_mib_each_way_at_once_arrive_intact() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let input = Prng::bytes(1, 64 * MIB);
+    let expected = util::sha256(&input);
+    let run = util::run(&mut w.tunnel(edge.addr(), HOST), &input);
+    run.assert_clean();
+    assert_eq!(run.stdout.len(), input.len());
+    assert_eq!(util::sha256(&run.stdout), expected);
+}
+
+#[test]
+fn sixty_four_mib_download_and_upload_match_digests() {
+    let w = World::new();
+    let len = 64 * MIB;
+    let down = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: len as u64,
+            seed: 3,
+        },
+    );
+    let run = util::run(&mut w.tunnel(down.addr(), HOST), b"");
+    run.assert_clean();
+    assert_eq!(
+        util::sha256(&run.stdout),
+        util::sha256(&Prng::bytes(3, len))
+    );
+
+    let up = w.edge(HOST, Behaviour::DigestAfterEof);
+    let input = Prng::bytes(4, len);
+    let run = util::run(&mut w.tunnel(up.addr(), HOST), &input);
+    run.assert_clean();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{} {len}\n", util::sha256(&input))
+    );
+}
+
+#[test]
+fn tcp_close_without_close_notify_is_an_unclean_end() {
+    let w = World::new();
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(backend::start(Behaviour::Download {
+            len: 100_000,
+            seed: 9,
+        }))
+        .mode(Mode::NoCloseNotify)
+        .start();
+    let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"");
+    // Everything that arrived is delivered; the status says it may be truncated.
+    assert_eq!(run.stdout, Prng::bytes(9, 100_000));
+    run.assert_failure(5, &[HOST, "without TLS close_notify", "100000 bytes"]);
+}
+
+#[test]
+fn reset_mid_stream_is_an_unclean_end() {
+    let w = World::new();
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(backend::start(Behaviour::Download {
+            len: 8 * MIB as u64,
+            seed: 2,
+        }))
+        .mode(Mode::ResetAfter(MIB as u64))
+        .start();
+    let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"");
+    run.assert_failure(5, &[HOST, "ended uncleanly", "reset"]);
+    assert!(run.stdout.len() <= MIB);
+    assert_eq!(run.stdout, Prng::bytes(2, run.stdout.len()));
+}
+
+#[test]
+fn stdout_closed_early_exits_promptly_and_quietly() {
+    // `vers-tunnel h | head -c 100` while the server sends far more.
+    let w = World::new();
+    let edge = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: 1 << 30,
+            seed: 5,
+        },
+    );
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0; 100];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let stderr = util::drain(child.stderr.take().unwrap());
+    let status = util::wait(child, Duration::from_secs(5));
+    assert_eq!(&first[..], &Prng::bytes(5, 100)[..]);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+}
+
+#[test]
+fn slow_reader_keeps_memory_bounded_while_256_mib_arrive() {
+    let w = World::new();
+    let len = 256 * MIB;
+    let edge = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: len as u64,
+            seed: 6,
+        },
+    );
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open, so the tunnel outlives the download (half-close) and
+    // its peak memory can be read before it exits.
+    let stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    let reader = thread::spawn(move || {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut buf = vec![0; 16 * 1024];
+        let mut total = 0;
+        let started = Instant::now();
+        loop {
+            let n = stdout.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            ctx.update(&buf[..n]);
+            total += n;
+            // A consumer slower than the network for the first seconds: the
+            // tunnel must hold back rather than buffer what it cannot write.
+            if started.elapsed() < Duration::from_secs(2) {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+        (total, util::digest_hex(ctx.finish()))
+    });
+    let (total, digest) = reader.join().unwrap();
+    let peak_kib = util::peak_rss_kib(child.id());
+    drop(stdin);
+    let status = util::wait(child, util::HANG);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&stderr.join().unwrap())
+    );
+    assert_eq!(total, len);
+    assert_eq!(digest, util::sha256(&Prng::bytes(6, len)));
+    assert!(
+        peak_kib < 16 * 1024,
+        "peak RSS {peak_kib} KiB for a 256 MiB download: buffers are not bounded"
+    );
+}
+
+#[test]
+fn stdin_held_open_keeps_receiving_until_the_server_closes() {
+    // Server -> client data must flow while stdin stays open and idle.
+    let w = World::new();
+    let edge = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: 10_000,
+            seed: 8,
+        },
+    );
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0; 10_000];
+    stdout.read_exact(&mut got).unwrap();
+    assert_eq!(got, Prng::bytes(8, 10_000));
+    // The server closed its direction: stdout reaches EOF though stdin is open.
+    assert_eq!(stdout.read(&mut [0; 1]).unwrap(), 0);
+    stdin.write_all(b"late").ok();
+    drop(stdin);
+    let status = util::wait(child, util::HANG);
+    assert_eq!(status.code(), Some(0));
+}

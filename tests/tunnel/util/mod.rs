@@ -1,0 +1,279 @@
+//! Test support: a CA, a TLS edge and backends on loopback, and running the real
+//! `vers-tunnel` binary with a deadline, collecting its output and peak RSS.
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod edge;
+pub mod pki;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use backend::Behaviour;
+pub use edge::{Edge, EdgeBuilder, Mode};
+pub use pki::Ca;
+
+/// How long any single tunnel run may take before the test calls it a hang.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vers-tunnel")
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "vers-tunnel-test-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One test's world: a temp dir and a CA whose PEM lives in it.
+pub struct World {
+    pub dir: TempDir,
+    pub ca: Ca,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = TempDir::new();
+        let ca = Ca::new(dir.path(), "test-ca");
+        World { dir, ca }
+    }
+
+    /// An edge with a valid certificate for `host`, forwarding to `behaviour`.
+    pub fn edge(&self, host: &str, behaviour: Behaviour) -> Edge {
+        EdgeBuilder::new(self.ca.leaf(&[host]))
+            .backend(backend::start(behaviour))
+            .start()
+    }
+
+    /// `vers-tunnel --cacert CA --connect-to host:443:127.0.0.1:PORT host`,
+    /// with a clean environment.
+    pub fn tunnel(&self, edge_addr: SocketAddr, host: &str) -> Command {
+        let mut cmd = bare_tunnel();
+        cmd.arg("--cacert")
+            .arg(&self.ca.pem_path)
+            .arg("--connect-to")
+            .arg(connect_to(host, edge_addr))
+            .arg(host);
+        cmd
+    }
+}
+
+/// `host:443:ADDR:PORT` for `--connect-to`.
+pub fn connect_to(host: &str, addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{host}:443:{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("{host}:443:[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// The binary with no inherited trust or logging settings.
+pub fn bare_tunnel() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("SSL_CERT_FILE").env_remove("RUST_LOG");
+    cmd
+}
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The exit code; panics (with stderr) if a signal ended the process.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "killed by a signal: {:?}; stderr: {}",
+                self.status, self.stderr
+            )
+        })
+    }
+
+    /// Asserts exit 0 and an empty stderr: what a clean session looks like.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
+        assert_eq!(self.stderr, "", "a clean session must print nothing");
+    }
+
+    /// Asserts a failure: this exit code, one stderr line containing `words`, no stdout.
+    pub fn assert_failure(&self, code: i32, words: &[&str]) {
+        assert_eq!(self.code(), code, "stderr: {}", self.stderr);
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "one line expected: {:?}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.starts_with("vers-tunnel: "),
+            "{:?}",
+            self.stderr
+        );
+        for w in words {
+            assert!(self.stderr.contains(w), "{w:?} not in {:?}", self.stderr);
+        }
+    }
+}
+
+/// Runs `cmd` with `input` on stdin (then EOF), collecting stdout and stderr.
+pub fn run(cmd: &mut Command, input: &[u8]) -> Run {
+    let input = input.to_vec();
+    run_with(cmd, move |mut stdin| {
+        let _ = stdin.write_all(&input);
+    })
+}
+
+/// Runs `cmd`, feeding stdin from `feed` on its own thread.
+pub fn run_with(
+    cmd: &mut Command,
+    feed: impl FnOnce(std::process::ChildStdin) + Send + 'static,
+) -> Run {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || feed(stdin));
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let status = wait(child, HANG);
+    let _ = feeder.join();
+    Run {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Reads a pipe to the end on a thread.
+pub fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        out
+    })
+}
+
+/// Waits for `child` (at most `limit`, then kills it and panics).
+pub fn wait(child: Child, limit: Duration) -> ExitStatus {
+    let exit = Exit::watch(child);
+    exit.within(limit).unwrap_or_else(|| {
+        exit.kill();
+        panic!("vers-tunnel did not exit within {limit:?}");
+    })
+}
+
+/// A child being waited for on a thread, so a test can wait with a deadline.
+pub struct Exit {
+    pid: u32,
+    rx: mpsc::Receiver<ExitStatus>,
+}
+
+impl Exit {
+    /// Starts waiting for `child`.
+    pub fn watch(mut child: Child) -> Exit {
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let status = child.wait().unwrap();
+            let _ = tx.send(status);
+        });
+        Exit { pid, rx }
+    }
+
+    /// The exit status, if the child exits within `limit`.
+    pub fn within(&self, limit: Duration) -> Option<ExitStatus> {
+        self.rx.recv_timeout(limit).ok()
+    }
+
+    /// SIGKILLs the child.
+    pub fn kill(&self) {
+        // SAFETY: kill(2) has no memory effects. Called after `within` timed
+        // out, when the child is still running and its pid still ours.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// Peak resident memory of a running process since its exec, in KiB
+/// (`VmHWM`; rusage would count the test process's pages shared before exec).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// SHA-256 of `data`, as lowercase hex.
+pub fn sha256(data: &[u8]) -> String {
+    digest_hex(ring::digest::digest(&ring::digest::SHA256, data))
+}
+
+/// A digest as lowercase hex.
+pub fn digest_hex(d: ring::digest::Digest) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fast deterministic byte generator (splitmix64) for payloads.
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Prng {
+        Prng(seed)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+
+    /// `len` bytes from `seed`.
+    pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        Prng::new(seed).fill(&mut out);
+        out
+    }
+}

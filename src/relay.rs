@@ -189,7 +189,14 @@ impl Tunnel {
                         }
                     }
                     STDIN => self.stdin_readable = true,
-                    STDOUT => self.stdout_writable = true,
+                    STDOUT => {
+                        self.stdout_writable = true;
+                        // A pipe's write end reports an error once the reader
+                        // has closed it: stop now, not at the next write.
+                        if event.is_error() || event.is_write_closed() {
+                            self.reader_gone = true;
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -170,7 +170,7 @@ pub fn ensure_standard_fds() -> io::Result<()> {
     if stdout_closed {
         return Err(io::Error::new(
             io::ErrorKind::BrokenPipe,
-            "stdout is closed; there is nowhere to write what the server sends",
+            "it is closed, so there is nowhere to write what the server sends",
         ));
     }
     Ok(())

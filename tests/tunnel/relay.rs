@@ -233,3 +233,30 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn reader_closing_stdout_ends_an_idle_session_promptly() {
+    // `vers-tunnel h | head -c 5` where nothing more arrives after those bytes:
+    // the tunnel must notice the reader left without waiting for more data.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    stdin.write_all(b"hello").unwrap();
+    let mut got = [0; 5];
+    stdout.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    drop(stdout);
+    let status = util::wait(child, Duration::from_secs(2));
+    drop(stdin);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+}

@@ -281,6 +281,11 @@ impl Tunnel {
     /// Writes received plaintext to stdout, straight from rustls's buffer; on
     /// the server's close_notify, closes stdout so our reader sees EOF.
     fn deliver(&mut self, registry: &Registry) -> Result<bool> {
+        if self.tls.is_handshaking() {
+            // No plaintext before the handshake, and an EOF now is a failed
+            // handshake (reported by `receive`), not a truncated session.
+            return Ok(false);
+        }
         let mut progress = false;
         while self.stdout_writable && !self.server_done && !self.reader_gone {
             let data = match self.tls.reader().into_first_chunk() {

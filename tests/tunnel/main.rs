@@ -3,6 +3,7 @@
 mod util;
 
 mod args;
+mod faults_network;
 mod relay;
 mod stdio;
 mod trust;

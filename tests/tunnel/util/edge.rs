@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -120,6 +120,7 @@ impl EdgeBuilder {
             default_backend: self.default_backend,
             mode: self.mode,
             sni_seen: Mutex::new(Vec::new()),
+            accepted: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         });
         let mut listeners = vec![TcpListener::bind("127.0.0.1:0").unwrap()];
@@ -141,6 +142,7 @@ struct Shared {
     default_backend: Option<SocketAddr>,
     mode: Mode,
     sni_seen: Mutex<Vec<Option<String>>>,
+    accepted: AtomicUsize,
     stopping: AtomicBool,
 }
 
@@ -165,6 +167,11 @@ impl Edge {
     pub fn sni_seen(&self) -> Vec<Option<String>> {
         self.shared.sni_seen.lock().unwrap().clone()
     }
+
+    /// TCP connections accepted so far (a handshake may still be under way).
+    pub fn accepted(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Edge {
@@ -183,6 +190,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             return;
         }
         let Ok(stream) = stream else { continue };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&shared);
         thread::spawn(move || serve(stream, &shared));
     }

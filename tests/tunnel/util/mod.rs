@@ -4,7 +4,9 @@
 
 pub mod backend;
 pub mod edge;
+pub mod net;
 pub mod pki;
+pub mod pty;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

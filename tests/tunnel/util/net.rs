@@ -1,0 +1,205 @@
+//! Network faults made on loopback: listeners that black-hole SYNs, raw TCP
+//! servers that misbehave before TLS, and a private `/etc/hosts` so a test can
+//! give a name both an IPv6 and an IPv4 address.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A listener whose accept queue is full and never drained: the kernel drops
+/// further SYNs, so a connection attempt to it hangs like one to a black hole.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    _listener: OwnedFd,
+    _fillers: Vec<OwnedFd>,
+}
+
+impl BlackHole {
+    /// A black hole at `addr` (port 0 for any); `None` if the port is taken.
+    pub fn bind(addr: SocketAddr) -> Option<BlackHole> {
+        let listener = std::net::TcpListener::bind(addr).ok()?;
+        let addr = listener.local_addr().unwrap();
+        let listener: OwnedFd = listener.into();
+        // SAFETY: listen(2) on a socket we own; a backlog of 0 lets one
+        // connection queue.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        // Connect until an attempt stays pending: from then on the queue is
+        // full and SYNs are dropped.
+        let mut fillers = Vec::new();
+        for _ in 0..16 {
+            let (fd, connected) = connect_nonblocking(addr, Duration::from_millis(300));
+            fillers.push(fd);
+            if !connected {
+                return Some(BlackHole {
+                    addr,
+                    _listener: listener,
+                    _fillers: fillers,
+                });
+            }
+        }
+        panic!("could not fill the accept queue of {addr}");
+    }
+}
+
+/// Starts a non-blocking connect; whether it completed within `limit`.
+fn connect_nonblocking(addr: SocketAddr, limit: Duration) -> (OwnedFd, bool) {
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+    assert!(fd >= 0);
+    // SAFETY: a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc == 0 {
+        return (fd, true);
+    }
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::EINPROGRESS)
+    );
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as libc::c_int) };
+    (fd, n == 1)
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is large enough for any sockaddr.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Runs `cmd` in its own mount namespace where `/etc/hosts` is `hosts_file`,
+/// so the test decides what a name resolves to (both families, any order).
+/// Needs root, as CI and the development machines have.
+pub fn with_hosts_file(cmd: &mut Command, hosts_file: &Path) {
+    let path = std::ffi::CString::new(hosts_file.as_os_str().as_bytes()).unwrap();
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (unshare, mount) on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Keep the bind mount out of the parent's namespace.
+            let private = libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            );
+            if private != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let bind = libc::mount(
+                path.as_ptr(),
+                c"/etc/hosts".as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            );
+            if bind != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// What a raw (non-TLS) server does with each connection.
+#[derive(Clone, Copy, Debug)]
+pub enum Raw {
+    /// Reads the ClientHello, then closes the connection.
+    CloseAfterHello,
+    /// Answers with an HTTP response, as a plain-text port would.
+    Http,
+}
+
+/// A raw TCP server on 127.0.0.1 behaving as `raw` for every connection.
+pub fn raw_server(raw: Raw) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut hello = [0; 512];
+                let _ = stream.read(&mut hello);
+                if let Raw::Http = raw {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                }
+                // Drain, so that closing sends FIN rather than RST.
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = io::copy(&mut stream, &mut io::sink());
+            });
+        }
+    });
+    addr
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether a TCP connect to `addr` succeeds right away (for sanity checks).
+pub fn reachable(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}

@@ -425,7 +425,7 @@ impl Tunnel {
     fn tls_error(&mut self, source: rustls::Error) -> Error {
         // Best effort: tell the server why (rustls queued an alert).
         let _ = self.tls.write_tls(&mut self.sock);
-        if self.tls.is_handshaking() {
+        if self.tls.is_handshaking() || self.refused_our_last_flight() {
             Error::Tls {
                 host: self.host.clone(),
                 addr: self.addr,
@@ -435,6 +435,13 @@ impl Tunnel {
         } else {
             self.unclean(UncleanCause::Tls(source))
         }
+    }
+
+    /// In TLS 1.3 the server checks our client certificate (here: none) after
+    /// our side of the handshake is done, so its refusal arrives as the first
+    /// thing after it: that is a failed handshake, not a broken session.
+    fn refused_our_last_flight(&self) -> bool {
+        self.probe.was_asked() && self.received == 0
     }
 
     fn unclean(&self, cause: UncleanCause) -> Error {

@@ -4,6 +4,7 @@ mod util;
 
 mod args;
 mod faults_network;
+mod faults_trust;
 mod relay;
 mod stdio;
 mod trust;

@@ -1,0 +1,240 @@
+//! Hostile certificates and servers: nothing that should not be trusted is,
+//! and each refusal names the host and the check that failed.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use crate::util::{self, backend, pki::Leaf, Behaviour, Ca, EdgeBuilder, World};
+
+const HOST: &str = "x.vm.vers.sh";
+
+/// Runs the tunnel for `host` against an edge serving `leaf`.
+fn run_against(w: &World, leaf: Leaf, host: &str) -> (util::Run, util::Edge) {
+    let edge = EdgeBuilder::new(leaf)
+        .backend(backend::start(Behaviour::Echo))
+        .start();
+    let run = util::run(&mut w.tunnel(edge.addr(), host), b"secret\n");
+    (run, edge)
+}
+
+#[test]
+fn certificate_not_yet_valid_is_refused_with_its_start_date() {
+    let w = World::new();
+    let leaf = w.ca.leaf_valid(&[HOST], (2099, 1, 2), (2100, 1, 1));
+    let (run, edge) = run_against(&w, leaf, HOST);
+    run.assert_failure(4, &[HOST, "not valid until 2099-01-02", "check the clock"]);
+    assert!(edge.sni_seen().is_empty());
+}
+
+#[test]
+fn chain_through_an_untrusted_intermediate_is_refused() {
+    let w = World::new();
+    // The intermediate is sent by the server but chains to a root we do not trust.
+    let stranger = Ca::new(w.dir.path(), "stranger-root");
+    let inter = stranger.intermediate(w.dir.path(), "stranger-inter");
+    let mut leaf = inter.leaf(&[HOST]);
+    leaf.chain.push(inter.cert.clone());
+    let (run, edge) = run_against(&w, leaf, HOST);
+    run.assert_failure(4, &[HOST, "unknown issuer"]);
+    assert!(edge.sni_seen().is_empty());
+
+    // Control: the same shape under our root is accepted, so the refusal
+    // above is about trust, not about intermediates.
+    let ours = w.ca.intermediate(w.dir.path(), "our-inter");
+    let mut leaf = ours.leaf(&[HOST]);
+    leaf.chain.push(ours.cert.clone());
+    let (run, _edge) = run_against(&w, leaf, HOST);
+    run.assert_clean();
+    assert_eq!(run.stdout, b"secret\n");
+}
+
+#[test]
+fn wildcard_matches_one_label_only() {
+    let w = World::new();
+    let (run, edge) = run_against(&w, w.ca.leaf(&["*.vm.vers.sh"]), "x.y.vm.vers.sh");
+    run.assert_failure(
+        4,
+        &[
+            "not valid for x.y.vm.vers.sh",
+            "name mismatch",
+            "covers *.vm.vers.sh",
+        ],
+    );
+    assert!(edge.sni_seen().is_empty());
+
+    // Control: one label deep is what the wildcard is for.
+    let (run, _edge) = run_against(&w, w.ca.leaf(&["*.vm.vers.sh"]), HOST);
+    run.assert_clean();
+    assert_eq!(run.stdout, b"secret\n");
+}
+
+#[test]
+fn server_requiring_a_client_certificate_is_explained() {
+    for tls12 in [false, true] {
+        let w = World::new();
+        let mut edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+            .backend(backend::start(Behaviour::Echo))
+            .require_client_cert(&w.ca);
+        if tls12 {
+            edge = edge.tls12_only();
+        }
+        let edge = edge.start();
+        let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"secret\n");
+        run.assert_failure(4, &["requires a client certificate", "does not send one"]);
+        assert!(run.stdout.is_empty(), "tls12={tls12}");
+    }
+}
+
+#[test]
+fn ip_literal_sends_no_sni_and_is_verified_against_the_ip() {
+    let w = World::new();
+    let edge = EdgeBuilder::new(w.ca.leaf(&["127.0.0.1"]))
+        .backend(backend::start(Behaviour::Echo))
+        .start();
+    let mut cmd = util::bare_tunnel();
+    cmd.arg("--cacert")
+        .arg(&w.ca.pem_path)
+        .arg(edge.addr().to_string());
+    let run = util::run(&mut cmd, b"by address\n");
+    run.assert_clean();
+    assert_eq!(run.stdout, b"by address\n");
+    assert_eq!(edge.sni_seen(), vec![None], "no SNI for an IP literal");
+
+    // A certificate for a name does not cover the address.
+    let named = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(backend::start(Behaviour::Echo))
+        .start();
+    let mut cmd = util::bare_tunnel();
+    cmd.arg("--cacert")
+        .arg(&w.ca.pem_path)
+        .arg(named.addr().to_string());
+    util::run(&mut cmd, b"x")
+        .assert_failure(4, &["not valid for 127.0.0.1", "covers x.vm.vers.sh"]);
+}
+
+/// `openssl s_server` limited to one old protocol version, on a free port.
+struct OldServer {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl OldServer {
+    fn start(w: &World, version_flag: &str) -> OldServer {
+        let leaf = w.ca.leaf(&[HOST]);
+        let cert = w.dir.path().join(format!("old{version_flag}.crt"));
+        let key = w.dir.path().join(format!("old{version_flag}.key"));
+        std::fs::write(&cert, pem("CERTIFICATE", &leaf.chain[0])).unwrap();
+        std::fs::write(&key, pem("PRIVATE KEY", leaf.key.secret_der())).unwrap();
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.1:0", "-naccept", "1"])
+            .arg(version_flag)
+            // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            // s_server stops when its stdin ends: keep it open.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed (see .ci/run)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("ACCEPT ").map(str::to_string))
+            .expect("openssl s_server printed no ACCEPT line")
+            .parse()
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        OldServer { child, addr }
+    }
+}
+
+impl Drop for OldServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let body: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        body.join("\n")
+    )
+}
+
+#[test]
+fn server_speaking_only_tls_1_0_or_1_1_is_refused() {
+    for flag in ["-tls1", "-tls1_1"] {
+        let w = World::new();
+        let server = OldServer::start(&w, flag);
+        let run = util::run(&mut w.tunnel(server.addr, HOST), b"secret\n");
+        run.assert_failure(4, &[HOST, "does not support TLS 1.2 or 1.3"]);
+    }
+}
+
+#[test]
+fn unusable_ca_files_are_usage_errors_naming_the_file() {
+    let w = World::new();
+    let dir = w.dir.path();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let text = dir.join("notes.pem");
+    std::fs::write(&text, "this is not a certificate\n").unwrap();
+    let key_only = dir.join("key.pem");
+    std::fs::write(
+        &key_only,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let broken = dir.join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let truncated = dir.join("truncated.pem");
+    std::fs::write(&truncated, &w.ca.pem[..w.ca.pem.len() / 2]).unwrap();
+    let missing = dir.join("missing.pem");
+    for (path, reason) in [
+        (&missing, "no such file"),
+        (&empty, "it is empty"),
+        (&text, "no PEM \"CERTIFICATE\" block"),
+        (&key_only, "no PEM \"CERTIFICATE\" block"),
+        (&broken, "not valid base64"),
+        (&truncated, "no END line"),
+        (&dir.to_path_buf(), "it is a directory"),
+    ] {
+        let mut cmd = util::bare_tunnel();
+        cmd.arg("--cacert").arg(path).arg(HOST);
+        let run = util::run(&mut cmd, b"");
+        run.assert_failure(2, &[&path.display().to_string(), reason]);
+    }
+}

@@ -110,6 +110,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    reject_control_characters(&args)?;
     let args = Args::try_parse_from(args)?;
     let port = match (args.target.port, args.port) {
         (Some(a), Some(b)) if a != b => {
@@ -144,6 +146,26 @@ where
         family,
         verbosity: args.verbose,
     })
+}
+
+/// No host, port, rule or file name here needs a control character, and
+/// clap would echo one raw: a newline would split the one-line error and an
+/// escape sequence would reach the user's terminal.
+fn reject_control_characters(args: &[OsString]) -> Result<(), clap::Error> {
+    for arg in args.iter().skip(1) {
+        let text = arg.to_string_lossy();
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "argument \"{}\" contains a control character (U+{:04X}), which no host, port or file name here may\n",
+                    text.escape_debug(),
+                    c as u32
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -232,6 +254,8 @@ mod tests {
             (&["--connect-timeout", "0", "h.sh"], "more than 0"),
             (&["--connect-timeout", "soon", "h.sh"], "not a number"),
             (&[], "required"),
+            (&["h.sh:1\n2"], "control character (U+000A)"),
+            (&["\u{1b}[31mh.sh"], "\"\\u{1b}[31mh.sh\""),
         ] {
             let msg = parse_err(args);
             assert!(msg.contains(reason), "{args:?}: {msg}");

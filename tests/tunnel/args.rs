@@ -56,3 +56,66 @@ fn missing_ca_file_is_a_usage_error_naming_the_file() {
     run_args(&["--cacert", "/nonexistent/ca.pem", "h.sh"])
         .assert_failure(2, &["/nonexistent/ca.pem", "no such file"]);
 }
+
+#[test]
+fn hostile_hosts_and_rules_are_usage_errors_with_a_reason() {
+    let long_name = format!("{}.vm.vers.sh", "a.".repeat(130));
+    let long_label = format!("{}.vm.vers.sh", "a".repeat(64));
+    for (args, words) in [
+        (&[""][..], &["the host name is empty"][..]),
+        (&["host:0"], &["port 0"]),
+        (&["host:ssh"], &["port 'ssh' is not a number"]),
+        (&["[::1]x"], &["unexpected 'x' after ']'"]),
+        (&["[nope]:22"], &["not an IPv6 address"]),
+        (&["a..b.sh"], &["empty label"]),
+        (&["x:y:z"], &["not a valid IPv6 address"]),
+        (&["héllo.sh"], &["contains 'é'"]),
+        (&[&long_name], &["DNS allows at most 253"]),
+        (&[&long_label], &["DNS allows at most 63"]),
+        (
+            &["h.sh:1\n2"],
+            &["\"h.sh:1\\n2\"", "control character (U+000A)"],
+        ),
+        (
+            &["\u{1b}[2Jh.sh"],
+            &["\"\\u{1b}[2Jh.sh\"", "control character"],
+        ),
+        (&["--connect-to", "", "h.sh"], &["4 fields", "found 1"]),
+        (
+            &["--connect-to", "a:1:b:2:3", "h.sh"],
+            &["4 fields", "found 5"],
+        ),
+        (
+            &["--connect-to", "a:x:b:2", "h.sh"],
+            &["port 'x' is not a number"],
+        ),
+        (&["--connect-to", "a:1:b:99999", "h.sh"], &["out of range"]),
+        (&["--connect-to", "a:1:[::1:2", "h.sh"], &["unclosed '['"]),
+        (&["--connect-to", "a:1:b c:2", "h.sh"], &["a space"]),
+        (
+            &["--connect-to", "a:1:[zz]:2", "h.sh"],
+            &["not an IPv6 address"],
+        ),
+    ] {
+        let run = run_args(args);
+        run.assert_failure(2, words);
+        assert!(
+            !run.stderr.trim_end().chars().any(char::is_control),
+            "{:?}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn nul_byte_in_a_host_is_refused_by_the_parser() {
+    // exec(2) cannot carry a NUL in an argument, so this one is checked at
+    // the parser the binary uses.
+    let err = vers_tunnel::cli::parse(["vers-tunnel", "a\0b.sh"], None).unwrap_err();
+    let msg = vers_tunnel::cli::one_line(&err);
+    assert!(msg.contains("control character (U+0000)"), "{msg}");
+    let err = "a\0b.sh"
+        .parse::<vers_tunnel::target::HostPort>()
+        .unwrap_err();
+    assert!(err.contains("a NUL byte"), "{err}");
+}

@@ -5,6 +5,7 @@ mod util;
 mod args;
 mod faults_network;
 mod faults_trust;
+mod parsers;
 mod relay;
 mod stdio;
 mod trust;

@@ -34,6 +34,7 @@ fn edge_behind_ipv6_black_hole(w: &World) -> (util::Edge, BlackHole) {
 
 #[test]
 fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
+    let _timed = util::timed();
     let w = World::new();
     let (edge, hole) = edge_behind_ipv6_black_hole(&w);
     // Connect by a name that has both addresses; IPv6 is tried first.
@@ -82,6 +83,7 @@ fn connected_after(stderr: &str, ip: &str) -> Duration {
 
 #[test]
 fn everything_black_holed_times_out_at_the_connect_timeout() {
+    let _timed = util::timed();
     let w = World::new();
     let v4 = BlackHole::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let v6 = (0..20)
@@ -112,6 +114,7 @@ fn everything_black_holed_times_out_at_the_connect_timeout() {
 
 #[test]
 fn silent_server_is_bounded_by_the_connect_timeout() {
+    let _timed = util::timed();
     let w = World::new();
     let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
         .mode(Mode::Silent)
@@ -164,6 +167,7 @@ fn plain_text_server_is_not_mistaken_for_tls() {
 
 #[test]
 fn trickling_server_delivers_every_byte_as_it_comes() {
+    let _timed = util::timed();
     let w = World::new();
     let gap = Duration::from_millis(20);
     let edge = w.edge(HOST, Behaviour::Trickle { len: 60, gap });

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,21 @@ pub use pki::Ca;
 
 /// How long any single tunnel run may take before the test calls it a hang.
 pub const HANG: Duration = Duration::from_secs(60);
+
+/// Held shared by tests that assert wall-clock bounds (timeouts, prompt
+/// exits) and exclusively by the load test, so that it cannot starve them on a
+/// two-core machine.
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// For a test whose assertions include how long something took.
+pub fn timed() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// For a test that loads the whole machine.
+pub fn whole_machine() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The binary under test.
 pub fn bin() -> &'static str {
@@ -278,4 +293,30 @@ impl Prng {
         Prng::new(seed).fill(&mut out);
         out
     }
+}
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: two fresh descriptors nothing else owns.
+    unsafe {
+        (
+            OwnedFd::from_raw_fd(fds[0]).into(),
+            OwnedFd::from_raw_fd(fds[1]).into(),
+        )
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory effects; `pid` is a child we started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}
+
+/// Open descriptors of this (the test) process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }

@@ -6,6 +6,7 @@ mod args;
 mod faults_local;
 mod faults_network;
 mod faults_trust;
+mod load;
 mod parsers;
 mod relay;
 mod stdio;

@@ -21,6 +21,8 @@ pub enum Behaviour {
     Download { len: u64, seed: u64 },
     /// Sends `len` bytes one at a time, `gap` apart, then closes.
     Trickle { len: usize, gap: Duration },
+    /// Echoes, reading and writing in random sizes with random pauses.
+    JitterEcho { seed: u64 },
 }
 
 /// Starts a backend on 127.0.0.1 with an OS-chosen port.
@@ -78,6 +80,28 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) -> io::Result<()> {
             }
             stream.shutdown(Shutdown::Write)?;
             io::copy(&mut stream, &mut io::sink()).map(drop)
+        }
+        Behaviour::JitterEcho { seed } => {
+            // Each connection gets its own sequence of sizes and pauses.
+            let port = stream.peer_addr()?.port();
+            let mut prng = Prng::new(seed ^ u64::from(port));
+            let mut buf = vec![0; 256 * 1024];
+            loop {
+                let want = prng.range(1, buf.len());
+                let n = stream.read(&mut buf[..want])?;
+                if n == 0 {
+                    return stream.shutdown(Shutdown::Write);
+                }
+                let mut sent = 0;
+                while sent < n {
+                    let piece = prng.range(1, n - sent);
+                    stream.write_all(&buf[sent..sent + piece])?;
+                    sent += piece;
+                    if prng.range(0, 7) == 0 {
+                        thread::sleep(Duration::from_micros(prng.range(0, 3000) as u64));
+                    }
+                }
+            }
         }
         Behaviour::Trickle { len, gap } => {
             for i in 0..len {

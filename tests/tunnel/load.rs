@@ -1,0 +1,278 @@
+//! Load and data integrity: hundreds of tunnels at once, and streams chopped
+//! and delayed at random on every side. Every byte arrives, in order, once;
+//! nothing is left running or open afterwards.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::net::wait_until;
+use crate::util::{self, backend, Behaviour, EdgeBuilder, Prng, World};
+
+const HOST: &str = "x.vm.vers.sh";
+const MIB: usize = 1024 * 1024;
+const TUNNELS: usize = 200;
+const EACH_WAY: usize = 8 * MIB;
+
+/// TCP sockets (not listeners, not TIME_WAIT) with a local or remote port
+/// among `ports`, on the whole machine: what is still open of the sessions.
+fn open_sessions(ports: &[u16]) -> usize {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port =
+                |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+            let (local, remote, state, inode) = (port(f[1]), port(f[2]), f[3], f[9]);
+            // 0A: LISTEN. TIME_WAIT and other orphans have inode 0: no descriptor.
+            state != "0A" && inode != "0" && (ports.contains(&local) || ports.contains(&remote))
+        })
+        .count()
+}
+
+/// Live or unreaped vers-tunnel processes (children of this test process)
+/// whose command line names `port`.
+fn tunnels_using(port: u16) -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let port = format!(":{port}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let ppid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .map(str::trim);
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            ppid == Some(me.as_str()) && cmdline.contains("vers-tunnel") && cmdline.contains(&port)
+        })
+        .collect()
+}
+
+fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+    }
+}
+
+/// One running tunnel of the load test and the threads feeding and reading it.
+struct Load {
+    child: Child,
+    stderr_path: std::path::PathBuf,
+    feeder: thread::JoinHandle<(String, std::process::ChildStdin)>,
+    reader: thread::JoinHandle<(String, std::process::ChildStdout)>,
+}
+
+fn start_load(w: &World, edge: SocketAddr, pool: &Arc<Vec<u8>>, i: usize) -> Load {
+    let stderr_path = w.dir.path().join(format!("tunnel-{i}.stderr"));
+    let mut child = w
+        .tunnel(edge, HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Each tunnel sends a different 8 MiB window of the random pool.
+    let offset = (i * 40_961) % (pool.len() - EACH_WAY);
+    let pool = Arc::clone(pool);
+    let feeder = thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let data = &pool[offset..offset + EACH_WAY];
+            for chunk in data.chunks(64 * 1024) {
+                stdin.write_all(chunk).unwrap();
+            }
+            (util::sha256(data), stdin)
+        })
+        .unwrap();
+    let reader = thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut buf = vec![0; 64 * 1024];
+            let mut left = EACH_WAY;
+            while left > 0 {
+                let n = stdout.read(&mut buf[..left.min(64 * 1024)]).unwrap();
+                assert_ne!(n, 0, "stdout ended {left} bytes early");
+                ctx.update(&buf[..n]);
+                left -= n;
+            }
+            (util::digest_hex(ctx.finish()), stdout)
+        })
+        .unwrap();
+    Load {
+        child,
+        stderr_path,
+        feeder,
+        reader,
+    }
+}
+
+#[test]
+fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
+    let _machine = util::whole_machine();
+    raise_fd_limit(8192);
+    let w = World::new();
+    let backend = backend::start(Behaviour::Echo);
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(backend)
+        .start();
+    let ports = [edge.addr().port(), backend.port()];
+    let pool = Arc::new(Prng::bytes(31, 2 * EACH_WAY));
+    let started = Instant::now();
+    let loads: Vec<Load> = (0..TUNNELS)
+        .map(|i| start_load(&w, edge.addr(), &pool, i))
+        .collect();
+    let mut peaks = Vec::new();
+    for (i, load) in loads.into_iter().enumerate() {
+        let (sent, stdin) = load.feeder.join().unwrap();
+        let (received, mut stdout) = load.reader.join().unwrap();
+        assert_eq!(received, sent, "tunnel {i}: echoed stream differs");
+        // Still running (stdin open): its peak memory covers the whole transfer.
+        peaks.push(util::peak_rss_kib(load.child.id()));
+        drop(stdin);
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).unwrap();
+        assert!(
+            rest.is_empty(),
+            "tunnel {i}: {} bytes after the echo",
+            rest.len()
+        );
+        let status = util::wait(load.child, util::HANG);
+        let stderr = std::fs::read_to_string(&load.stderr_path).unwrap();
+        assert_eq!(status.code(), Some(0), "tunnel {i}: {stderr}");
+        assert_eq!(stderr, "", "tunnel {i}");
+    }
+    let elapsed = started.elapsed();
+    peaks.sort_unstable();
+    let total = (TUNNELS * EACH_WAY * 2) as f64 / MIB as f64;
+    eprintln!(
+        "load: {TUNNELS} tunnels x {} MiB each way in {elapsed:.1?} ({:.0} MiB/s through the tunnels); \
+         peak RSS per tunnel: min {} KiB, median {} KiB, max {} KiB",
+        EACH_WAY / MIB,
+        total / elapsed.as_secs_f64(),
+        peaks[0],
+        peaks[peaks.len() / 2],
+        peaks[peaks.len() - 1],
+    );
+    assert!(
+        peaks[peaks.len() - 1] < 16 * 1024,
+        "a tunnel used {} KiB: memory is not bounded",
+        peaks[peaks.len() - 1]
+    );
+    let left = tunnels_using(edge.addr().port());
+    assert!(left.is_empty(), "tunnels left behind: {left:?}");
+    // The edge and backend close their ends as each session finishes.
+    wait_until(
+        Duration::from_secs(10),
+        "every session's sockets to close",
+        || open_sessions(&ports) == 0,
+    );
+}
+
+#[test]
+fn random_chunks_pauses_and_stalls_on_every_side_lose_nothing() {
+    // Writer pauses, reader stalls, and the backend echoes in random pieces
+    // with pauses of its own; each stream must come back byte for byte.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::JitterEcho { seed: 41 });
+    const ITERATIONS: u64 = 48;
+    const AT_ONCE: u64 = 4;
+    let mut total = 0;
+    let started = Instant::now();
+    for batch in 0..ITERATIONS / AT_ONCE {
+        let runs: Vec<_> = (0..AT_ONCE)
+            .map(|k| {
+                let seed = batch * AT_ONCE + k;
+                let cmd = w.tunnel(edge.addr(), HOST);
+                thread::spawn(move || jittery_round_trip(cmd, seed))
+            })
+            .collect();
+        for run in runs {
+            total += run.join().unwrap();
+        }
+    }
+    eprintln!(
+        "integrity: {ITERATIONS} jittery round trips, {:.1} MiB in {:.1?}",
+        total as f64 / MIB as f64,
+        started.elapsed()
+    );
+}
+
+/// One tunnel fed and drained in random pieces with random pauses; returns bytes moved.
+fn jittery_round_trip(mut cmd: std::process::Command, seed: u64) -> usize {
+    let mut prng = Prng::new(seed);
+    let len = prng.range(1, 3 * MIB);
+    let input = Prng::bytes(1000 + seed, len);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    let to_send = input.clone();
+    let feeder = thread::spawn(move || {
+        let mut prng = Prng::new(seed ^ 0xfeed);
+        let mut sent = 0;
+        while sent < to_send.len() {
+            let n = prng.range(1, 200_000).min(to_send.len() - sent);
+            stdin.write_all(&to_send[sent..sent + n]).unwrap();
+            sent += n;
+            if prng.range(0, 3) == 0 {
+                thread::sleep(Duration::from_micros(prng.range(0, 4000) as u64));
+            }
+        }
+    });
+    let mut got = Vec::with_capacity(len);
+    let mut buf = vec![0; 256 * 1024];
+    let mut reader_prng = Prng::new(seed ^ 0xbeef);
+    loop {
+        let want = reader_prng.range(1, buf.len());
+        let n = stdout.read(&mut buf[..want]).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if reader_prng.range(0, 4) == 0 {
+            thread::sleep(Duration::from_micros(reader_prng.range(0, 5000) as u64));
+        }
+    }
+    feeder.join().unwrap();
+    let status = util::wait(child, util::HANG);
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(0), "seed {seed}: {stderr}");
+    assert_eq!(stderr, "", "seed {seed}");
+    assert_eq!(got.len(), len, "seed {seed}: length");
+    if let Some(at) = got.iter().zip(&input).position(|(a, b)| a != b) {
+        panic!("seed {seed}: first differing byte at {at} of {len}");
+    }
+    len
+}

@@ -89,17 +89,20 @@ fn server_requiring_a_client_certificate_is_explained() {
 #[test]
 fn ip_literal_sends_no_sni_and_is_verified_against_the_ip() {
     let w = World::new();
-    let edge = EdgeBuilder::new(w.ca.leaf(&["127.0.0.1"]))
+    let edge = EdgeBuilder::new(w.ca.leaf(&["127.0.0.1", "::1"]))
         .backend(backend::start(Behaviour::Echo))
+        .ipv6()
         .start();
-    let mut cmd = util::bare_tunnel();
-    cmd.arg("--cacert")
-        .arg(&w.ca.pem_path)
-        .arg(edge.addr().to_string());
-    let run = util::run(&mut cmd, b"by address\n");
-    run.assert_clean();
-    assert_eq!(run.stdout, b"by address\n");
-    assert_eq!(edge.sni_seen(), vec![None], "no SNI for an IP literal");
+    for addr in [edge.addr(), edge.addr6()] {
+        let mut cmd = util::bare_tunnel();
+        cmd.arg("--cacert")
+            .arg(&w.ca.pem_path)
+            .arg(addr.to_string());
+        let run = util::run(&mut cmd, b"by address\n");
+        run.assert_clean();
+        assert_eq!(run.stdout, b"by address\n");
+    }
+    assert_eq!(edge.sni_seen(), vec![None, None], "no SNI for IP literals");
 
     // A certificate for a name does not cover the address.
     let named = EdgeBuilder::new(w.ca.leaf(&[HOST]))

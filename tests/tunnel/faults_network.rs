@@ -85,10 +85,14 @@ fn connected_after(stderr: &str, ip: &str) -> Duration {
 fn everything_black_holed_times_out_at_the_connect_timeout() {
     let _timed = util::timed();
     let w = World::new();
-    let v4 = BlackHole::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let v6 = (0..20)
-        .find_map(|_| BlackHole::bind(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), v4.addr.port())))
-        .expect("the black hole's port is taken on [::1]");
+    // Black holes on 127.0.0.1:P and [::1]:P, the same port P.
+    let (v4, v6) = (0..20)
+        .find_map(|_| {
+            let v4 = BlackHole::bind("127.0.0.1:0".parse().unwrap())?;
+            let v6 = BlackHole::bind(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), v4.addr.port()))?;
+            Some((v4, v6))
+        })
+        .expect("no port free on both 127.0.0.1 and [::1]");
     let mut cmd = util::bare_tunnel();
     cmd.args(["--connect-timeout", "1", "--connect-to"])
         .arg(format!("{HOST}:443:{DUAL}:{}", v4.addr.port()))

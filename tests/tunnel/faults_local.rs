@@ -358,3 +358,42 @@ fn parent_killed_mid_transfer_ends_the_tunnel_promptly() {
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert_eq!(std::fs::read_to_string(&err_path).unwrap(), "");
 }
+
+#[test]
+fn stop_signal_while_data_pours_both_ways_exits_promptly() {
+    // The loop is never idle here: the signal must still be seen between rounds.
+    let _timed = util::timed();
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    let feeder = thread::spawn(move || {
+        let chunk = Prng::bytes(25, 64 * 1024);
+        // Ends with EPIPE once the tunnel is gone.
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let mut buf = vec![0; 64 * 1024];
+    let mut received = 0;
+    while received < 8 << 20 {
+        received += stdout.read(&mut buf).unwrap();
+    }
+    let reader = thread::spawn(move || while stdout.read(&mut buf).is_ok_and(|n| n > 0) {});
+    let (status, took) = stop(child, libc::SIGTERM);
+    assert_stopped(
+        "SIGTERM in a busy transfer",
+        libc::SIGTERM,
+        status,
+        took,
+        stderr.join().unwrap(),
+    );
+    feeder.join().unwrap();
+    reader.join().unwrap();
+}

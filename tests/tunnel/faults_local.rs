@@ -397,3 +397,37 @@ fn stop_signal_while_data_pours_both_ways_exits_promptly() {
     feeder.join().unwrap();
     reader.join().unwrap();
 }
+
+#[test]
+fn stdin_and_stdout_the_same_tty_leave_the_terminal_as_found() {
+    // Run by hand in a terminal: both ends share one file description.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let pty = Pty::open();
+    let before = pty.slave_flags();
+    let child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(pty.slave_handle())
+        .stdout(pty.slave_handle())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = pty.master.try_clone().unwrap();
+    // The terminal shows the typed line (echo) and then the tunnel's copy.
+    let screen = thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0; 1024];
+        while seen.windows(5).filter(|w| w == b"hello").count() < 2 {
+            let n = master.read(&mut buf).unwrap();
+            assert_ne!(n, 0);
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    (&pty.master).write_all(b"hello\n").unwrap();
+    screen.join().unwrap();
+    (&pty.master).write_all(&[4]).unwrap();
+    let status = util::wait(child, util::HANG);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(pty.slave_flags(), before, "O_NONBLOCK left on the terminal");
+}

@@ -63,6 +63,23 @@ fn tunnels_using(port: u16) -> Vec<u32> {
         .collect()
 }
 
+/// Sockets, and all descriptors the tunnel made itself (sockets, epoll,
+/// signalfd, eventfd), open in process `pid`; inherited ones (stdio, and
+/// whatever the test runner leaves without close-on-exec) are not counted.
+fn tunnel_descriptors(pid: u32) -> (usize, usize) {
+    let links: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
+    let sockets = links.iter().filter(|l| l.starts_with("socket:")).count();
+    let anon = links
+        .iter()
+        .filter(|l| l.starts_with("anon_inode:"))
+        .count();
+    (sockets, sockets + anon)
+}
+
 fn raise_fd_limit(want: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -149,12 +166,19 @@ fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
         .map(|i| start_load(&w, edge.addr(), &pool, i))
         .collect();
     let mut peaks = Vec::new();
+    let mut max_fds = 0;
     for (i, load) in loads.into_iter().enumerate() {
         let (sent, stdin) = load.feeder.join().unwrap();
         let (received, mut stdout) = load.reader.join().unwrap();
         assert_eq!(received, sent, "tunnel {i}: echoed stream differs");
         // Still running (stdin open): its peak memory covers the whole transfer.
         peaks.push(util::peak_rss_kib(load.child.id()));
+        let (sockets, made) = tunnel_descriptors(load.child.id());
+        assert_eq!(
+            sockets, 1,
+            "tunnel {i}: one connection, no leftover attempts"
+        );
+        max_fds = max_fds.max(made);
         drop(stdin);
         let mut rest = Vec::new();
         stdout.read_to_end(&mut rest).unwrap();
@@ -173,12 +197,17 @@ fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
     let total = (TUNNELS * EACH_WAY * 2) as f64 / MIB as f64;
     eprintln!(
         "load: {TUNNELS} tunnels x {} MiB each way in {elapsed:.1?} ({:.0} MiB/s through the tunnels); \
-         peak RSS per tunnel: min {} KiB, median {} KiB, max {} KiB",
+         peak RSS per tunnel: min {} KiB, median {} KiB, max {} KiB; at most {max_fds} descriptors made by a tunnel",
         EACH_WAY / MIB,
         total / elapsed.as_secs_f64(),
         peaks[0],
         peaks[peaks.len() / 2],
         peaks[peaks.len() - 1],
+    );
+    // The socket, epoll, the signalfd: nothing piles up.
+    assert!(
+        max_fds <= 4,
+        "a tunnel had {max_fds} descriptors of its own open"
     );
     assert!(
         peaks[peaks.len() - 1] < 16 * 1024,

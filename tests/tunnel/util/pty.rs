@@ -32,6 +32,12 @@ impl Pty {
         // SAFETY: openpty returned two fresh descriptors that nothing else owns.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        // Children of other tests must not inherit them (openpty has no
+        // close-on-exec flag; the window before this is a few instructions).
+        for fd in [&master, &slave] {
+            // SAFETY: F_SETFD on a descriptor we own.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         Pty {
             master: master.into(),
             slave: slave.into(),

@@ -1,7 +1,7 @@
 //! Network faults: names, black holes, silent and non-TLS servers, slow
 //! servers. Every one ends in bounded time with its documented status.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -46,15 +46,35 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
         .arg(format!("{HOST}:443:{DUAL}:{}", edge.addr().port()))
         .arg(HOST);
     net::with_hosts_file(&mut cmd, &dual_stack_hosts(&w));
-    let run = util::run(&mut cmd, b"over ipv4\n");
-    assert_eq!(run.code(), 0, "{}", run.stderr);
-    assert_eq!(run.stdout, b"over ipv4\n");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    stdin.write_all(b"over ipv4\n").unwrap();
+    let mut echoed = [0; 10];
+    stdout.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"over ipv4\n");
+    // The stalled IPv6 attempt was closed when IPv4 won.
+    let sockets = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count();
+    assert_eq!(sockets, 1, "the losing attempt's socket is still open");
+    drop(stdin);
+    let status = util::wait(child, util::HANG);
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
-        run.stderr.contains(&format!("connecting to {}", hole.addr)),
-        "IPv6 must be tried first: {}",
-        run.stderr
+        stderr.contains(&format!("connecting to {}", hole.addr)),
+        "IPv6 must be tried first: {stderr}"
     );
-    let connected = connected_after(&run.stderr, "127.0.0.1");
+    let connected = connected_after(&stderr, "127.0.0.1");
     eprintln!("happy eyeballs: connected via IPv4 after {connected:?} (IPv6 black-holed)");
     assert!(
         connected >= Duration::from_millis(200) && connected < Duration::from_secs(2),

@@ -149,29 +149,3 @@ fn fcntl_setfl(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// Makes sure descriptors 0, 1 and 2 are open before any socket is created,
-/// so a socket can never land on a standard descriptor. A closed stdin reads
-/// as empty; a closed stdout or stderr is an error for stdout (nowhere to put
-/// the server's bytes) and silently /dev/null for stderr.
-pub fn ensure_standard_fds() -> io::Result<()> {
-    let mut stdout_closed = false;
-    for fd in 0..=2 {
-        if fcntl_getfl(fd).is_ok() {
-            continue;
-        }
-        // SAFETY: open() of a constant path; the lowest free descriptor is `fd`.
-        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if got != fd {
-            return Err(io::Error::last_os_error());
-        }
-        stdout_closed |= fd == 1;
-    }
-    if stdout_closed {
-        return Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "it is closed, so there is nowhere to write what the server sends",
-        ));
-    }
-    Ok(())
-}

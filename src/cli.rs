@@ -14,6 +14,8 @@ Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
     Host *.vm.vers.sh
         ProxyCommand vers-tunnel %h
 
+`vers-tunnel ssh-config` prints such a block with this binary's full path.
+
 It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays
 stdin to the server and the server to stdout until both sides are done.
 
@@ -25,6 +27,8 @@ Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
 #[command(
     name = "vers-tunnel",
     version,
+    long_version = crate::version::long_version(),
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]

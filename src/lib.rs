@@ -7,6 +7,9 @@
 //! on the one [`poller::Poller`], using [`stdio`] for the local ends and
 //! [`signals`] to stop cleanly. [`error`] says what went wrong and which exit
 //! status it gets.
+//!
+//! Around the tunnel: [`ssh_config`] prints the ssh_config block that uses it,
+//! and [`version`] says what a build is made of.
 
 pub mod cli;
 pub mod connect;
@@ -14,9 +17,11 @@ pub mod error;
 pub mod poller;
 pub mod relay;
 pub mod signals;
+pub mod ssh_config;
 pub mod stdio;
 pub mod target;
 pub mod tls;
+pub mod version;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -1,22 +1,21 @@
-//! `vers-tunnel HOST[:PORT]`: parse, log, run, exit with the documented status.
+//! `vers-tunnel HOST[:PORT]` and `vers-tunnel ssh-config`: parse, log, run, exit
+//! with the documented status.
 
+use std::ffi::OsString;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
-use vers_tunnel::cli;
-use vers_tunnel::error::exit;
+use vers_tunnel::error::{describe_io, exit};
+use vers_tunnel::{cli, ssh_config};
 
 fn main() -> ExitCode {
-    let config = match cli::parse(std::env::args_os(), std::env::var_os("SSL_CERT_FILE")) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
+        return print_ssh_config(&args[1..]);
+    }
+    let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE")) {
         Ok(config) => config,
-        Err(err) if !err.use_stderr() => {
-            // --help and --version: clap prints them to stdout.
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("vers-tunnel: {} (see --help)", cli::one_line(&err));
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(err) => return usage(&err),
     };
     vers_tunnel::init_logging(config.verbosity);
     match vers_tunnel::run(&config) {
@@ -30,4 +29,38 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `vers-tunnel ssh-config ...`: the block on stdout, or one line on stderr.
+fn print_ssh_config(args: &[OsString]) -> ExitCode {
+    let options = match ssh_config::parse(args) {
+        Ok(options) => options,
+        Err(err) => return usage(&err),
+    };
+    let text = match ssh_config::render(&options) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("vers-tunnel: {err}");
+            return ExitCode::from(err.exit_code());
+        }
+    };
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader took what it wanted (`| head`): not a failure.
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("vers-tunnel: stdout: {}", describe_io(&err));
+            ExitCode::from(exit::LOCAL)
+        }
+    }
+}
+
+/// --help and --version go to stdout with status 0; usage errors are one line.
+fn usage(err: &clap::Error) -> ExitCode {
+    if !err.use_stderr() {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("vers-tunnel: {} (see --help)", cli::one_line(err));
+    ExitCode::from(exit::USAGE)
 }

@@ -43,6 +43,9 @@ impl ResolvesClientCert for ClientCertProbe {
     }
 }
 
+/// The crypto provider `client_config` uses, as `--version` names it; change both together.
+pub const CRYPTO_PROVIDER: &str = "ring";
+
 /// Builds the client config: TLS 1.2 and 1.3, webpki roots plus `cacerts`.
 pub fn client_config(
     cacerts: &[impl AsRef<Path>],

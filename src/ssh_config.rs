@@ -86,10 +86,10 @@ impl fmt::Display for Error {
                 "cannot find this program's own path ({}); name it with --path BIN",
                 crate::error::describe_io(e)
             ),
+            // Debug-quoted: the path may hold the very newline that is the problem.
             Error::Unwritable { path, reason } => write!(
                 f,
-                "cannot write {} in an ssh_config ProxyCommand: {reason}",
-                path.display()
+                "cannot write {path:?} in an ssh_config ProxyCommand: {reason}"
             ),
         }
     }

@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# "A && B || die" is meant throughout: die when either A or B fails.
+# shellcheck disable=SC2015
+# install.sh: build and install vers-tunnel, and set ssh up to use it.
+# Run ./install.sh --help for the flags.
+set -euo pipefail
+shopt -s inherit_errexit # a failure inside $(...) fails the assignment too
+
+readonly NAME=vers-tunnel
+readonly START_MARKER="# >>> vers-tunnel >>>"
+readonly END_MARKER="# <<< vers-tunnel <<<"
+
+usage() {
+    cat <<'EOF'
+Usage: ./install.sh [OPTIONS]
+
+Builds vers-tunnel from this checkout (cargo build --release --locked) and installs it
+as DIR/vers-tunnel.
+
+Options:
+  --prefix DIR          Directory the binary goes in (default: ~/.local/bin, or
+                        /usr/local/bin when run as root)
+  --static              Build a static binary (x86_64-unknown-linux-musl, or
+                        aarch64-unknown-linux-musl on an arm64 machine), adding the
+                        rustup target when it is missing
+  --target TRIPLE       With --static: build for this musl target instead, e.g.
+                        aarch64-unknown-linux-musl from an x86_64 machine (needs
+                        aarch64-linux-gnu-gcc, Debian package gcc-aarch64-linux-gnu)
+  --binary FILE         Install FILE instead of building (e.g. a static binary built
+                        elsewhere)
+  --ssh-config          Add the `vers-tunnel ssh-config` block to ~/.ssh/config between
+                        marker comments, at the top (ssh takes the first value it finds);
+                        re-running replaces the block, nothing outside the markers changes
+  --system-ssh-config   Write the block to /etc/ssh/ssh_config.d/vers-tunnel.conf for
+                        every user of this machine (root only; for VM images)
+  --uninstall           Remove DIR/vers-tunnel and the ~/.ssh/config block (and, with
+                        --system-ssh-config, the system file)
+  -h, --help            Show this help
+
+Environment:
+  VERS_TUNNEL_SSH_ETC   For tests: use this directory instead of /etc/ssh (and skip the
+                        root check)
+  CARGO_TARGET_DIR      Where cargo builds, as usual
+
+Examples:
+  ./install.sh --ssh-config                      # laptop: ~/.local/bin + ~/.ssh/config
+  ./install.sh --static --prefix /usr/local/bin --system-ssh-config   # VM image
+  ./install.sh --uninstall
+EOF
+}
+
+# Progress goes to stderr, like cargo's.
+say() { printf 'install.sh: %s\n' "$*" >&2; }
+die() {
+    printf 'install.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+usage_error() {
+    printf 'install.sh: %s (see --help)\n' "$*" >&2
+    exit 2
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---- arguments ----------------------------------------------------------------
+
+prefix=""
+static=0
+target=""
+binary=""
+user_config=0
+system_config=0
+uninstall=0
+
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) need_value "$@"; prefix=$2; shift 2 ;;
+        --prefix=*) prefix=${1#--prefix=}; shift ;;
+        --static) static=1; shift ;;
+        --target) need_value "$@"; target=$2; shift 2 ;;
+        --target=*) target=${1#--target=}; shift ;;
+        --binary) need_value "$@"; binary=$2; shift 2 ;;
+        --binary=*) binary=${1#--binary=}; shift ;;
+        --ssh-config) user_config=1; shift ;;
+        --system-ssh-config) system_config=1; shift ;;
+        --uninstall) uninstall=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage_error "unknown option: $1" ;;
+    esac
+done
+
+[ -z "$target" ] || [ "$static" -eq 1 ] || usage_error "--target needs --static"
+[ -z "$binary" ] || [ "$static" -eq 0 ] || usage_error "--binary and --static exclude each other"
+
+if [ -z "$prefix" ]; then
+    if is_root; then prefix=/usr/local/bin; else prefix="${HOME:?HOME is not set}/.local/bin"; fi
+fi
+case "$prefix" in /*) ;; *) prefix="$PWD/$prefix" ;; esac
+prefix=${prefix%/}
+readonly bin="$prefix/$NAME"
+
+ssh_etc=${VERS_TUNNEL_SSH_ETC:-/etc/ssh}
+readonly ssh_etc
+readonly system_file="$ssh_etc/ssh_config.d/$NAME.conf"
+
+# ---- building -----------------------------------------------------------------
+
+repo_dir() { cd "$(dirname "${BASH_SOURCE[0]}")" && pwd; }
+
+host_musl_target() {
+    case "$(uname -m)" in
+        x86_64 | amd64) echo x86_64-unknown-linux-musl ;;
+        aarch64 | arm64) echo aarch64-unknown-linux-musl ;;
+        *) die "no static build for $(uname -m); build without --static" ;;
+    esac
+}
+
+# Makes sure the Rust standard library for $1 is installed.
+ensure_rust_target() {
+    local triple=$1 sysroot
+    sysroot=$(rustc --print sysroot) || die "rustc not found; install Rust (rustup) first"
+    [ -d "$sysroot/lib/rustlib/$triple/lib" ] && return 0
+    command -v rustup >/dev/null ||
+        die "the Rust standard library for $triple is not installed, and there is no rustup to add it; install it for $(rustc --version), or build without --static"
+    say "adding the Rust target $triple (rustup target add $triple)"
+    rustup target add "$triple" ||
+        die "could not add the Rust target $triple (rustup target add $triple failed, see above); install it by hand, or build without --static"
+}
+
+# ring compiles C and assembly for the target. Use the target's musl gcc when
+# there is one (musl-gcc, from musl-tools, for this machine's architecture),
+# else the architecture's GNU gcc: ring's C needs no libc headers. For another
+# architecture that gcc also links.
+setup_c_compiler() {
+    local triple=$1 arch host_arch cc_var linker_var candidate cc=""
+    arch=${triple%%-*}
+    case "$(uname -m)" in
+        amd64) host_arch=x86_64 ;;
+        arm64) host_arch=aarch64 ;;
+        *) host_arch=$(uname -m) ;;
+    esac
+    cc_var="CC_${triple//-/_}"
+    linker_var="CARGO_TARGET_$(printf '%s' "$triple" | tr 'a-z-' 'A-Z_')_LINKER"
+    if [ -n "${!cc_var:-}" ]; then
+        cc=${!cc_var}
+    else
+        for candidate in "$arch-linux-musl-gcc" musl-gcc "$arch-linux-gnu-gcc"; do
+            if [ "$candidate" = musl-gcc ] && [ "$arch" != "$host_arch" ]; then continue; fi
+            if command -v "$candidate" >/dev/null; then
+                cc=$candidate
+                break
+            fi
+        done
+        if [ -z "$cc" ]; then
+            if [ "$arch" = "$host_arch" ]; then
+                die "building for $triple needs a C compiler: musl-gcc (Debian: apt-get install musl-tools) or $arch-linux-gnu-gcc"
+            fi
+            die "building for $triple needs the C cross compiler $arch-linux-gnu-gcc (Debian: apt-get install gcc-$arch-linux-gnu)"
+        fi
+        export "$cc_var=$cc"
+    fi
+    if [ "$arch" != "$host_arch" ] && [ -z "${!linker_var:-}" ]; then
+        export "$linker_var=$cc"
+    fi
+    say "compiling ring's C for $triple with $cc"
+}
+
+# Builds, and sets artifact to the path of the binary cargo produced.
+build() {
+    local dir out args=(build --release --locked --bin "$NAME" --message-format=json-render-diagnostics)
+    dir=$(repo_dir)
+    command -v cargo >/dev/null || die "cargo not found; install Rust (rustup) first, or use --binary FILE"
+    if [ "$static" -eq 1 ]; then
+        [ -n "$target" ] || target=$(host_musl_target)
+        case "$target" in *-linux-musl*) ;; *) usage_error "--static builds musl targets, not $target" ;; esac
+        ensure_rust_target "$target"
+        setup_c_compiler "$target"
+        args+=(--target "$target")
+        say "building a static $NAME for $target"
+    else
+        say "building $NAME"
+    fi
+    out=$(cd "$dir" && cargo "${args[@]}") || die "cargo build failed (see above)"
+    # cargo reports the binary it built as the artifact with an "executable".
+    artifact=$(printf '%s\n' "$out" | grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4) || true
+    [ -n "$artifact" ] && [ -f "$artifact" ] || die "cargo did not report the binary it built"
+}
+
+# Fails unless $1 has no ELF interpreter (no dynamic loader, no libc to match).
+check_static() {
+    local file=$1
+    if command -v file >/dev/null; then
+        case "$(file -b "$file")" in
+            *"dynamically linked"*) die "$file is dynamically linked; the static build went wrong" ;;
+        esac
+    fi
+}
+
+# ---- installing the binary ----------------------------------------------------
+
+install_binary() {
+    local src=$1 tmp
+    mkdir -p "$prefix" || die "cannot create $prefix"
+    # Into a temporary name and then renamed: a running ssh may be using the old one.
+    tmp="$prefix/.$NAME.new.$$"
+    cp "$src" "$tmp" && chmod 0755 "$tmp" && mv -f "$tmp" "$bin" || {
+        rm -f "$tmp"
+        die "cannot install $bin"
+    }
+    local version
+    version=$("$bin" --version 2>/dev/null | head -n 1) || version="it does not run on this machine"
+    say "installed $bin ($version)"
+    case ":${PATH:-}:" in
+        *":$prefix:"*) ;;
+        *) say "note: $prefix is not in PATH (the ssh config names the full path, so ssh works anyway)" ;;
+    esac
+}
+
+# ---- ssh config files ---------------------------------------------------------
+
+# Gives $1 the content of the file $3 through a temporary file in the same
+# directory and a rename, keeping $1's mode (and owner, when root) if it exists,
+# or giving it mode $2 if not. Returns 1, touching nothing, when nothing changes.
+replace_file() {
+    local file=$1 mode=$2 content=$3 tmp
+    if [ -e "$file" ] && cmp -s "$content" "$file"; then
+        return 1
+    fi
+    tmp=$(mktemp "$(dirname "$file")/.$NAME.XXXXXX") || die "cannot write in $(dirname "$file")"
+    if [ -e "$file" ]; then
+        cp -p -- "$file" "$tmp" || { rm -f "$tmp"; die "cannot copy $file"; }
+    else
+        chmod "$mode" "$tmp"
+    fi
+    cat -- "$content" >"$tmp" && mv -f -- "$tmp" "$file" || {
+        rm -f "$tmp"
+        die "cannot write $file"
+    }
+}
+
+# Sets block_start and block_end to the marker line numbers in $1 (0 when there
+# is no block); fails on markers that do not form exactly one block.
+find_block() {
+    local file=$1 starts ends s e
+    block_start=0 block_end=0
+    [ -e "$file" ] || return 0
+    starts=$(grep -n -x -F -- "$START_MARKER" "$file" | cut -d: -f1 | tr '\n' ' ') || true
+    ends=$(grep -n -x -F -- "$END_MARKER" "$file" | cut -d: -f1 | tr '\n' ' ') || true
+    read -r -a s <<<"$starts"
+    read -r -a e <<<"$ends"
+    if [ "${#s[@]}" -eq 0 ] && [ "${#e[@]}" -eq 0 ]; then return 0; fi
+    if [ "${#s[@]}" -ne 1 ] || [ "${#e[@]}" -ne 1 ] || [ "${s[0]}" -ge "${e[0]}" ]; then
+        die "$file has vers-tunnel markers that do not form one block (start at line(s) ${starts:-none}, end at line(s) ${ends:-none}); fix them by hand, nothing was changed"
+    fi
+    block_start=${s[0]} block_end=${e[0]}
+}
+
+# The block `vers-tunnel ssh-config` prints for the installed binary.
+ssh_config_text() {
+    "$bin" ssh-config --path "$bin" ||
+        die "$bin ssh-config failed; the ssh config needs a binary that runs on this machine"
+}
+
+# The managed block for ~/.ssh/config.
+managed_block() {
+    local text
+    text=$(ssh_config_text) || exit 1
+    printf '%s\n' "$START_MARKER" \
+        "# Managed by vers-tunnel's install.sh: re-run it to update, --uninstall to remove." \
+        "# It is at the top because ssh uses the first value it finds for each option." \
+        "$text" \
+        "# Back to every host, for the lines below this block." \
+        "Host *" \
+        "$END_MARKER"
+}
+
+# The real file behind ~/.ssh/config (dotfile managers often symlink it).
+user_config_file() {
+    local file="${HOME:?HOME is not set}/.ssh/config"
+    if [ -L "$file" ]; then
+        file=$(readlink -f "$file") || die "cannot follow the symlink ~/.ssh/config"
+    fi
+    printf '%s\n' "$file"
+}
+
+add_user_config() {
+    local dir="$HOME/.ssh" file block new="$scratch/config"
+    if [ ! -d "$dir" ]; then
+        mkdir -m 0700 "$dir" || die "cannot create $dir"
+        say "created $dir (mode 0700)"
+    fi
+    file=$(user_config_file) || exit 1
+    find_block "$file"
+    block=$(managed_block) || exit 1
+    # head and tail copy the user's lines byte for byte, a missing final newline included.
+    if [ "$block_start" -eq 0 ]; then
+        {
+            printf '%s\n' "$block"
+            [ ! -e "$file" ] || cat -- "$file"
+        } >"$new"
+    else
+        {
+            head -n "$((block_start - 1))" -- "$file"
+            printf '%s\n' "$block"
+            tail -n "+$((block_end + 1))" -- "$file"
+        } >"$new"
+    fi
+    if ! replace_file "$file" 0600 "$new"; then
+        say "$file already has this vers-tunnel block; nothing changed"
+    elif [ "$block_start" -eq 0 ]; then
+        say "added the vers-tunnel block at the top of $file"
+    else
+        say "updated the vers-tunnel block in $file"
+    fi
+}
+
+remove_user_config() {
+    local file new="$scratch/config"
+    file=$(user_config_file) || exit 1
+    find_block "$file"
+    if [ "$block_start" -eq 0 ]; then
+        say "no vers-tunnel block in $file"
+        return 0
+    fi
+    {
+        head -n "$((block_start - 1))" -- "$file"
+        tail -n "+$((block_end + 1))" -- "$file"
+    } >"$new"
+    replace_file "$file" 0600 "$new" || true
+    say "removed the vers-tunnel block from $file"
+}
+
+check_system_access() {
+    if [ -z "${VERS_TUNNEL_SSH_ETC:-}" ] && ! is_root; then
+        die "--system-ssh-config writes $ssh_etc and needs root (run it with sudo)"
+    fi
+}
+
+add_system_config() {
+    local text dir new="$scratch/system.conf"
+    check_system_access
+    dir=$(dirname "$system_file")
+    mkdir -p "$dir" || die "cannot create $dir"
+    text=$(ssh_config_text) || exit 1
+    printf '%s\n' \
+        "# Written by vers-tunnel's install.sh --system-ssh-config; --uninstall --system-ssh-config removes it." \
+        "$text" >"$new"
+    if replace_file "$system_file" 0644 "$new"; then
+        say "wrote $system_file"
+    else
+        say "$system_file is already up to date"
+    fi
+    # Debian and Ubuntu include ssh_config.d; some other systems do not.
+    if ! grep -qiE "^[[:space:]]*Include[[:space:]].*ssh_config\.d/" "$ssh_etc/ssh_config" 2>/dev/null; then
+        say "warning: $ssh_etc/ssh_config does not include $dir/*.conf, so ssh will not read $system_file;"
+        say "warning: add this line at the top of $ssh_etc/ssh_config: Include $dir/*.conf"
+    fi
+}
+
+remove_system_config() {
+    check_system_access
+    if [ -e "$system_file" ]; then
+        rm -f -- "$system_file" || die "cannot remove $system_file"
+        say "removed $system_file"
+    else
+        say "no $system_file"
+    fi
+}
+
+# ---- main ---------------------------------------------------------------------
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-install.XXXXXX") || die "cannot create a temporary directory"
+trap 'rm -rf -- "$scratch"' EXIT
+
+if [ "$uninstall" -eq 1 ]; then
+    if [ -e "$bin" ]; then
+        rm -f -- "$bin" || die "cannot remove $bin"
+        say "removed $bin"
+    else
+        say "no $bin"
+    fi
+    remove_user_config
+    if [ "$system_config" -eq 1 ]; then remove_system_config; fi
+    exit 0
+fi
+
+if [ -n "$binary" ]; then
+    [ -f "$binary" ] || die "no such file: $binary"
+    artifact=$binary
+else
+    build
+fi
+if [ "$static" -eq 1 ]; then check_static "$artifact"; fi
+install_binary "$artifact"
+if [ "$user_config" -eq 1 ]; then add_user_config; fi
+if [ "$system_config" -eq 1 ]; then add_system_config; fi

@@ -1,0 +1,776 @@
+//! Shipping vers-tunnel: the `ssh-config` block as ssh itself reads it, `--version`,
+//! install.sh on a throwaway HOME, prefix and /etc/ssh, and the static musl binary
+//! reaching a loopback TLS edge by name.
+//!
+//! Needs `ssh` (openssh-client), `file`, and for the static builds the musl targets
+//! (install.sh adds them with rustup), `musl-tools` or the GNU gcc, and for arm64
+//! `gcc-aarch64-linux-gnu` and `qemu-user`. A missing piece fails the test, never skips it.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vers-tunnel");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const START_MARKER: &str = "# >>> vers-tunnel >>>";
+/// The size the issue allows a static binary with ring.
+const MAX_STATIC_SIZE: u64 = 2 * 1024 * 1024 + 512 * 1024;
+/// Bound on any child process here; the slow ones are the static builds.
+const BUILD_DEADLINE: Duration = Duration::from_secs(900);
+const RUN_DEADLINE: Duration = Duration::from_secs(30);
+
+// ---- helpers ----------------------------------------------------------------
+
+/// A directory under cargo's tmp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("ship-{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn join(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `cmd` with `input` on stdin; panics if it outlives `deadline`.
+fn run(cmd: &mut Command, input: &[u8], deadline: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(output) => {
+            let _ = writer.join();
+            output.unwrap()
+        }
+        Err(_) => {
+            // SAFETY: kill() on the pid of our own child, which has not been reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{cmd:?} did not finish within {deadline:?}");
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// install.sh with `home` as HOME, cargo and rustup still finding their homes,
+/// and any extra environment.
+fn install_sh(home: &Path, args: &[&str], env: &[(&str, &Path)], deadline: Duration) -> Output {
+    let real_home = std::env::var_os("HOME").unwrap_or_default();
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(REPO).join("install.sh")).args(args);
+    for (var, dir) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+        let value = std::env::var_os(var).unwrap_or_else(|| Path::new(&real_home).join(dir).into());
+        cmd.env(var, value);
+    }
+    cmd.env("HOME", home);
+    for (var, value) in env {
+        cmd.env(var, value);
+    }
+    run(&mut cmd, b"", deadline)
+}
+
+/// `ssh -G -F config host`: the options ssh would use, as `key value` lines.
+fn ssh_g(config: &Path, host: &str) -> String {
+    let out = run(
+        Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(config)
+            .arg(host),
+        b"",
+        RUN_DEADLINE,
+    );
+    assert_success(&out, &format!("ssh -G -F {} {host}", config.display()));
+    text(&out.stdout)
+}
+
+/// The value of `key` in `ssh -G` output.
+fn ssh_option(resolved: &str, key: &str) -> Option<String> {
+    resolved
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{key} ")))
+        .map(str::to_string)
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+// ---- a loopback TLS edge -------------------------------------------------------
+
+/// A one-connection TLS server with a test CA: it reads until the client's
+/// close_notify, answers with the bytes upper-cased, and closes cleanly.
+struct Edge {
+    addr: SocketAddr,
+    ca_pem: PathBuf,
+    served: thread::JoinHandle<io::Result<Vec<u8>>>,
+}
+
+fn start_edge(dir: &TempDir, name: &str) -> Edge {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "vers-tunnel ship test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf_params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+    let ca_pem = dir.join("ca.pem");
+    fs::write(&ca_pem, ca.pem()).unwrap();
+
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = thread::spawn(move || {
+        let (sock, _) = listener.accept()?;
+        sock.set_read_timeout(Some(RUN_DEADLINE))?;
+        let conn = rustls::ServerConnection::new(Arc::new(config)).map_err(io::Error::other)?;
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut got = Vec::new();
+        tls.read_to_end(&mut got)?;
+        tls.write_all(&got.to_ascii_uppercase())?;
+        tls.conn.send_close_notify();
+        tls.flush()?;
+        tls.sock.shutdown(std::net::Shutdown::Write)?;
+        Ok(got)
+    });
+    Edge {
+        addr,
+        ca_pem,
+        served,
+    }
+}
+
+/// Sends `input` through `bin` to a fresh edge for `x.vm.vers.sh`, reached as
+/// `connect_host` (a name the binary must resolve itself), and checks the answer.
+fn relay_through_edge(launcher: &[&Path], bin: &Path, dir: &TempDir, connect_host: &str) {
+    let edge = start_edge(dir, "x.vm.vers.sh");
+    let rule = format!("x.vm.vers.sh:443:{connect_host}:{}", edge.addr.port());
+    let mut cmd = match launcher.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("--cacert")
+        .arg(&edge.ca_pem)
+        .args(["--connect-to", &rule, "--connect-timeout", "20"])
+        .arg("x.vm.vers.sh")
+        .env_remove("SSL_CERT_FILE");
+    let out = run(&mut cmd, b"hello from a static binary\n", RUN_DEADLINE);
+    assert_success(&out, &format!("{} through the edge", bin.display()));
+    assert_eq!(text(&out.stdout), "HELLO FROM A STATIC BINARY\n");
+    assert_eq!(text(&out.stderr), "", "a clean session prints nothing");
+    let got = edge.served.join().unwrap().unwrap();
+    assert_eq!(got, b"hello from a static binary\n");
+}
+
+// ---- ELF ---------------------------------------------------------------------
+
+/// What the program headers of a 64-bit little-endian ELF file say.
+struct Elf {
+    machine: u16,
+    /// The PT_INTERP path (the dynamic loader), if any.
+    interpreter: Option<String>,
+}
+
+fn read_elf(path: &Path) -> Elf {
+    let bytes = fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+    assert_eq!(bytes[4], 2, "not a 64-bit ELF");
+    assert_eq!(bytes[5], 1, "not little-endian");
+    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap());
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| {
+        usize::try_from(u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())).unwrap()
+    };
+    const PT_INTERP: u32 = 3;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), usize::from(u16_at(0x36)), u16_at(0x38));
+    let interpreter = (0..usize::from(phnum))
+        .map(|i| phoff + i * phentsize)
+        .find(|&ph| u32_at(ph) == PT_INTERP)
+        .map(|ph| {
+            let (offset, size) = (u64_at(ph + 8), u64_at(ph + 32));
+            text(&bytes[offset..offset + size])
+                .trim_end_matches('\0')
+                .to_string()
+        });
+    Elf {
+        machine: u16_at(0x12),
+        interpreter,
+    }
+}
+
+const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
+
+fn assert_static(bin: &Path, machine: u16) {
+    let elf = read_elf(bin);
+    assert_eq!(
+        elf.machine,
+        machine,
+        "{} is for another machine",
+        bin.display()
+    );
+    assert_eq!(
+        elf.interpreter,
+        None,
+        "{} has an ELF interpreter, so it is not static",
+        bin.display()
+    );
+    let out = run(Command::new("file").arg("-b").arg(bin), b"", RUN_DEADLINE);
+    assert_success(&out, "file (Debian package `file`)");
+    let kind = text(&out.stdout);
+    assert!(
+        kind.contains("statically linked") || kind.contains("static-pie linked"),
+        "file says: {kind}"
+    );
+    let size = fs::metadata(bin).unwrap().len();
+    assert!(
+        size <= MAX_STATIC_SIZE,
+        "{} is {size} bytes, over the 2.5 MiB budget",
+        bin.display()
+    );
+}
+
+/// The static builds share one target dir, kept between runs so they are incremental.
+fn static_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ship-static-target")
+}
+
+// ---- vers-tunnel ssh-config and --version ------------------------------------------
+
+#[test]
+fn ssh_config_prints_a_block_ssh_reads_with_this_binary() {
+    let dir = TempDir::new("block");
+    let out = run(Command::new(BIN).arg("ssh-config"), b"", RUN_DEADLINE);
+    assert_success(&out, "vers-tunnel ssh-config");
+    assert_eq!(text(&out.stderr), "");
+    let block = text(&out.stdout);
+    let me = fs::canonicalize(BIN).unwrap();
+    let lines: Vec<&str> = block.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("# vers-tunnel {}", env!("CARGO_PKG_VERSION"))),
+        "{block}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "Host *.vm.vers.sh".to_string(),
+            "    User root".to_string(),
+            format!("    ProxyCommand {} %h", me.display()),
+            "    ServerAliveInterval 30".to_string(),
+        ]
+    );
+
+    let config = dir.join("config");
+    fs::write(&config, &block).unwrap();
+    let resolved = ssh_g(&config, "abc123.vm.vers.sh");
+    assert_eq!(ssh_option(&resolved, "user").as_deref(), Some("root"));
+    assert_eq!(
+        ssh_option(&resolved, "proxycommand"),
+        Some(format!("{} %h", me.display()))
+    );
+    assert_eq!(
+        ssh_option(&resolved, "serveraliveinterval").as_deref(),
+        Some("30")
+    );
+    let checking = ssh_option(&resolved, "stricthostkeychecking");
+    assert!(
+        !matches!(checking.as_deref(), Some("false" | "no")),
+        "host-key checking must stay on, got {checking:?}"
+    );
+    let other = ssh_g(&config, "example.com");
+    assert_eq!(ssh_option(&other, "proxycommand"), None, "{other}");
+}
+
+#[test]
+fn ssh_runs_the_proxy_command_from_a_path_with_spaces_quotes_and_percent() {
+    let dir = TempDir::new("quoting");
+    let odd = dir.join("it's a 100%h dir");
+    fs::create_dir_all(&odd).unwrap();
+    let script = odd.join("vers-tunnel");
+    let seen = dir.join("seen");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", seen.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = run(
+        Command::new(BIN)
+            .args(["ssh-config", "--host", "*.example.test", "--path"])
+            .arg(&script),
+        b"",
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "vers-tunnel ssh-config --path");
+    let config = dir.join("config");
+    fs::write(&config, &out.stdout).unwrap();
+    // The fake ProxyCommand exits at once, so ssh fails; what matters is that
+    // ssh and the shell found it and passed it the host.
+    let ssh = run(
+        Command::new("ssh")
+            .arg("-F")
+            .arg(&config)
+            .args(["-o", "BatchMode=yes", "vm1.example.test", "true"])
+            .env("SHELL", "/bin/sh"),
+        b"",
+        RUN_DEADLINE,
+    );
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap_or_else(|e| panic!(
+            "the ProxyCommand did not run ({e}); ssh said: {}",
+            text(&ssh.stderr)
+        )),
+        "vm1.example.test\n"
+    );
+}
+
+#[test]
+fn ssh_config_refuses_what_it_cannot_write() {
+    for args in [
+        &["ssh-config", "--host", " "][..],
+        &["ssh-config", "--path", "/opt/a\nb"],
+        &["ssh-config", "--path", ""],
+        &["ssh-config", "extra"],
+    ] {
+        let out = run(Command::new(BIN).args(args), b"", RUN_DEADLINE);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("vers-tunnel: ") && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn version_names_rustls_provider_roots_and_target() {
+    let lock = fs::read_to_string(Path::new(REPO).join("Cargo.lock")).unwrap();
+    let rustls = lock
+        .split("\n[[package]]\n")
+        .find_map(|entry| entry.strip_prefix("name = \"rustls\"\nversion = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let out = run(Command::new(BIN).arg("--version"), b"", RUN_DEADLINE);
+    assert_success(&out, "vers-tunnel --version");
+    let version = text(&out.stdout);
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("vers-tunnel {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        lines[1],
+        format!("rustls {rustls}, crypto provider ring"),
+        "{version}"
+    );
+    let roots: usize = lines[2]
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" built-in roots"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no root count in {version}"));
+    assert!(roots > 100, "{roots} roots");
+    assert!(lines[3].starts_with("built for "), "{version}");
+
+    let short = run(Command::new(BIN).arg("-V"), b"", RUN_DEADLINE);
+    assert_eq!(text(&short.stdout).lines().count(), 1);
+}
+
+// ---- install.sh ------------------------------------------------------------------
+
+const USER_CONFIG: &str = "\
+# my own settings
+ServerAliveInterval 60
+
+Host foo
+    User bar
+    HostName foo.example.test";
+
+#[test]
+fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them() {
+    let dir = TempDir::new("user-config");
+    let home = dir.join("home");
+    let ssh_dir = home.join(".ssh");
+    fs::create_dir_all(&ssh_dir).unwrap();
+    fs::set_permissions(&ssh_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let config = ssh_dir.join("config");
+    // No final newline: it must survive byte for byte.
+    fs::write(&config, USER_CONFIG).unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
+    let prefix = dir.join("bin");
+    let prefix_arg = prefix.to_str().unwrap();
+    let installed = prefix.join("vers-tunnel");
+    let install = ["--binary", BIN, "--prefix", prefix_arg, "--ssh-config"];
+
+    let out = install_sh(&home, &install, &[], RUN_DEADLINE);
+    assert_success(&out, "install.sh --ssh-config");
+    assert_eq!(mode(&installed) & 0o111, 0o111, "installed binary runs");
+    let first = fs::read_to_string(&config).unwrap();
+    assert!(first.starts_with(START_MARKER), "{first}");
+    assert!(first.ends_with(USER_CONFIG), "user lines kept:\n{first}");
+    assert_eq!(mode(&config), 0o640, "mode kept");
+
+    let vm = ssh_g(&config, "x.vm.vers.sh");
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", installed.display()))
+    );
+    assert_eq!(ssh_option(&vm, "user").as_deref(), Some("root"));
+    let foo = ssh_g(&config, "foo");
+    assert_eq!(ssh_option(&foo, "user").as_deref(), Some("bar"));
+    assert_eq!(
+        ssh_option(&foo, "serveraliveinterval").as_deref(),
+        Some("60"),
+        "the user's global line still applies to every host"
+    );
+    assert_eq!(ssh_option(&foo, "proxycommand"), None);
+
+    let out = install_sh(&home, &install, &[], RUN_DEADLINE);
+    assert_success(&out, "install.sh --ssh-config, again");
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        first,
+        "a re-run changes nothing"
+    );
+    assert!(text(&out.stderr).contains("nothing changed"));
+
+    // An edit outside the markers is the user's: a re-run keeps it and one block.
+    let edited = format!("{first}\nHost bar\n    User baz\n");
+    fs::write(&config, &edited).unwrap();
+    let out = install_sh(&home, &install, &[], RUN_DEADLINE);
+    assert_success(&out, "install.sh --ssh-config after an edit");
+    assert_eq!(fs::read_to_string(&config).unwrap(), edited);
+    assert_eq!(edited.matches(START_MARKER).count(), 1);
+
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --uninstall");
+    assert!(!installed.exists(), "binary removed");
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        format!("{USER_CONFIG}\nHost bar\n    User baz\n"),
+        "uninstall leaves exactly the user's lines"
+    );
+    assert_eq!(mode(&config), 0o640);
+}
+
+#[test]
+fn install_ssh_config_creates_ssh_dir_0700_and_config_0600() {
+    let dir = TempDir::new("fresh-home");
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let prefix = dir.join("bin");
+    let prefix_arg = prefix.to_str().unwrap();
+    let out = install_sh(
+        &home,
+        &["--binary", BIN, "--prefix", prefix_arg, "--ssh-config"],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --ssh-config on a fresh HOME");
+    assert_eq!(mode(&home.join(".ssh")), 0o700);
+    let config = home.join(".ssh/config");
+    assert_eq!(mode(&config), 0o600);
+    let vm = ssh_g(&config, "x.vm.vers.sh");
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", prefix.join("vers-tunnel").display()))
+    );
+
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --uninstall");
+    assert_eq!(fs::read_to_string(&config).unwrap(), "");
+}
+
+#[test]
+fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
+    let dir = TempDir::new("broken-markers");
+    let home = dir.join("home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    let config = home.join(".ssh/config");
+    let broken = format!("Host a\n    User b\n{START_MARKER}\nHost c\n");
+    fs::write(&config, &broken).unwrap();
+    let prefix = dir.join("bin");
+    for args in [
+        &[
+            "--binary",
+            BIN,
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--ssh-config",
+        ][..],
+        &["--uninstall", "--prefix", prefix.to_str().unwrap()],
+    ] {
+        let out = install_sh(&home, args, &[], RUN_DEADLINE);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("markers that do not form one block"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(fs::read_to_string(&config).unwrap(), broken);
+    }
+}
+
+#[test]
+fn install_system_ssh_config_writes_a_drop_in_and_checks_the_include() {
+    let dir = TempDir::new("system");
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let etc = dir.join("etc/ssh");
+    fs::create_dir_all(&etc).unwrap();
+    let main_config = etc.join("ssh_config");
+    let prefix = dir.join("bin");
+    let prefix_arg = prefix.to_str().unwrap();
+    let env = [("VERS_TUNNEL_SSH_ETC", etc.as_path())];
+    let install = [
+        "--binary",
+        BIN,
+        "--prefix",
+        prefix_arg,
+        "--system-ssh-config",
+    ];
+
+    // Without an Include line, ssh would never read the drop-in: say so.
+    fs::write(&main_config, "Host *\n    SendEnv LANG\n").unwrap();
+    let out = install_sh(&home, &install, &env, RUN_DEADLINE);
+    assert_success(&out, "install.sh --system-ssh-config");
+    let err = text(&out.stderr);
+    assert!(err.contains("does not include"), "{err}");
+
+    fs::write(
+        &main_config,
+        format!(
+            "Include {}/ssh_config.d/*.conf\n\nHost *\n    SendEnv LANG\n",
+            etc.display()
+        ),
+    )
+    .unwrap();
+    let out = install_sh(&home, &install, &env, RUN_DEADLINE);
+    assert_success(&out, "install.sh --system-ssh-config, with Include");
+    assert!(!text(&out.stderr).contains("does not include"));
+    let drop_in = etc.join("ssh_config.d/vers-tunnel.conf");
+    assert_eq!(mode(&drop_in), 0o644);
+    let vm = ssh_g(&main_config, "x.vm.vers.sh");
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", prefix.join("vers-tunnel").display()))
+    );
+    assert!(
+        !home.join(".ssh").exists(),
+        "--system-ssh-config alone leaves HOME alone"
+    );
+
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--system-ssh-config", "--prefix", prefix_arg],
+        &env,
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --uninstall --system-ssh-config");
+    assert!(!drop_in.exists());
+}
+
+#[test]
+fn install_help_and_usage_errors() {
+    let dir = TempDir::new("help");
+    let out = install_sh(&dir.0, &["--help"], &[], RUN_DEADLINE);
+    assert_success(&out, "install.sh --help");
+    let help = text(&out.stdout);
+    for flag in [
+        "--prefix DIR",
+        "--static",
+        "--ssh-config",
+        "--system-ssh-config",
+        "--uninstall",
+        "VERS_TUNNEL_SSH_ETC",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    for args in [&["--bogus"][..], &["--prefix"], &["--target", "x"]] {
+        let out = install_sh(&dir.0, args, &[], RUN_DEADLINE);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains("see --help"), "{args:?}");
+    }
+}
+
+// ---- static builds -----------------------------------------------------------------
+
+/// The issue's "done when": `./install.sh --static --ssh-config --prefix DIR`
+/// gives a static binary that reaches an edge by name, ssh uses it, a re-run
+/// changes nothing and --uninstall restores the config.
+#[test]
+fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
+    assert_eq!(
+        std::env::consts::ARCH,
+        "x86_64",
+        "this test expects an x86_64 machine"
+    );
+    let dir = TempDir::new("static");
+    let home = dir.join("home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    let config = home.join(".ssh/config");
+    fs::write(&config, USER_CONFIG).unwrap();
+    let prefix = dir.join("bin");
+    let prefix_arg = prefix.to_str().unwrap();
+    let target_dir = static_target_dir();
+    let env = [("CARGO_TARGET_DIR", target_dir.as_path())];
+    let install = ["--static", "--ssh-config", "--prefix", prefix_arg];
+
+    let out = install_sh(&home, &install, &env, BUILD_DEADLINE);
+    assert_success(&out, "install.sh --static --ssh-config");
+    let bin = prefix.join("vers-tunnel");
+    assert_static(&bin, EM_X86_64);
+    let version = run(Command::new(&bin).arg("--version"), b"", RUN_DEADLINE);
+    assert!(
+        text(&version.stdout).contains("built for x86_64-unknown-linux-musl"),
+        "{}",
+        text(&version.stdout)
+    );
+
+    // musl's own resolver reads /etc/hosts for "localhost".
+    relay_through_edge(&[], &bin, &dir, "localhost");
+
+    let vm = ssh_g(&config, "x.vm.vers.sh");
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", bin.display()))
+    );
+    let configured = fs::read(&config).unwrap();
+    let out = install_sh(&home, &install, &env, BUILD_DEADLINE);
+    assert_success(&out, "install.sh --static --ssh-config, again");
+    assert_eq!(
+        fs::read(&config).unwrap(),
+        configured,
+        "a re-run changes nothing"
+    );
+
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --uninstall");
+    assert_eq!(fs::read_to_string(&config).unwrap(), USER_CONFIG);
+    assert!(!bin.exists());
+}
+
+/// The arm64 static build, cross-compiled here, runs (under qemu-user) and relays.
+#[test]
+fn static_aarch64_build_runs_and_connects() {
+    let dir = TempDir::new("static-arm64");
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let prefix = dir.join("bin");
+    let target_dir = static_target_dir();
+    let out = install_sh(
+        &home,
+        &[
+            "--static",
+            "--target",
+            "aarch64-unknown-linux-musl",
+            "--prefix",
+            prefix.to_str().unwrap(),
+        ],
+        &[("CARGO_TARGET_DIR", target_dir.as_path())],
+        BUILD_DEADLINE,
+    );
+    assert_success(
+        &out,
+        "install.sh --static --target aarch64-unknown-linux-musl",
+    );
+    let bin = prefix.join("vers-tunnel");
+    assert_static(&bin, EM_AARCH64);
+    let qemu = Path::new("qemu-aarch64");
+    let version = run(
+        Command::new(qemu).arg(&bin).arg("--version"),
+        b"",
+        RUN_DEADLINE,
+    );
+    assert_success(
+        &version,
+        "qemu-aarch64 vers-tunnel --version (Debian package qemu-user)",
+    );
+    assert!(text(&version.stdout).contains("built for aarch64-unknown-linux-musl"));
+    relay_through_edge(&[qemu], &bin, &dir, "localhost");
+}

@@ -204,30 +204,74 @@ fn start_edge(dir: &TempDir, name: &str) -> Edge {
     }
 }
 
-/// Sends `input` through `bin` to a fresh edge for `x.vm.vers.sh`, reached as
-/// `connect_host` (a name the binary must resolve itself), and checks the answer.
-fn relay_through_edge(launcher: &[&Path], bin: &Path, dir: &TempDir, connect_host: &str) {
+/// Sends a line through a vers-tunnel to a fresh edge for `x.vm.vers.sh`, reached
+/// as `connect_host` (a name the binary must resolve itself), and checks the answer.
+/// `cmd` runs the binary: the binary itself, or qemu or unshare with it as argument.
+fn relay_through_edge(mut cmd: Command, dir: &TempDir, connect_host: &str) {
     let edge = start_edge(dir, "x.vm.vers.sh");
     let rule = format!("x.vm.vers.sh:443:{connect_host}:{}", edge.addr.port());
-    let mut cmd = match launcher.split_first() {
-        Some((first, rest)) => {
-            let mut cmd = Command::new(first);
-            cmd.args(rest).arg(bin);
-            cmd
-        }
-        None => Command::new(bin),
-    };
     cmd.arg("--cacert")
         .arg(&edge.ca_pem)
         .args(["--connect-to", &rule, "--connect-timeout", "20"])
         .arg("x.vm.vers.sh")
         .env_remove("SSL_CERT_FILE");
     let out = run(&mut cmd, b"hello from a static binary\n", RUN_DEADLINE);
-    assert_success(&out, &format!("{} through the edge", bin.display()));
+    assert_success(&out, &format!("{cmd:?} through the edge"));
     assert_eq!(text(&out.stdout), "HELLO FROM A STATIC BINARY\n");
     assert_eq!(text(&out.stderr), "", "a clean session prints nothing");
     let got = edge.served.join().unwrap().unwrap();
     assert_eq!(got, b"hello from a static binary\n");
+}
+
+// ---- a loopback DNS server ------------------------------------------------------
+
+/// Answers A queries for `name` with 127.0.0.1 and everything else with no
+/// answer, on UDP 127.0.0.1:53 of the calling thread's network namespace.
+/// Returns how many queries for `name` it has seen.
+fn start_dns(name: &'static str) -> Arc<AtomicUsize> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:53").unwrap();
+    sock.set_read_timeout(Some(RUN_DEADLINE)).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        // Ends when no query comes for RUN_DEADLINE, long after the test is done.
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if let Some(answer) = dns_answer(&buf[..n], name, &counter) {
+                let _ = sock.send_to(&answer, from);
+            }
+        }
+    });
+    asked
+}
+
+fn dns_answer(query: &[u8], name: &str, asked: &AtomicUsize) -> Option<Vec<u8>> {
+    const TYPE_A: u16 = 1;
+    // Header (12 bytes), then one question: labels, a zero byte, type, class.
+    let mut at = 12;
+    let mut labels = Vec::new();
+    while *query.get(at)? != 0 {
+        let len = usize::from(query[at]);
+        labels.push(String::from_utf8_lossy(query.get(at + 1..at + 1 + len)?).to_lowercase());
+        at += 1 + len;
+    }
+    let question_end = at + 5;
+    let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
+    let matches = labels.join(".") == name;
+    if matches {
+        asked.fetch_add(1, Ordering::Relaxed);
+    }
+    let answers: u16 = (matches && qtype == TYPE_A).into();
+    let mut out = Vec::with_capacity(question_end + 16);
+    out.extend_from_slice(&query[..2]); // id
+    out.extend_from_slice(&[0x81, 0x80]); // response, recursion desired and available, no error
+    out.extend_from_slice(&[0, 1, 0, answers as u8, 0, 0, 0, 0]);
+    out.extend_from_slice(query.get(12..question_end)?);
+    if answers == 1 {
+        // Name (pointer to the question), A, IN, TTL 60, 4 bytes: 127.0.0.1.
+        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    }
+    Some(out)
 }
 
 // ---- ELF ---------------------------------------------------------------------
@@ -708,7 +752,7 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
     );
 
     // musl's own resolver reads /etc/hosts for "localhost".
-    relay_through_edge(&[], &bin, &dir, "localhost");
+    relay_through_edge(Command::new(&bin), &dir, "localhost");
 
     let vm = ssh_g(&config, "x.vm.vers.sh");
     assert_eq!(
@@ -772,5 +816,85 @@ fn static_aarch64_build_runs_and_connects() {
         "qemu-aarch64 vers-tunnel --version (Debian package qemu-user)",
     );
     assert!(text(&version.stdout).contains("built for aarch64-unknown-linux-musl"));
-    relay_through_edge(&[qemu], &bin, &dir, "localhost");
+    let mut under_qemu = Command::new(qemu);
+    under_qemu.arg(&bin);
+    relay_through_edge(under_qemu, &dir, "localhost");
+}
+
+/// Name resolution in the static binary is musl's own: it must read /etc/hosts
+/// and ask the nameservers in /etc/resolv.conf (no NSS, no glibc). Both files are
+/// replaced for the binary alone (a private mount namespace), and the DNS server
+/// listens on port 53 of a private network namespace that also holds the edge.
+#[test]
+fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
+    const HOSTS_NAME: &str = "edge-from-hosts.ship.test";
+    const DNS_NAME: &str = "edge-from-dns.ship.test";
+    let dir = TempDir::new("static-resolve");
+    let home = dir.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let prefix = dir.join("bin");
+    let out = install_sh(
+        &home,
+        &["--static", "--prefix", prefix.to_str().unwrap()],
+        &[("CARGO_TARGET_DIR", static_target_dir().as_path())],
+        BUILD_DEADLINE,
+    );
+    assert_success(&out, "install.sh --static");
+    let bin = prefix.join("vers-tunnel");
+
+    // SAFETY: unshare(2) with CLONE_NEWNET moves only this thread (the test's
+    // own) into a new network namespace; the sockets and children it makes from
+    // here on live there.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET) failed: {} (this test needs root)",
+        io::Error::last_os_error()
+    );
+    let up = run(
+        Command::new("ip").args(["link", "set", "lo", "up"]),
+        b"",
+        RUN_DEADLINE,
+    );
+    assert_success(&up, "ip link set lo up (Debian package iproute2)");
+    let asked = start_dns(DNS_NAME);
+
+    let hosts = dir.join("hosts");
+    fs::write(
+        &hosts,
+        format!("127.0.0.1 localhost\n127.0.0.1 {HOSTS_NAME}\n"),
+    )
+    .unwrap();
+    let resolv = dir.join("resolv.conf");
+    fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
+    )
+    .unwrap();
+    let in_private_etc = || {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "sh",
+            "-c",
+            r#"mount --bind "$HOSTS" /etc/hosts && mount --bind "$RESOLV" /etc/resolv.conf && exec "$@""#,
+            "sh",
+        ])
+        .arg(&bin)
+        .env("HOSTS", &hosts)
+        .env("RESOLV", &resolv);
+        cmd
+    };
+    relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
+    assert_eq!(
+        asked.load(Ordering::Relaxed),
+        0,
+        "{HOSTS_NAME} came from /etc/hosts"
+    );
+    relay_through_edge(in_private_etc(), &dir, DNS_NAME);
+    assert!(
+        asked.load(Ordering::Relaxed) > 0,
+        "{DNS_NAME} was asked of the nameserver"
+    );
 }

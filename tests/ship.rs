@@ -606,6 +606,37 @@ fn install_ssh_config_creates_ssh_dir_0700_and_config_0600() {
 }
 
 #[test]
+fn install_ssh_config_edits_a_symlinked_config_where_it_points() {
+    let dir = TempDir::new("symlink");
+    let home = dir.join("home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    let real = dir.join("dotfiles-ssh-config");
+    fs::write(&real, USER_CONFIG).unwrap();
+    let link = home.join(".ssh/config");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let prefix = dir.join("bin");
+    let prefix_arg = prefix.to_str().unwrap();
+    let out = install_sh(
+        &home,
+        &["--binary", BIN, "--prefix", prefix_arg, "--ssh-config"],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --ssh-config with a symlinked config");
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(fs::read_to_string(&real).unwrap().starts_with(START_MARKER));
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_success(&out, "install.sh --uninstall");
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(fs::read_to_string(&real).unwrap(), USER_CONFIG);
+}
+
+#[test]
 fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
     let dir = TempDir::new("broken-markers");
     let home = dir.join("home");

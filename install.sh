@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# "A && B || die" is meant throughout: die when either A or B fails.
-# shellcheck disable=SC2015
 # install.sh: build and install vers-tunnel, and set ssh up to use it.
 # Run ./install.sh --help for the flags.
+# "A && B || die" is meant throughout: die when either A or B fails.
+# shellcheck disable=SC2015
+if [ -z "${BASH_VERSION:-}" ]; then
+    echo "install.sh: run it with bash (./install.sh), not sh" >&2
+    exit 2
+fi
 set -euo pipefail
 shopt -s inherit_errexit # a failure inside $(...) fails the assignment too
 
@@ -175,10 +179,10 @@ build() {
     if [ "$static" -eq 1 ]; then
         [ -n "$target" ] || target=$(host_musl_target)
         case "$target" in *-linux-musl*) ;; *) usage_error "--static builds musl targets, not $target" ;; esac
+        say "building a static $NAME for $target"
         ensure_rust_target "$target"
         setup_c_compiler "$target"
         args+=(--target "$target")
-        say "building a static $NAME for $target"
     else
         say "building $NAME"
     fi
@@ -191,11 +195,13 @@ build() {
 # Fails unless $1 has no ELF interpreter (no dynamic loader, no libc to match).
 check_static() {
     local file=$1
-    if command -v file >/dev/null; then
-        case "$(file -b "$file")" in
-            *"dynamically linked"*) die "$file is dynamically linked; the static build went wrong" ;;
-        esac
+    if ! command -v file >/dev/null; then
+        say "note: 'file' is not installed, so the binary was not checked for being static"
+        return 0
     fi
+    case "$(file -b "$file")" in
+        *"dynamically linked"*) die "$file is dynamically linked; the static build went wrong" ;;
+    esac
 }
 
 # ---- installing the binary ----------------------------------------------------
@@ -285,8 +291,19 @@ user_config_file() {
     printf '%s\n' "$file"
 }
 
+# As root (sudo), HOME may still be another user's: editing it would leave
+# root-owned files there.
+check_home_owner() {
+    local owner
+    owner=$(stat -c %u "$HOME" 2>/dev/null) || die "HOME ($HOME) does not exist"
+    if is_root && [ "$owner" != 0 ]; then
+        die "running as root with HOME=$HOME, which belongs to another user; run --ssh-config as that user, without sudo"
+    fi
+}
+
 add_user_config() {
     local dir="$HOME/.ssh" file block new="$scratch/config"
+    check_home_owner
     if [ ! -d "$dir" ]; then
         mkdir -m 0700 "$dir" || die "cannot create $dir"
         say "created $dir (mode 0700)"
@@ -318,6 +335,7 @@ add_user_config() {
 
 remove_user_config() {
     local file new="$scratch/config"
+    check_home_owner
     file=$(user_config_file) || exit 1
     find_block "$file"
     if [ "$block_start" -eq 0 ]; then
@@ -379,7 +397,7 @@ if [ "$uninstall" -eq 1 ]; then
         rm -f -- "$bin" || die "cannot remove $bin"
         say "removed $bin"
     else
-        say "no $bin"
+        say "no $bin (if you installed elsewhere, pass the same --prefix)"
     fi
     remove_user_config
     if [ "$system_config" -eq 1 ]; then remove_system_config; fi

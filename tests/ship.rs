@@ -748,6 +748,46 @@ fn install_help_and_usage_errors() {
     }
 }
 
+#[test]
+fn install_static_fails_clearly_when_the_musl_target_cannot_be_added() {
+    let dir = TempDir::new("no-target");
+    let fake_bin = dir.join("fake-bin");
+    let sysroot = dir.join("sysroot");
+    fs::create_dir_all(&fake_bin).unwrap();
+    fs::create_dir_all(sysroot.join("lib/rustlib")).unwrap();
+    // A toolchain without the musl standard library, whose rustup cannot fetch it.
+    for (name, body) in [
+        ("cargo", "exit 0".to_string()),
+        ("rustc", format!("echo '{}'", sysroot.display())),
+        (
+            "rustup",
+            "echo 'error: could not download' >&2; exit 1".to_string(),
+        ),
+    ] {
+        let path = fake_bin.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = install_sh(
+        &dir.0,
+        &["--static", "--prefix", dir.join("bin").to_str().unwrap()],
+        &[("PATH", Path::new(&path))],
+        RUN_DEADLINE,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("could not add the Rust target") && err.contains("-unknown-linux-musl"),
+        "{err}"
+    );
+    assert!(!dir.join("bin/vers-tunnel").exists());
+}
+
 // ---- static builds -----------------------------------------------------------------
 
 /// The "done when": `./install.sh --static --ssh-config --prefix DIR`

@@ -274,6 +274,35 @@ fn dns_answer(query: &[u8], name: &str, asked: &AtomicUsize) -> Option<Vec<u8>> 
     Some(out)
 }
 
+/// Runs `f` on a thread of its own in a new network namespace with loopback up,
+/// so that nothing else in the test process (or a later test on the same
+/// thread) ends up in it.
+fn in_private_network(f: impl FnOnce() + Send + 'static) {
+    let outcome = thread::spawn(move || {
+        // SAFETY: unshare(2) with CLONE_NEWNET moves only the calling thread,
+        // this new one, into a new network namespace; the sockets and children
+        // it makes from here on live there.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET) failed: {} (this test needs root)",
+            io::Error::last_os_error()
+        );
+        let up = run(
+            Command::new("ip").args(["link", "set", "lo", "up"]),
+            b"",
+            RUN_DEADLINE,
+        );
+        assert_success(&up, "ip link set lo up (Debian package iproute2)");
+        f();
+    })
+    .join();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 // ---- ELF ---------------------------------------------------------------------
 
 /// What the program headers of a 64-bit little-endian ELF file say.
@@ -913,59 +942,45 @@ fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
     assert_success(&out, "install.sh --static");
     let bin = prefix.join("vers-tunnel");
 
-    // SAFETY: unshare(2) with CLONE_NEWNET moves only this thread (the test's
-    // own) into a new network namespace; the sockets and children it makes from
-    // here on live there.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        rc,
-        0,
-        "unshare(CLONE_NEWNET) failed: {} (this test needs root)",
-        io::Error::last_os_error()
-    );
-    let up = run(
-        Command::new("ip").args(["link", "set", "lo", "up"]),
-        b"",
-        RUN_DEADLINE,
-    );
-    assert_success(&up, "ip link set lo up (Debian package iproute2)");
-    let asked = start_dns(DNS_NAME);
+    in_private_network(move || {
+        let asked = start_dns(DNS_NAME);
 
-    let hosts = dir.join("hosts");
-    fs::write(
-        &hosts,
-        format!("127.0.0.1 localhost\n127.0.0.1 {HOSTS_NAME}\n"),
-    )
-    .unwrap();
-    let resolv = dir.join("resolv.conf");
-    fs::write(
-        &resolv,
-        "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
-    )
-    .unwrap();
-    let in_private_etc = || {
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "sh",
-            "-c",
-            r#"mount --bind "$HOSTS" /etc/hosts && mount --bind "$RESOLV" /etc/resolv.conf && exec "$@""#,
-            "sh",
-        ])
-        .arg(&bin)
-        .env("HOSTS", &hosts)
-        .env("RESOLV", &resolv);
-        cmd
-    };
-    relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
-    assert_eq!(
-        asked.load(Ordering::Relaxed),
-        0,
-        "{HOSTS_NAME} came from /etc/hosts"
-    );
-    relay_through_edge(in_private_etc(), &dir, DNS_NAME);
-    assert!(
-        asked.load(Ordering::Relaxed) > 0,
-        "{DNS_NAME} was asked of the nameserver"
-    );
+        let hosts = dir.join("hosts");
+        fs::write(
+            &hosts,
+            format!("127.0.0.1 localhost\n127.0.0.1 {HOSTS_NAME}\n"),
+        )
+        .unwrap();
+        let resolv = dir.join("resolv.conf");
+        fs::write(
+            &resolv,
+            "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
+        )
+        .unwrap();
+        let in_private_etc = || {
+            let mut cmd = Command::new("unshare");
+            cmd.args([
+                "--mount",
+                "sh",
+                "-c",
+                r#"mount --bind "$HOSTS" /etc/hosts && mount --bind "$RESOLV" /etc/resolv.conf && exec "$@""#,
+                "sh",
+            ])
+            .arg(&bin)
+            .env("HOSTS", &hosts)
+            .env("RESOLV", &resolv);
+            cmd
+        };
+        relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
+        assert_eq!(
+            asked.load(Ordering::Relaxed),
+            0,
+            "{HOSTS_NAME} came from /etc/hosts"
+        );
+        relay_through_edge(in_private_etc(), &dir, DNS_NAME);
+        assert!(
+            asked.load(Ordering::Relaxed) > 0,
+            "{DNS_NAME} was asked of the nameserver"
+        );
+    });
 }

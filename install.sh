@@ -121,21 +121,24 @@ host_musl_target() {
     esac
 }
 
-# Makes sure the Rust standard library for $1 is installed.
+# Makes sure the Rust standard library for $1 is installed, for the toolchain
+# this checkout builds with.
 ensure_rust_target() {
-    local triple=$1 sysroot
-    sysroot=$(rustc --print sysroot) || die "rustc not found; install Rust (rustup) first"
+    local triple=$1 dir sysroot
+    dir=$(repo_dir)
+    sysroot=$(cd "$dir" && rustc --print sysroot) || die "rustc not found; install Rust (rustup) first"
     [ -d "$sysroot/lib/rustlib/$triple/lib" ] && return 0
     command -v rustup >/dev/null ||
         die "the Rust standard library for $triple is not installed, and there is no rustup to add it; install it for $(rustc --version), or build without --static"
     say "adding the Rust target $triple (rustup target add $triple)"
-    rustup target add "$triple" ||
+    (cd "$dir" && rustup target add "$triple") ||
         die "could not add the Rust target $triple (rustup target add $triple failed, see above); install it by hand, or build without --static"
 }
 
 # ring compiles C and assembly for the target. Use the target's musl gcc when
 # there is one (musl-gcc, from musl-tools, for this machine's architecture),
-# else the architecture's GNU gcc: ring's C needs no libc headers. For another
+# else the architecture's GNU gcc: ring's C includes only a few freestanding
+# headers (stdint.h, string.h), which glibc's serve as well. For another
 # architecture that gcc also links.
 setup_c_compiler() {
     local triple=$1 arch host_arch cc_var linker_var candidate cc=""

@@ -50,10 +50,10 @@ fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Ve
     if addrs.is_empty() {
         return Err(Error::NoAddress {
             host: config.connect_host.to_string(),
-            family: if config.family == Family::V4 {
-                "IPv4"
-            } else {
-                "IPv6"
+            family: match config.family {
+                Family::Any => "",
+                Family::V4 => "IPv4 ",
+                Family::V6 => "IPv6 ",
             },
         });
     }

@@ -70,7 +70,7 @@ pub enum Error {
     NoAddress {
         /// The name looked up.
         host: String,
-        /// "IPv4" or "IPv6".
+        /// "IPv4 " or "IPv6 " (with `-4`/`-6`), or "" for any family.
         family: &'static str,
     },
     /// Every address refused or failed.
@@ -194,7 +194,7 @@ impl fmt::Display for Error {
                 write!(f, "could not resolve {host}: {}", describe_io(source))
             }
             Error::NoAddress { host, family } => {
-                write!(f, "{host} has no {family} address")
+                write!(f, "{host} has no {family}address")
             }
             Error::Connect { target, attempts } => {
                 write!(f, "could not connect to {target}: ")?;

@@ -9,5 +9,6 @@ mod faults_trust;
 mod load;
 mod parsers;
 mod relay;
+mod ssh;
 mod stdio;
 mod trust;

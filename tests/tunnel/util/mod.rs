@@ -7,6 +7,8 @@ pub mod edge;
 pub mod net;
 pub mod pki;
 pub mod pty;
+pub mod sshd;
+pub mod tmux;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -256,6 +258,61 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .find(|l| l.starts_with("VmHWM:"))
         .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Pids of the processes running `exe` whose command line contains `needle`
+/// (a test's temp dir path makes that test's processes unique).
+pub fn pids_of(exe: &Path, needle: &str) -> Vec<u32> {
+    let exe = std::fs::canonicalize(exe).unwrap();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        let runs_exe = std::fs::read_link(path.join("exe")).is_ok_and(|p| p == exe);
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        if runs_exe && String::from_utf8_lossy(&cmdline).contains(needle) && running(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Whether `pid` is still running: it exists and is not a zombie (an orphan's
+/// zombie may wait a while for a reaper, but it has finished).
+pub fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) STATE ...": comm may contain spaces and parentheses.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X') | None)
+}
+
+/// Waits until `pid` stops running; how long that took, or `None` after `limit`.
+pub fn wait_gone(pid: u32, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while running(pid) {
+        if started.elapsed() >= limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    Some(started.elapsed())
+}
+
+/// Waits until exactly one process runs `exe` with `needle` in its command line.
+pub fn wait_single_pid(exe: &Path, needle: &str, limit: Duration) -> u32 {
+    let started = Instant::now();
+    loop {
+        let pids = pids_of(exe, needle);
+        match pids[..] {
+            [pid] => return pid,
+            [] if started.elapsed() < limit => thread::sleep(Duration::from_millis(5)),
+            _ => panic!("expected one {} process, found {pids:?}", exe.display()),
+        }
+    }
 }
 
 /// SHA-256 of `data`, as lowercase hex.

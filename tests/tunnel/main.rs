@@ -3,6 +3,7 @@
 mod util;
 
 mod args;
+mod demo;
 mod faults_local;
 mod faults_network;
 mod faults_trust;

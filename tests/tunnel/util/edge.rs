@@ -222,6 +222,9 @@ fn serve(mut sock: TcpStream, shared: &Shared) {
         return;
     };
     let backend = TcpStream::connect(backend).unwrap();
+    // Like a real edge: an ssh keystroke must not wait for Nagle on our hops.
+    sock.set_nodelay(true).unwrap();
+    backend.set_nodelay(true).unwrap();
     sock.set_nonblocking(true).unwrap();
     backend.set_nonblocking(true).unwrap();
     let _ = Forwarder::new(conn, sock, backend, shared.mode).run();

@@ -7,6 +7,7 @@ pub mod edge;
 pub mod net;
 pub mod pki;
 pub mod pty;
+pub mod session;
 pub mod sshd;
 pub mod tmux;
 
@@ -214,7 +215,7 @@ pub fn wait(child: Child, limit: Duration) -> ExitStatus {
     let exit = Exit::watch(child);
     exit.within(limit).unwrap_or_else(|| {
         exit.kill();
-        panic!("vers-tunnel did not exit within {limit:?}");
+        panic!("process {} did not exit within {limit:?}", exit.pid);
     })
 }
 

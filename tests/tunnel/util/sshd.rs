@@ -274,6 +274,18 @@ Host *.vm.vers.sh
         cmd
     }
 
+    /// `ssh -F CONFIG user@host COMMAND`.
+    pub fn ssh(&self, remote_command: &str) -> Command {
+        let mut cmd = self.command("ssh");
+        cmd.arg(&self.login).arg(remote_command);
+        cmd
+    }
+
+    /// `user@host:PATH`, for scp and rsync.
+    pub fn remote(&self, path: &Path) -> String {
+        format!("{}:{}", self.login, path.display())
+    }
+
     /// `ssh -F CONFIG`, the string for `rsync -e`.
     pub fn rsh(&self) -> String {
         format!("ssh -F {}", self.config.display())

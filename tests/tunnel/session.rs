@@ -1,0 +1,174 @@
+//! How interactive sessions feel and how sessions end: a terminal typing into
+//! ssh through vers-tunnel, and ssh killed mid-transfer, with the tunnel gone
+//! within a second every time.
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util;
+use crate::util::session::{Session, HOST};
+use crate::util::tmux::Tmux;
+
+const MIB: usize = 1024 * 1024;
+
+/// How soon the tunnel must be gone once ssh is.
+const PROMPT_EXIT: Duration = Duration::from_secs(1);
+
+/// What the terminal shows once ssh has exited, before its status.
+const EXITED: &str = "[ssh exited] ";
+
+#[test]
+fn interactive_session_echoes_at_once_and_exits_without_leftovers() {
+    let s = Session::new();
+    let term = Tmux::start(
+        s.w.dir.path(),
+        &format!("{} {}; echo \"{EXITED}$?\"", s.client.rsh(), s.client.login),
+        100,
+        30,
+    );
+    let wait = Duration::from_secs(20);
+    // The shell is up once it runs a command (typed keys wait in the pty).
+    term.type_text("echo ready-$((1+1))\n");
+    term.wait_for(wait, "the shell to answer", |screen| {
+        prompt_after(screen, "ready-2")
+    });
+    let tunnel = s.tunnel_pid();
+
+    // Keystroke echo: each key goes to the VM and its echo comes back.
+    let mut echo = Vec::new();
+    let word = "vers-tunnel";
+    for end in 1..=word.len() {
+        let typed = &word[..end];
+        let sent = Instant::now();
+        term.type_text(&word[end - 1..end]);
+        term.wait_for(wait, "the keystroke's echo", |screen| {
+            screen.lines().last().is_some_and(|l| l.ends_with(typed))
+        });
+        echo.push(sent.elapsed());
+    }
+    term.send(&["C-u"]);
+    echo.sort();
+    let median = echo[echo.len() / 2];
+    eprintln!(
+        "keystroke echo through vers-tunnel (incl. tmux polling): median {median:.1?}, max {:.1?}",
+        echo[echo.len() - 1]
+    );
+    assert!(
+        median < Duration::from_millis(200),
+        "typing feels slow: median echo {median:?}"
+    );
+
+    let sent = Instant::now();
+    term.type_text("echo hello-$((6*7))\n");
+    term.wait_for(wait, "the command's output", |screen| {
+        screen.lines().any(|l| l == "hello-42")
+    });
+    eprintln!("command answered in {:.1?}", sent.elapsed());
+    // Typed before the prompt, `exit` would be echoed twice.
+    term.wait_for(wait, "the prompt", |screen| {
+        prompt_after(screen, "hello-42")
+    });
+
+    term.type_text("exit\n");
+    // tmux may miss a pane's exit status: the shell around ssh reports it.
+    let screen = term.wait_for(wait, "ssh to exit", |screen| {
+        screen.lines().any(|l| l.starts_with(EXITED))
+    });
+    assert!(
+        screen.lines().any(|l| l == format!("{EXITED}0")),
+        "ssh failed:\n{screen}"
+    );
+    let gone = util::wait_gone(tunnel, PROMPT_EXIT);
+    assert!(
+        gone.is_some(),
+        "vers-tunnel still running 1 s after ssh exited"
+    );
+
+    // After `exit`: the shell's goodbye, ssh's, tmux's note; nothing else.
+    let screen = term.screen();
+    let after: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.ends_with("exit"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let expected_end = format!("Connection to {HOST} closed.");
+    for line in &after {
+        assert!(
+            *line == "logout"
+                || *line == expected_end
+                || *line == format!("{EXITED}0")
+                || line.starts_with("Pane is dead"),
+            "stray output after exit: {line:?}\nscreen:\n{screen}"
+        );
+    }
+    assert!(!screen.contains("vers-tunnel:"), "screen:\n{screen}");
+}
+
+/// Whether the shell printed its prompt after the line `output`.
+fn prompt_after(screen: &str, output: &str) -> bool {
+    let mut lines = screen.lines().skip_while(|l| *l != output).skip(1);
+    lines
+        .next()
+        .is_some_and(|l| l.ends_with('#') || l.ends_with('$'))
+}
+
+#[test]
+fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
+    let s = Session::new();
+    let mut ssh = s
+        .ssh("head -c 4294967296 /dev/zero")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = ssh.stdout.take().unwrap();
+    let mut buf = vec![0; 4 * MIB];
+    stdout.read_exact(&mut buf).unwrap();
+    let tunnel = s.tunnel_pid();
+    ssh.kill().unwrap();
+    let killed = Instant::now();
+    ssh.wait().unwrap();
+    drop(stdout);
+    let gone = util::wait_gone(tunnel, PROMPT_EXIT);
+    assert!(
+        gone.is_some(),
+        "vers-tunnel still running {:?} after ssh was killed mid-download",
+        killed.elapsed()
+    );
+    eprintln!("tunnel gone {:.1?} after ssh was killed", killed.elapsed());
+}
+
+#[test]
+fn ssh_killed_mid_upload_leaves_no_tunnel_behind() {
+    let s = Session::new();
+    let mut ssh = s
+        .ssh("cat > /dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = ssh.stdin.take().unwrap();
+    // Enough to be sure the transfer is under way through the tunnel.
+    let chunk = vec![0; MIB];
+    for _ in 0..4 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    let tunnel = s.tunnel_pid();
+    let feeder = thread::spawn(move || while stdin.write_all(&chunk).is_ok() {});
+    ssh.kill().unwrap();
+    let killed = Instant::now();
+    ssh.wait().unwrap();
+    feeder.join().unwrap();
+    let gone = util::wait_gone(tunnel, PROMPT_EXIT);
+    assert!(
+        gone.is_some(),
+        "vers-tunnel still running {:?} after ssh was killed mid-upload",
+        killed.elapsed()
+    );
+    eprintln!("tunnel gone {:.1?} after ssh was killed", killed.elapsed());
+}

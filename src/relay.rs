@@ -191,9 +191,11 @@ impl Tunnel {
                     STDIN => self.stdin_readable = true,
                     STDOUT => {
                         self.stdout_writable = true;
-                        // A pipe's write end reports an error once the reader
-                        // has closed it: stop now, not at the next write.
+                        // A pipe's reader closing shows only as an error on
+                        // our end: without it, a silent server would keep us
+                        // waiting for an EPIPE that never comes (ssh killed).
                         if event.is_error() || event.is_write_closed() {
+                            log::debug!("stdout's reader has gone away");
                             self.reader_gone = true;
                         }
                     }

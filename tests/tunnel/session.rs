@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util;
 use crate::util::session::{Session, HOST};
 use crate::util::tmux::Tmux;
+use crate::util::{self, Behaviour, World};
 
 const MIB: usize = 1024 * 1024;
 
@@ -171,4 +171,46 @@ fn ssh_killed_mid_upload_leaves_no_tunnel_behind() {
         killed.elapsed()
     );
     eprintln!("tunnel gone {:.1?} after ssh was killed", killed.elapsed());
+}
+
+#[test]
+fn reader_gone_ends_the_tunnel_even_when_the_server_stays_silent() {
+    // What a SIGKILLed ssh leaves: stdin at EOF and stdout without a reader.
+    // If the far side never answers the half-close (an edge that does not
+    // pass it on, a VM that ignores it) nothing is ever written to stdout, so
+    // no EPIPE can tell the tunnel: it must notice the reader is gone.
+    let w = World::new();
+    let edge = w.edge(
+        HOST,
+        Behaviour::IgnoreEof {
+            hold: Duration::from_secs(30),
+        },
+    );
+    let mut child = w
+        .tunnel(edge.addr(), HOST)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    stdin.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    // The session is up once the edge has seen the handshake.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while edge.sni_seen().is_empty() {
+        assert!(Instant::now() < deadline, "no TLS session");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id();
+    let exit = util::Exit::watch(child);
+    drop(stdin);
+    drop(stdout);
+    let status = exit.within(PROMPT_EXIT).unwrap_or_else(|| {
+        exit.kill();
+        panic!("vers-tunnel {pid} still running 1 s after its reader went away");
+    });
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
 }

@@ -23,6 +23,9 @@ pub enum Behaviour {
     Trickle { len: usize, gap: Duration },
     /// Echoes, reading and writing in random sizes with random pauses.
     JitterEcho { seed: u64 },
+    /// Reads until EOF, then keeps the connection open, silent, for `hold`:
+    /// a service (or an edge) that does not pass a half-close on.
+    IgnoreEof { hold: Duration },
 }
 
 /// Starts a backend on 127.0.0.1 with an OS-chosen port.
@@ -102,6 +105,11 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) -> io::Result<()> {
                     }
                 }
             }
+        }
+        Behaviour::IgnoreEof { hold } => {
+            io::copy(&mut stream, &mut io::sink())?;
+            thread::sleep(hold);
+            Ok(())
         }
         Behaviour::Trickle { len, gap } => {
             for i in 0..len {

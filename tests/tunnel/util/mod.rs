@@ -1,5 +1,7 @@
-//! Test support: a CA, a TLS edge and backends on loopback, and running the real
-//! `vers-tunnel` binary with a deadline, collecting its output and peak RSS.
+//! Test support: a CA, a TLS edge and backends on loopback (and for the
+//! end-to-end tests a real sshd behind the edge and a tmux terminal), and
+//! running real programs with a deadline, collecting their output, peak RSS,
+//! and whether they are still running.
 #![allow(dead_code)]
 
 pub mod backend;

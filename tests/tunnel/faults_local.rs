@@ -365,16 +365,12 @@ fn stop_signal_while_data_pours_both_ways_exits_promptly() {
     let _timed = util::timed();
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
-    let mut child = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
+    let util::Piped {
+        child,
+        mut stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     let feeder = thread::spawn(move || {
         let chunk = Prng::bytes(25, 64 * 1024);
         // Ends with EPIPE once the tunnel is gone.

@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::net::{self, BlackHole, Raw};
@@ -46,15 +45,12 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
         .arg(format!("{HOST}:443:{DUAL}:{}", edge.addr().port()))
         .arg(HOST);
     net::with_hosts_file(&mut cmd, &dual_stack_hosts(&w));
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
+    let util::Piped {
+        child,
+        mut stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut cmd);
     stdin.write_all(b"over ipv4\n").unwrap();
     let mut echoed = [0; 10];
     stdout.read_exact(&mut echoed).unwrap();
@@ -196,16 +192,13 @@ fn trickling_server_delivers_every_byte_as_it_comes() {
     let gap = Duration::from_millis(20);
     let edge = w.edge(HOST, Behaviour::Trickle { len: 60, gap });
     let started = Instant::now();
-    let mut child = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdin.take());
-    let mut stdout = child.stdout.take().unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
+    let util::Piped {
+        child,
+        stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
+    drop(stdin);
     let mut first = [0; 1];
     stdout.read_exact(&mut first).unwrap();
     let first_at = started.elapsed();

@@ -258,15 +258,12 @@ fn jittery_round_trip(mut cmd: std::process::Command, seed: u64) -> usize {
     let mut prng = Prng::new(seed);
     let len = prng.range(1, 3 * MIB);
     let input = Prng::bytes(1000 + seed, len);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
+    let util::Piped {
+        child,
+        mut stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut cmd);
     let to_send = input.clone();
     let feeder = thread::spawn(move || {
         let mut prng = Prng::new(seed ^ 0xfeed);

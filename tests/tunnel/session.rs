@@ -186,17 +186,13 @@ fn reader_gone_ends_the_tunnel_even_when_the_server_stays_silent() {
             hold: Duration::from_secs(30),
         },
     );
-    let mut child = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let util::Piped {
+        child,
+        mut stdin,
+        stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     stdin.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
     // The session is up once the edge has seen the handshake.
     let deadline = Instant::now() + Duration::from_secs(10);
     while edge.sni_seen().is_empty() {

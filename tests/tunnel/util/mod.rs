@@ -183,16 +183,14 @@ pub fn run_with(
     feed: impl FnOnce(std::process::ChildStdin) + Send + 'static,
 ) -> Run {
     let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
+    let Piped {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    } = spawn_piped(cmd);
     let feeder = thread::spawn(move || feed(stdin));
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
+    let stdout = drain(stdout);
     let status = wait(child, HANG);
     let _ = feeder.join();
     Run {
@@ -201,6 +199,35 @@ pub fn run_with(
         stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
         elapsed: started.elapsed(),
     }
+}
+
+/// A process with all three stdio ends piped; stderr is read on a thread.
+pub struct Piped {
+    pub child: Child,
+    pub stdin: std::process::ChildStdin,
+    pub stdout: std::process::ChildStdout,
+    pub stderr: thread::JoinHandle<Vec<u8>>,
+}
+
+/// Spawns `cmd` with piped stdin, stdout and stderr.
+pub fn spawn_piped(cmd: &mut Command) -> Piped {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Piped {
+        stdin: child.stdin.take().unwrap(),
+        stdout: child.stdout.take().unwrap(),
+        stderr: drain(child.stderr.take().unwrap()),
+        child,
+    }
+}
+
+/// What a [`Piped`] process wrote on stderr, once it has exited.
+pub fn stderr_text(stderr: thread::JoinHandle<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&stderr.join().unwrap()).into_owned()
 }
 
 /// Reads a pipe to the end on a thread.

@@ -77,7 +77,10 @@ def backend(size):
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             b = c.recv(65536)
-            if not b or b.endswith(b"q"):
+            if b.endswith(b"q"):
+                c.sendall(b[:-1])
+                return
+            if not b:
                 return
             c.sendall(b)
 
@@ -184,13 +187,18 @@ class Client:
         self.argv = argv  # function: port -> argv
 
 
+def vers_tunnel(label, path, ca):
+    return Client(label, "tls", lambda p: [path, "--cacert", ca, "--connect-to",
+                                          f"{NAME}:443:127.0.0.1:{p}", NAME])
+
+
 def clients(args, ca):
-    return [
+    variants = [vers_tunnel(v.split("=", 1)[0], v.split("=", 1)[1], ca)
+                for v in args.variant]
+    return variants + [
         Client("plain relay (floor)", "plain",
                lambda p: [args.floor, f"127.0.0.1:{p}"]),
-        Client("vers-tunnel", "tls",
-               lambda p: [args.bin, "--cacert", ca, "--connect-to",
-                          f"{NAME}:443:127.0.0.1:{p}", NAME]),
+        vers_tunnel("vers-tunnel", args.bin, ca),
         Client("socat", "tls",
                lambda p: ["socat", "-", f"OPENSSL:127.0.0.1:{p},cafile={ca},verify=1,"
                           f"commonname={NAME},snihost={NAME}"]),
@@ -199,6 +207,11 @@ def clients(args, ca):
                           "-servername", NAME, "-verify_hostname", NAME, "-CAfile", ca,
                           "-verify_return_error", "-quiet"]),
     ]
+
+
+# Clients run as on a typical desktop: no trust-store overrides (SSL_CERT_FILE
+# would make vers-tunnel and openssl load a whole CA bundle at every start).
+CLIENT_ENV = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
 
 
 class Child:
@@ -211,7 +224,7 @@ class Child:
         actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
                    (os.POSIX_SPAWN_DUP2, devnull, 2)]
         self.started = time.perf_counter()
-        self.pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+        self.pid = os.posix_spawnp(argv[0], argv, CLIENT_ENV, file_actions=actions)
         for fd in (in_r, out_w, devnull):
             os.close(fd)
         self.hwm = 0
@@ -254,7 +267,8 @@ class Child:
         self.sampler.join()
         os.close(self.stdout)
         return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime,
-                "rss": self.hwm, "status": os.waitstatus_to_exitcode(status)}
+                "rss": self.hwm, "minflt": ru.ru_minflt, "nvcsw": ru.ru_nvcsw,
+                "nivcsw": ru.ru_nivcsw, "status": os.waitstatus_to_exitcode(status)}
 
 
 def read_all(fd):
@@ -358,7 +372,7 @@ def aes_gcm_cost(suite):
 def negotiated_suite(args, ca, port):
     p = subprocess.run([args.bin, "-v", "--cacert", ca, "--connect-to",
                         f"{NAME}:443:127.0.0.1:{port}", NAME],
-                       input=b"", capture_output=True, timeout=20)
+                       input=b"", capture_output=True, timeout=20, env=CLIENT_ENV)
     for word in p.stderr.decode().split():
         if word.startswith(("TLS13_", "TLS_")):
             return word
@@ -374,8 +388,12 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="transfers per client and direction")
     ap.add_argument("--life-runs", type=int, default=60, help="connections per client")
     ap.add_argument("--rtts", type=int, default=3000, help="1-byte round trips per client")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH",
+                    help="another vers-tunnel build to measure alongside (A/B)")
+    ap.add_argument("--dirs", default="up,down", help="bulk directions to run (debugging)")
     ap.add_argument("--only", help="comma-separated client labels to run (debugging)")
     ap.add_argument("--out", help="also write the report here")
+    ap.add_argument("--raw", help="write every run's measurements here (JSON)")
     args = ap.parse_args()
     size = args.size_mib * MIB
 
@@ -391,40 +409,44 @@ def main():
         f.write(os.urandom(8 * MIB))
     data_fd = os.open(data_path, os.O_RDONLY)
 
-    cl = clients(args, ca)
-    if args.only:
-        keep = args.only.split(",")
-        cl = [c for c in cl if c.label in keep]
-    res = {c.label: {"up": [], "down": [], "life": [], "rtt": []} for c in cl}
-    failures = []
+    try:
+        cl = clients(args, ca)
+        if args.only:
+            keep = args.only.split(",")
+            cl = [c for c in cl if c.label in keep]
+        res = {c.label: {"up": [], "down": [], "life": [], "rtt": []} for c in cl}
+        failures = []
 
-    def record(c, what, r):
-        res[c.label][what].append(r)
-        if not r["ok"] or r["status"] != 0:
-            failures.append(f"{c.label} {what}: exit {r['status']}, data ok: {bool(r['ok'])}")
+        def record(c, what, r):
+            res[c.label][what].append(r)
+            if not r["ok"] or r["status"] != 0:
+                failures.append(f"{c.label} {what}: exit {r['status']}, data ok: {bool(r['ok'])}")
 
-    t0 = time.monotonic()
-    suite = negotiated_suite(args, ca, fronts[("tls", "hello")])
-    for i in range(args.runs):
+        t0 = time.monotonic()
+        suite = negotiated_suite(args, ca, fronts[("tls", "hello")])
+        for i in range(args.runs):
+            for c in cl:
+                if "up" in args.dirs:
+                    record(c, "up", upload(c, fronts[(c.kind, "sink")], size, data_fd))
+                if "down" in args.dirs:
+                    record(c, "down", download(c, fronts[(c.kind, "source")], size))
+            print(f"compare: bulk run {i + 1}/{args.runs} done ({time.monotonic() - t0:.0f}s)",
+                  file=sys.stderr)
+        for _ in range(args.life_runs):
+            for c in cl:
+                record(c, "life", life(c, fronts[(c.kind, "hello")]))
         for c in cl:
-            record(c, "up", upload(c, fronts[(c.kind, "sink")], size, data_fd))
-            record(c, "down", download(c, fronts[(c.kind, "source")], size))
-        print(f"compare: bulk run {i + 1}/{args.runs} done ({time.monotonic() - t0:.0f}s)",
-              file=sys.stderr)
-    for _ in range(args.life_runs):
-        for c in cl:
-            record(c, "life", life(c, fronts[(c.kind, "hello")]))
-    for c in cl:
-        record(c, "rtt", round_trips(c, fronts[(c.kind, "echo")], args.rtts))
-    print(f"compare: all runs done ({time.monotonic() - t0:.0f}s)", file=sys.stderr)
-    aes_name, aes = aes_gcm_cost(suite)
+            record(c, "rtt", round_trips(c, fronts[(c.kind, "echo")], args.rtts))
+        print(f"compare: all runs done ({time.monotonic() - t0:.0f}s)", file=sys.stderr)
+        aes_name, aes = aes_gcm_cost(suite)
+    finally:
+        for proc in (edge, be):
+            proc.terminate()
+            proc.wait()
 
-    edge.terminate()
-    edge.wait()
-    be.stdin.close()
-    be.terminate()
-    be.wait()
-
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump(res, f, indent=1)
     report = render(args, res, suite, aes_name, aes, failures, size)
     print(report)
     if args.out:

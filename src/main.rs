@@ -9,6 +9,8 @@ use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::{cli, ssh_config};
 
 fn main() -> ExitCode {
+    // Release builds abort on panic; this keeps the shell's terminal usable.
+    vers_tunnel::stdio::restore_flags_on_panic();
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);

@@ -4,7 +4,7 @@
 //! Readiness is tracked in flags that events set and `WouldBlock` clears, so
 //! each source is registered once (edge-triggered) and never re-registered.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +22,10 @@ use crate::tls::ClientCertProbe;
 /// kernel's socket buffers this bounds memory per direction, so a slow reader
 /// on one side stops reads on the other instead of growing buffers.
 const BUDGET: usize = 64 * 1024;
+
+/// Most ciphertext read from the socket at once, ahead of rustls: rustls asks
+/// for 4 KiB at a time, and one large read is far cheaper than many small ones.
+const READ_AHEAD: usize = 64 * 1024;
 
 /// Rounds of work between two looks at signals when data never stops coming.
 const ROUNDS_PER_WAIT: usize = 64;
@@ -60,6 +64,12 @@ struct Tunnel {
     up: Box<[u8]>,
     up_start: usize,
     up_end: usize,
+    /// Ciphertext read from the socket that rustls has not taken yet.
+    ahead: ReadAhead,
+    /// Plaintext from rustls not yet written to stdout: `down[down_start..down_end]`.
+    down: Box<[u8]>,
+    down_start: usize,
+    down_end: usize,
     sock_readable: bool,
     sock_writable: bool,
     stdin_readable: bool,
@@ -128,6 +138,14 @@ pub fn run(poller: &mut Poller, session: Session, deadline: Instant) -> Result<(
         up: vec![0; BUDGET].into_boxed_slice(),
         up_start: 0,
         up_end: 0,
+        ahead: ReadAhead {
+            buf: vec![0; READ_AHEAD].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        },
+        down: vec![0; BUDGET].into_boxed_slice(),
+        down_start: 0,
+        down_end: 0,
         sock_readable: true,
         sock_writable: true,
         stdin_readable: true,
@@ -251,7 +269,8 @@ impl Tunnel {
     fn receive(&mut self, registry: &Registry) -> Result<bool> {
         let mut progress = self.deliver(registry)?;
         while self.sock_readable && !self.server_eof && self.tls.wants_read() {
-            match self.tls.read_tls(&mut self.sock) {
+            let read = self.tls.read_tls(&mut self.ahead.on(&mut self.sock));
+            match read {
                 Ok(0) => {
                     log::debug!("TCP EOF from the server");
                     self.server_eof = true;
@@ -272,16 +291,33 @@ impl Tunnel {
             if was_handshaking && !self.tls.is_handshaking() {
                 self.log_established();
             }
-            self.deliver(registry)?;
+            // Gather records while more ciphertext is ready, so stdout gets a
+            // few large writes instead of one per record.
+            self.gather_plaintext();
         }
+        progress |= self.deliver(registry)?;
         if self.server_eof && self.tls.is_handshaking() {
             return Err(self.socket_error(io::ErrorKind::UnexpectedEof.into()));
         }
         Ok(progress)
     }
 
-    /// Writes received plaintext to stdout, straight from rustls's buffer; on
-    /// the server's close_notify, closes stdout so our reader sees EOF.
+    /// Moves plaintext from rustls into `down`, as much as fits.
+    fn gather_plaintext(&mut self) {
+        if self.down_start == self.down_end {
+            (self.down_start, self.down_end) = (0, 0);
+        }
+        if self.down_end < self.down.len() {
+            // Ok(0) (close_notify) and errors are left for `deliver`, which
+            // asks again once `down` is written out.
+            if let Ok(n) = self.tls.reader().read(&mut self.down[self.down_end..]) {
+                self.down_end += n;
+            }
+        }
+    }
+
+    /// Writes received plaintext to stdout; on the server's close_notify,
+    /// once everything before it is written, closes stdout so our reader sees EOF.
     fn deliver(&mut self, registry: &Registry) -> Result<bool> {
         if self.tls.is_handshaking() {
             // No plaintext before the handshake, and an EOF now is a failed
@@ -290,23 +326,29 @@ impl Tunnel {
         }
         let mut progress = false;
         while self.stdout_writable && !self.server_done && !self.reader_gone {
-            let data = match self.tls.reader().into_first_chunk() {
-                Ok(data) => data,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(self.unclean(UncleanCause::NoCloseNotify));
+            if self.down_start == self.down_end {
+                (self.down_start, self.down_end) = (0, 0);
+                match self.tls.reader().read(&mut self.down) {
+                    Ok(0) => {
+                        log::debug!("close_notify from the server; closing stdout");
+                        self.stdout.close(registry);
+                        self.server_done = true;
+                        return Ok(true);
+                    }
+                    Ok(n) => self.down_end = n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(self.unclean(UncleanCause::NoCloseNotify));
+                    }
+                    Err(e) => return Err(self.unclean(UncleanCause::Io(e))),
                 }
-                Err(e) => return Err(self.unclean(UncleanCause::Io(e))),
-            };
-            if data.is_empty() {
-                log::debug!("close_notify from the server; closing stdout");
-                self.stdout.close(registry);
-                self.server_done = true;
-                return Ok(true);
             }
-            match self.stdout.write(data) {
+            match self
+                .stdout
+                .write(&self.down[self.down_start..self.down_end])
+            {
                 Ok(n) => {
-                    self.tls.reader().consume(n);
+                    self.down_start += n;
                     self.received += n as u64;
                     progress = true;
                 }
@@ -452,5 +494,40 @@ impl Tunnel {
             received: self.received,
             cause,
         }
+    }
+}
+
+/// A buffer between the socket and rustls's small reads: `buf[start..end]` is
+/// ciphertext not yet handed to rustls.
+struct ReadAhead {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadAhead {
+    /// A reader serving from the buffer, refilling it from `sock` when empty.
+    fn on<'a>(&'a mut self, sock: &'a mut TcpStream) -> impl Read + 'a {
+        ReadAheadOn { ahead: self, sock }
+    }
+}
+
+struct ReadAheadOn<'a> {
+    ahead: &'a mut ReadAhead,
+    sock: &'a mut TcpStream,
+}
+
+impl Read for ReadAheadOn<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let ahead = &mut *self.ahead;
+        if ahead.start == ahead.end && !out.is_empty() {
+            // WouldBlock and EOF come from here, only once everything read is used.
+            ahead.end = self.sock.read(&mut ahead.buf)?;
+            ahead.start = 0;
+        }
+        let n = out.len().min(ahead.end - ahead.start);
+        out[..n].copy_from_slice(&ahead.buf[ahead.start..ahead.start + n]);
+        ahead.start += n;
+        Ok(n)
     }
 }

@@ -3,9 +3,35 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+
+/// Flags to put back on fds 0 and 1 if a panic ends the process, -1 for none:
+/// release builds abort on panic, so `Drop` would never run.
+static RESTORE_ON_PANIC: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+
+/// Makes a panic put back the flags of stdin and stdout before the process
+/// dies, as `Drop` does on every other path. Call once, early in `main`.
+pub fn restore_flags_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        for (fd, saved) in (0..).zip(&RESTORE_ON_PANIC) {
+            let flags = saved.swap(-1, Ordering::SeqCst);
+            if flags >= 0 {
+                let _ = fcntl_setfl(fd, flags);
+            }
+        }
+        report(info);
+    }));
+}
+
+fn panic_slot(fd: RawFd) -> Option<&'static AtomicI32> {
+    usize::try_from(fd)
+        .ok()
+        .and_then(|i| RESTORE_ON_PANIC.get(i))
+}
 
 /// One of the process's standard descriptors, borrowed for the life of the tunnel.
 ///
@@ -43,6 +69,9 @@ impl StdFd {
         match registry.register(&mut SourceFd(&fd), token, interest) {
             Ok(()) => {
                 if flags & libc::O_NONBLOCK == 0 {
+                    if let Some(slot) = panic_slot(fd) {
+                        slot.store(flags, Ordering::SeqCst);
+                    }
                     fcntl_setfl(fd, flags | libc::O_NONBLOCK)?;
                     this.restore = Some(flags);
                 }
@@ -96,6 +125,9 @@ impl StdFd {
 
     fn restore_flags(&mut self) {
         if let Some(flags) = self.restore.take() {
+            if let Some(slot) = panic_slot(self.fd) {
+                slot.store(-1, Ordering::SeqCst);
+            }
             if let Err(e) = fcntl_setfl(self.fd, flags) {
                 log::debug!("{}: could not restore descriptor flags: {e}", self.name);
             }

@@ -384,7 +384,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True, help="vers-tunnel release binary")
     ap.add_argument("--floor", required=True, help="plain_relay example binary")
-    ap.add_argument("--static-bin", help="static vers-tunnel binary, if built")
     ap.add_argument("--size-mib", type=int, default=1024, help="bytes per transfer (MiB)")
     ap.add_argument("--runs", type=int, default=3, help="transfers per client and direction")
     ap.add_argument("--life-runs", type=int, default=60, help="connections per client")
@@ -506,10 +505,10 @@ def render(args, res, suite, aes_name, aes, failures, size):
                    f"| {row['life_rss'] / MIB:.1f} MiB | {row['rtt_med']:.0f} "
                    f"| {row['rtt_p99']:.0f} |")
     out.append("")
-    size_line = f"Release binary: {os.path.getsize(args.bin) / MIB:.2f} MiB"
-    if args.static_bin and os.path.exists(args.static_bin):
-        size_line += f"; static (musl) binary: {os.path.getsize(args.static_bin) / MIB:.2f} MiB"
-    out.append(size_line + ".")
+    sizes = [("vers-tunnel", args.bin)]
+    sizes += [(v.split("=", 1)[0], v.split("=", 1)[1]) for v in args.variant]
+    out.append("Binary sizes (stripped): " + ", ".join(
+        f"{label} {os.path.getsize(path) / MIB:.2f} MiB" for label, path in sizes) + ".")
 
     v, s, o = m.get("vers-tunnel"), m.get("socat"), m.get("openssl s_client")
     if v and s and o and floor:

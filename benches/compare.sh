@@ -41,7 +41,7 @@ if $want_static; then
     echo "compare: building (static, $musl)" >&2
     cargo build --release --quiet --bin vers-tunnel --target "$musl"
     bin="$target/$musl/release/vers-tunnel"
-    extra=(--static-bin "$bin" --variant "vers-tunnel static=$bin")
+    extra=(--variant "vers-tunnel static=$bin")
 else
     echo "compare: no $musl target installed; skipping the static binary" >&2
 fi

@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::{cli, ssh_config};
 
+// See Cargo.toml: musl's malloc costs a page fault per TLS record received.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.
     vers_tunnel::stdio::restore_flags_on_panic();

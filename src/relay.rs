@@ -24,7 +24,8 @@ use crate::tls::ClientCertProbe;
 const BUDGET: usize = 64 * 1024;
 
 /// Most ciphertext read from the socket at once, ahead of rustls: rustls asks
-/// for 4 KiB at a time, and one large read is far cheaper than many small ones.
+/// for at most one record (16 KiB, often 4 KiB) at a time, and one large read
+/// costs far less than many small ones.
 const READ_AHEAD: usize = 64 * 1024;
 
 /// Rounds of work between two looks at signals when data never stops coming.

@@ -17,12 +17,13 @@ services: sink (upload: counts SIZE bytes, answers "OK SIZE", closes), source
 frontend for each; the plain ones are the floor's path.
 
 Only the client process is measured: CPU from wait4()'s rusage (user and sys),
-wall from spawn to exit, peak RSS from ru_maxrss.
+wall from spawn to exit, peak RSS from the client's own VmHWM.
 """
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -41,9 +42,9 @@ SERVICES = ("sink", "source", "echo", "hello")
 
 # ---------------------------------------------------------------- backend
 
-def backend(size):
+def backend(size, workdir):
     """Serves the four services on loopback; prints their ports as JSON."""
-    data_path = os.path.join(tempfile.mkdtemp(prefix="vt-bench-src-"), "data")
+    data_path = os.path.join(workdir, "download.data")
     with open(data_path, "wb") as f:
         f.write(os.urandom(8 * MIB))
     listeners = {}
@@ -404,7 +405,7 @@ def main():
     d = tempfile.mkdtemp(prefix="vt-bench-")
     make_certs(d)
     ca = f"{d}/ca.pem"
-    be = subprocess.Popen([sys.executable, __file__, "backend", str(size)],
+    be = subprocess.Popen([sys.executable, __file__, "backend", str(size), d],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     backend_ports = json.loads(be.stdout.readline())
     edge, fronts = start_edge(d, backend_ports)
@@ -450,6 +451,8 @@ def main():
         for proc in (edge, be):
             proc.terminate()
             proc.wait()
+        os.close(data_fd)
+    shutil.rmtree(d)  # kept when a run fails: haproxy.log is there
 
     if args.raw:
         with open(args.raw, "w") as f:
@@ -558,7 +561,7 @@ def render(args, res, suite, aes_name, aes, failures, size):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "backend":
-        backend(int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "backend":
+        backend(int(sys.argv[2]), sys.argv[3])
     else:
         main()

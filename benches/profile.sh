@@ -32,6 +32,7 @@ chmod +x "$wrap"
 python3 benches/compare.py --bin "$wrap" --floor "$target/profiling/examples/plain_relay" \
     --only vers-tunnel --dirs "$dir" --runs 1 --life-runs 0 --rtts 0 --size-mib "$size" >/dev/null
 # The largest profile is the bulk transfer (the others are the short TLS probe).
+# shellcheck disable=SC2012 # names are "PID.data"
 data="$(ls -S "$out"/*.data | head -1)"
 echo "profile: $data"
 perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |

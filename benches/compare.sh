@@ -50,7 +50,7 @@ if $with_aws_lc; then
     echo "compare: building the aws-lc-rs variant (first time: a few minutes)" >&2
     copy="$(mktemp -d)"
     trap 'rm -rf "$copy"' EXIT
-    cp -r Cargo.toml Cargo.lock src examples "$copy/"
+    cp -r Cargo.toml Cargo.lock build.rs src examples "$copy/"
     sed -i 's/features = \["ring", /features = ["aws_lc_rs", /' "$copy/Cargo.toml"
     sed -i 's/rustls::crypto::ring::default_provider()/rustls::crypto::aws_lc_rs::default_provider()/' \
         "$copy/src/tls.rs"

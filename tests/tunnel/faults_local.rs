@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,21 +22,26 @@ const SIGNALS: [(libc::c_int, &str); 3] = [
     (libc::SIGTERM, "SIGTERM"),
 ];
 
+/// Spawns `cmd` with stdin on the pty's terminal, stdout piped and stderr drained.
+fn spawn_on_tty(cmd: &mut Command, pty: &Pty) -> (Child, ChildStdout, thread::JoinHandle<Vec<u8>>) {
+    let mut child = cmd
+        .stdin(pty.slave_handle())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
+    (child, stdout, stderr)
+}
+
 #[test]
 fn stdin_a_tty_relays_typed_lines_and_restores_the_terminal() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let pty = Pty::open();
     let before = pty.slave_flags();
-    let mut child = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(pty.slave_handle())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let stderr = util::drain(child.stderr.take().unwrap());
+    let (child, mut stdout, stderr) = spawn_on_tty(&mut w.tunnel(edge.addr(), HOST), &pty);
     let mut master = &pty.master;
     master.write_all(b"typed at a terminal\n").unwrap();
     let mut line = [0; 20];
@@ -189,15 +194,8 @@ fn stop_signals_during_the_handshake_exit_promptly_and_restore_the_tty() {
             .start();
         let pty = Pty::open();
         let before = pty.slave_flags();
-        let mut child = w
-            .tunnel(edge.addr(), HOST)
-            .stdin(pty.slave_handle())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = util::drain(child.stdout.take().unwrap());
-        let stderr = util::drain(child.stderr.take().unwrap());
+        let (child, stdout, stderr) = spawn_on_tty(&mut w.tunnel(edge.addr(), HOST), &pty);
+        let stdout = util::drain(stdout);
         wait_until(Duration::from_secs(10), "the handshake to start", || {
             edge.accepted() == 1 && pty.slave_flags() & libc::O_NONBLOCK != 0
         });
@@ -226,15 +224,7 @@ fn stop_signals_during_transfer_exit_promptly_and_restore_the_tty() {
         let edge = w.edge(HOST, Behaviour::Echo);
         let pty = Pty::open();
         let before = pty.slave_flags();
-        let mut child = w
-            .tunnel(edge.addr(), HOST)
-            .stdin(pty.slave_handle())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let stderr = util::drain(child.stderr.take().unwrap());
+        let (child, mut stdout, stderr) = spawn_on_tty(&mut w.tunnel(edge.addr(), HOST), &pty);
         (&pty.master).write_all(b"ping\n").unwrap();
         let mut pong = [0; 5];
         stdout.read_exact(&mut pong).unwrap();

@@ -5,24 +5,15 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use crate::util::{self, backend, pki::Leaf, Behaviour, Ca, EdgeBuilder, World};
+use crate::util::{self, backend, Behaviour, Ca, EdgeBuilder, World};
 
 const HOST: &str = "x.vm.vers.sh";
-
-/// Runs the tunnel for `host` against an edge serving `leaf`.
-fn run_against(w: &World, leaf: Leaf, host: &str) -> (util::Run, util::Edge) {
-    let edge = EdgeBuilder::new(leaf)
-        .backend(backend::start(Behaviour::Echo))
-        .start();
-    let run = util::run(&mut w.tunnel(edge.addr(), host), b"secret\n");
-    (run, edge)
-}
 
 #[test]
 fn certificate_not_yet_valid_is_refused_with_its_start_date() {
     let w = World::new();
     let leaf = w.ca.leaf_valid(&[HOST], (2099, 1, 2), (2100, 1, 1));
-    let (run, edge) = run_against(&w, leaf, HOST);
+    let (run, edge) = w.run_against(leaf, HOST);
     run.assert_failure(4, &[HOST, "not valid until 2099-01-02", "check the clock"]);
     assert!(edge.sni_seen().is_empty());
 }
@@ -35,7 +26,7 @@ fn chain_through_an_untrusted_intermediate_is_refused() {
     let inter = stranger.intermediate(w.dir.path(), "stranger-inter");
     let mut leaf = inter.leaf(&[HOST]);
     leaf.chain.push(inter.cert.clone());
-    let (run, edge) = run_against(&w, leaf, HOST);
+    let (run, edge) = w.run_against(leaf, HOST);
     run.assert_failure(4, &[HOST, "unknown issuer"]);
     assert!(edge.sni_seen().is_empty());
 
@@ -44,7 +35,7 @@ fn chain_through_an_untrusted_intermediate_is_refused() {
     let ours = w.ca.intermediate(w.dir.path(), "our-inter");
     let mut leaf = ours.leaf(&[HOST]);
     leaf.chain.push(ours.cert.clone());
-    let (run, _edge) = run_against(&w, leaf, HOST);
+    let (run, _edge) = w.run_against(leaf, HOST);
     run.assert_clean();
     assert_eq!(run.stdout, b"secret\n");
 }
@@ -52,7 +43,7 @@ fn chain_through_an_untrusted_intermediate_is_refused() {
 #[test]
 fn wildcard_matches_one_label_only() {
     let w = World::new();
-    let (run, edge) = run_against(&w, w.ca.leaf(&["*.vm.vers.sh"]), "x.y.vm.vers.sh");
+    let (run, edge) = w.run_against(w.ca.leaf(&["*.vm.vers.sh"]), "x.y.vm.vers.sh");
     run.assert_failure(
         4,
         &[
@@ -64,7 +55,7 @@ fn wildcard_matches_one_label_only() {
     assert!(edge.sni_seen().is_empty());
 
     // Control: one label deep is what the wildcard is for.
-    let (run, _edge) = run_against(&w, w.ca.leaf(&["*.vm.vers.sh"]), HOST);
+    let (run, _edge) = w.run_against(w.ca.leaf(&["*.vm.vers.sh"]), HOST);
     run.assert_clean();
     assert_eq!(run.stdout, b"secret\n");
 }

@@ -1,24 +1,15 @@
 //! Trust: every certificate failure stops the tunnel before a byte moves, with
 //! one line that says what was wrong and for which name.
 
-use crate::util::{self, backend, Behaviour, Ca, EdgeBuilder, World};
+use crate::util::{self, Behaviour, Ca, World};
 
 const HOST: &str = "x.vm.vers.sh";
-
-/// Runs the tunnel against an edge serving `leaf`, feeding it input that must not arrive.
-fn run_against(w: &World, leaf: util::pki::Leaf, host: &str) -> (util::Run, util::Edge) {
-    let edge = EdgeBuilder::new(leaf)
-        .backend(backend::start(Behaviour::Echo))
-        .start();
-    let run = util::run(&mut w.tunnel(edge.addr(), host), b"secret\n");
-    (run, edge)
-}
 
 #[test]
 fn unknown_issuer_is_refused() {
     let w = World::new();
     let stranger = Ca::new(w.dir.path(), "stranger-ca");
-    let (run, edge) = run_against(&w, stranger.leaf(&[HOST]), HOST);
+    let (run, edge) = w.run_against(stranger.leaf(&[HOST]), HOST);
     run.assert_failure(4, &[HOST, "unknown issuer", "--cacert"]);
     assert!(edge.sni_seen().is_empty(), "no session may be established");
 }
@@ -37,7 +28,7 @@ fn built_in_roots_do_not_trust_a_private_ca() {
 #[test]
 fn name_mismatch_names_the_host_and_what_the_certificate_covers() {
     let w = World::new();
-    let (run, edge) = run_against(&w, w.ca.leaf(&["a.vm.vers.sh"]), "b.vm.vers.sh");
+    let (run, edge) = w.run_against(w.ca.leaf(&["a.vm.vers.sh"]), "b.vm.vers.sh");
     run.assert_failure(4, &["not valid for b.vm.vers.sh", "covers a.vm.vers.sh"]);
     assert!(edge.sni_seen().is_empty());
 }
@@ -46,7 +37,7 @@ fn name_mismatch_names_the_host_and_what_the_certificate_covers() {
 fn expired_certificate_is_refused_with_its_date() {
     let w = World::new();
     let leaf = w.ca.leaf_valid(&[HOST], (2020, 1, 1), (2021, 3, 4));
-    let (run, _edge) = run_against(&w, leaf, HOST);
+    let (run, _edge) = w.run_against(leaf, HOST);
     run.assert_failure(4, &[HOST, "expired on 2021-03-04"]);
 }
 

@@ -95,6 +95,16 @@ impl World {
             .start()
     }
 
+    /// Runs the tunnel for `host` against an echoing edge serving `leaf`, with
+    /// input that must not arrive when the certificate is refused.
+    pub fn run_against(&self, leaf: pki::Leaf, host: &str) -> (Run, Edge) {
+        let edge = EdgeBuilder::new(leaf)
+            .backend(backend::start(Behaviour::Echo))
+            .start();
+        let run = run(&mut self.tunnel(edge.addr(), host), b"secret\n");
+        (run, edge)
+    }
+
     /// `vers-tunnel --cacert CA --connect-to host:443:127.0.0.1:PORT host`,
     /// with a clean environment.
     pub fn tunnel(&self, edge_addr: SocketAddr, host: &str) -> Command {

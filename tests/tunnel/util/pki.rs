@@ -26,30 +26,25 @@ pub struct Ca {
 impl Ca {
     /// A new root CA named `name`, its PEM written into `dir`.
     pub fn new(dir: &Path, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let pem_path = dir.join(format!("{name}.pem"));
-        std::fs::write(&pem_path, cert.pem()).unwrap();
-        Ca {
-            cert: cert.der().clone(),
-            pem: cert.pem(),
-            pem_path,
-            issuer: Issuer::new(params, key),
-        }
+        Ca::make(dir, name, None)
     }
 
-    /// An intermediate CA signed by this one (its PEM is not written anywhere).
+    /// An intermediate CA signed by this one, its PEM written into `dir`.
     pub fn intermediate(&self, dir: &Path, name: &str) -> Ca {
+        Ca::make(dir, name, Some(self))
+    }
+
+    fn make(dir: &Path, name: &str, parent: Option<&Ca>) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let cert = match parent {
+            Some(parent) => params.signed_by(&key, &parent.issuer),
+            None => params.self_signed(&key),
+        }
+        .unwrap();
         let pem_path = dir.join(format!("{name}.pem"));
         std::fs::write(&pem_path, cert.pem()).unwrap();
         Ca {

@@ -25,12 +25,7 @@ fn stdin_from_dev_null_still_receives_everything() {
         .spawn()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_clean_output(&out);
     assert_eq!(out.stdout, Prng::bytes(11, 1 << 20));
 }
 
@@ -46,12 +41,7 @@ fn stdin_from_a_regular_file_is_sent_whole() {
         .stdin(File::open(&path).unwrap())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    util::assert_clean_output(&out);
     let expected = format!("{} {}\n", util::sha256(&input), input.len());
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
@@ -68,13 +58,7 @@ fn stdout_to_a_regular_file_gets_every_byte() {
         .stdout(File::create(&path).unwrap())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stderr, b"");
+    util::assert_clean_output(&out);
     let got = std::fs::read(&path).unwrap();
     assert_eq!(
         util::sha256(&got),
@@ -98,11 +82,5 @@ fn stdout_to_dev_null_is_accepted() {
         .stdout(File::create("/dev/null").unwrap())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stderr, b"");
+    util::assert_clean_output(&out);
 }

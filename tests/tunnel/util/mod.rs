@@ -155,8 +155,7 @@ impl Run {
 
     /// Asserts exit 0 and an empty stderr: what a clean session looks like.
     pub fn assert_clean(&self) {
-        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
-        assert_eq!(self.stderr, "", "a clean session must print nothing");
+        assert_clean_exit(self.status, &self.stderr);
     }
 
     /// Asserts a failure: this exit code, one stderr line containing `words`, no stdout.
@@ -177,6 +176,17 @@ impl Run {
             assert!(self.stderr.contains(w), "{w:?} not in {:?}", self.stderr);
         }
     }
+}
+
+/// Asserts what a clean session looks like in a finished process's output:
+/// exit 0 and nothing on stderr.
+pub fn assert_clean_output(out: &std::process::Output) {
+    assert_clean_exit(out.status, &String::from_utf8_lossy(&out.stderr));
+}
+
+fn assert_clean_exit(status: ExitStatus, stderr: &str) {
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "", "a clean session must print nothing");
 }
 
 /// Runs `cmd` with `input` on stdin (then EOF), collecting stdout and stderr.

@@ -4,7 +4,8 @@
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
 //! builds the trust store; [`connect`] resolves and races addresses; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
-//! on the one [`poller::Poller`], using [`stdio`] for the local ends and
+//! on the one [`poller::Poller`] (reading the socket through a `read_ahead`
+//! buffer), using [`stdio`] for the local ends and
 //! [`signals`] to stop cleanly. [`error`] says what went wrong and which exit
 //! status it gets.
 //!
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod connect;
 pub mod error;
 pub mod poller;
+mod read_ahead;
 pub mod relay;
 pub mod signals;
 pub mod ssh_config;

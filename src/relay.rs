@@ -15,6 +15,7 @@ use rustls::ClientConnection;
 
 use crate::error::{Error, Phase, Result, UncleanCause};
 use crate::poller::{Poller, SOCKET, STDIN, STDOUT};
+use crate::read_ahead::ReadAhead;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
 
@@ -22,11 +23,6 @@ use crate::tls::ClientCertProbe;
 /// kernel's socket buffers this bounds memory per direction, so a slow reader
 /// on one side stops reads on the other instead of growing buffers.
 const BUDGET: usize = 64 * 1024;
-
-/// Most ciphertext read from the socket at once, ahead of rustls: rustls asks
-/// for at most one record (16 KiB, often 4 KiB) at a time, and one large read
-/// costs far less than many small ones.
-const READ_AHEAD: usize = 64 * 1024;
 
 /// Rounds of work between two looks at signals when data never stops coming.
 const ROUNDS_PER_WAIT: usize = 64;
@@ -139,11 +135,7 @@ pub fn run(poller: &mut Poller, session: Session, deadline: Instant) -> Result<(
         up: vec![0; BUDGET].into_boxed_slice(),
         up_start: 0,
         up_end: 0,
-        ahead: ReadAhead {
-            buf: vec![0; READ_AHEAD].into_boxed_slice(),
-            start: 0,
-            end: 0,
-        },
+        ahead: ReadAhead::new(),
         down: vec![0; BUDGET].into_boxed_slice(),
         down_start: 0,
         down_end: 0,
@@ -495,40 +487,5 @@ impl Tunnel {
             received: self.received,
             cause,
         }
-    }
-}
-
-/// A buffer between the socket and rustls's small reads: `buf[start..end]` is
-/// ciphertext not yet handed to rustls.
-struct ReadAhead {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
-
-impl ReadAhead {
-    /// A reader serving from the buffer, refilling it from `sock` when empty.
-    fn on<'a>(&'a mut self, sock: &'a mut TcpStream) -> impl Read + 'a {
-        ReadAheadOn { ahead: self, sock }
-    }
-}
-
-struct ReadAheadOn<'a> {
-    ahead: &'a mut ReadAhead,
-    sock: &'a mut TcpStream,
-}
-
-impl Read for ReadAheadOn<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let ahead = &mut *self.ahead;
-        if ahead.start == ahead.end && !out.is_empty() {
-            // WouldBlock and EOF come from here, only once everything read is used.
-            ahead.end = self.sock.read(&mut ahead.buf)?;
-            ahead.start = 0;
-        }
-        let n = out.len().min(ahead.end - ahead.start);
-        out[..n].copy_from_slice(&ahead.buf[ahead.start..ahead.start + n]);
-        ahead.start += n;
-        Ok(n)
     }
 }

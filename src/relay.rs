@@ -105,9 +105,6 @@ pub fn run(poller: &mut Poller, session: Session, deadline: Instant) -> Result<(
     registry
         .register(&mut sock, SOCKET, Interest::READABLE | Interest::WRITABLE)
         .map_err(setup("registering the socket"))?;
-    if let Err(e) = sock.set_nodelay(true) {
-        log::debug!("could not set TCP_NODELAY: {e}");
-    }
     let stdin = StdFd::new(0, "stdin", registry, STDIN, Interest::READABLE).map_err(|source| {
         Error::Stdio {
             which: "stdin",

@@ -221,3 +221,43 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn tcp_keepalive_is_on_so_a_vanished_server_is_noticed_in_minutes() {
+    // A VM or edge that disappears without a reset would otherwise hold an
+    // idle session open for Linux's default two hours before the first probe.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let util::Piped {
+        child,
+        mut stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
+    stdin.write_all(b"ping").unwrap();
+    let mut echoed = [0; 4];
+    stdout.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+    // The tunnel's socket is the one whose peer is the edge's port.
+    let filter = format!("( dport = :{} )", edge.addr().port());
+    let out = std::process::Command::new("ss")
+        .args(["-tnoH", "state", "established", &filter])
+        .output()
+        .expect("ss not found: install iproute2");
+    let sockets = String::from_utf8_lossy(&out.stdout).into_owned();
+    drop(stdin);
+    util::wait(child, util::HANG);
+    assert_eq!(util::stderr_text(stderr), "");
+    assert_eq!(sockets.lines().count(), 1, "{sockets}");
+    // e.g. "timer:(keepalive,59sec,0)": probing starts after a minute idle
+    // (ss writes a full minute "1min", and Linux's default "119min").
+    let timer = sockets
+        .split("timer:(keepalive,")
+        .nth(1)
+        .and_then(|t| t.split(',').next())
+        .unwrap_or_else(|| panic!("keepalive is off: {sockets}"));
+    assert!(
+        timer.ends_with("sec") && !timer.contains("min") || timer == "1min",
+        "first probe in {timer}, not within a minute: {sockets}"
+    );
+}

@@ -238,8 +238,8 @@ fn tcp_keepalive_is_on_so_a_vanished_server_is_noticed_in_minutes() {
     let mut echoed = [0; 4];
     stdout.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"ping");
-    // The tunnel's socket is the one whose peer is the edge's port.
-    let filter = format!("( dport = :{} )", edge.addr().port());
+    // The tunnel's socket is the one whose peer is the edge.
+    let filter = format!("( dst {} )", edge.addr());
     let out = std::process::Command::new("ss")
         .args(["-tnoH", "state", "established", &filter])
         .output()

@@ -12,6 +12,7 @@
 //! Around the tunnel: [`ssh_config`] prints the ssh_config block that uses it,
 //! and [`version`] says what a build is made of.
 
+pub mod alloc;
 pub mod cli;
 pub mod connect;
 pub mod error;

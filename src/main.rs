@@ -5,13 +5,18 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::{cli, ssh_config};
 
-// See Cargo.toml: musl's malloc costs a page fault per TLS record received.
+// See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
+// record received, so the static build uses dlmalloc.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: LineAligned<dlmalloc::GlobalDlmalloc> = LineAligned(dlmalloc::GlobalDlmalloc);
+#[cfg(not(target_env = "musl"))]
+#[global_allocator]
+static ALLOCATOR: LineAligned<std::alloc::System> = LineAligned(std::alloc::System);
 
 fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.

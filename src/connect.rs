@@ -29,12 +29,13 @@ const KEEPALIVE_SECS: libc::c_int = 60;
 pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<TcpStream> {
     let started = Instant::now();
     let addrs = resolve(poller, config, deadline)?;
-    log::debug!(
-        "resolved {} to {} in {:.1?}",
-        config.connect_host,
-        join(&addrs),
-        started.elapsed()
-    );
+    if let Host::Name(name) = &config.connect_host {
+        log::debug!(
+            "resolved {name} to {} in {:.1?}",
+            join(&addrs),
+            started.elapsed()
+        );
+    }
     let (stream, addr) = race(poller, config, interleave(addrs), deadline)?;
     log::info!("connected to {addr} in {:.1?}", started.elapsed());
     // Neither option is needed for correctness: a failure is only logged.

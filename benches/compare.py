@@ -230,15 +230,20 @@ class Child:
         for fd in (in_r, out_w, devnull):
             os.close(fd)
         self.hwm = 0
+        self.anon = 0
         self.done = False
         self.sampler = threading.Thread(target=self.sample_rss, daemon=True)
         self.sampler.start()
 
     def sample_rss(self):
-        """Peak RSS as VmHWM of the client's own address space, read every ms.
+        """Peak RSS as VmHWM of the client's own address space, read every ms,
+        and the largest private (anonymous: heap, stack) part seen.
 
         wait4()'s ru_maxrss would be useless here: a process created by fork
         or vfork inherits its parent's (Python's) high-water mark across exec.
+        VmHWM also counts the pages of the binary and libc mapped from the
+        page cache, which every process running them shares; RssAnon is what
+        one more tunnel costs.
         """
         path = f"/proc/{self.pid}/status"
         while not self.done:
@@ -247,6 +252,8 @@ class Child:
                     for line in f:
                         if line.startswith("VmHWM:"):
                             self.hwm = max(self.hwm, int(line.split()[1]) * 1024)
+                        elif line.startswith("RssAnon:"):
+                            self.anon = max(self.anon, int(line.split()[1]) * 1024)
                             break
             except OSError:
                 return
@@ -269,7 +276,7 @@ class Child:
         self.sampler.join()
         os.close(self.stdout)
         return {"wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime,
-                "rss": self.hwm, "minflt": ru.ru_minflt, "nvcsw": ru.ru_nvcsw,
+                "rss": self.hwm, "anon": self.anon, "minflt": ru.ru_minflt, "nvcsw": ru.ru_nvcsw,
                 "nivcsw": ru.ru_nivcsw, "status": os.waitstatus_to_exitcode(status)}
 
 
@@ -476,6 +483,7 @@ def render(args, res, suite, aes_name, aes, failures, size):
             row[f"{dirn}_sys"] = med([x["sys"] * per_gib for x in runs])
             row[f"{dirn}_wall"] = med([x["wall"] * per_gib for x in runs])
             row[f"{dirn}_rss"] = max([x["rss"] for x in runs], default=float("nan"))
+            row[f"{dirn}_anon"] = max([x["anon"] for x in runs], default=float("nan"))
         row["life_wall"] = med([x["wall"] * 1e3 for x in r["life"]])
         row["life_cpu"] = med([(x["user"] + x["sys"]) * 1e3 for x in r["life"]])
         row["life_rss"] = med([x["rss"] for x in r["life"]])
@@ -493,17 +501,18 @@ def render(args, res, suite, aes_name, aes, failures, size):
     out.append("Bulk transfer, client process only (CPU = user+sys seconds per GiB):")
     out.append("")
     out.append("| client | up CPU | up user | up sys | up wall | down CPU | down user | down sys "
-               "| down wall | peak RSS up / down |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| down wall | peak RSS up / down | of it private up / down |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor = m.get("plain relay (floor)")
     for label, row in m.items():
         out.append(f"| {label} | {f2(row['up_cpu'])} | {f2(row['up_user'])} | {f2(row['up_sys'])} "
                    f"| {f2(row['up_wall'])} | {f2(row['down_cpu'])} | {f2(row['down_user'])} "
                    f"| {f2(row['down_sys'])} | {f2(row['down_wall'])} "
-                   f"| {row['up_rss'] / MIB:.1f} / {row['down_rss'] / MIB:.1f} MiB |")
+                   f"| {row['up_rss'] / MIB:.1f} / {row['down_rss'] / MIB:.1f} MiB "
+                   f"| {row['up_anon'] / MIB:.1f} / {row['down_anon'] / MIB:.1f} MiB |")
     if floor:
         out.append(f"| floor + {aes_name} ({aes:.2f} s/GiB, openssl speed) "
-                   f"| {f2(floor['up_cpu'] + aes)} | | | | {f2(floor['down_cpu'] + aes)} | | | | |")
+                   f"| {f2(floor['up_cpu'] + aes)} | | | | {f2(floor['down_cpu'] + aes)} | | | | | |")
     out.append("")
     out.append("Connection life (exec, connect, handshake, server's 1 byte, clean close, exit) "
                "and 1-byte round trips through an echo backend:")

@@ -235,8 +235,9 @@ fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them
     fs::write(&config, &edited).unwrap();
     let out = install_sh(&home, &install, &[], RUN_DEADLINE);
     assert_success(&out, "install.sh --ssh-config after an edit");
-    assert_eq!(fs::read_to_string(&config).unwrap(), edited);
-    assert_eq!(edited.matches(START_MARKER).count(), 1);
+    let rerun = fs::read_to_string(&config).unwrap();
+    assert_eq!(rerun.matches(START_MARKER).count(), 1, "{rerun}");
+    assert_eq!(rerun, edited);
 
     let out = install_sh(
         &home,

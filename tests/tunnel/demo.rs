@@ -87,7 +87,7 @@ fn demo_interrupted_with_ctrl_c_tears_everything_down() {
     // SAFETY: kill(2) has no memory effects; the group is our running child's.
     unsafe { libc::kill(-pgid, libc::SIGINT) };
     let status = util::wait(child, Duration::from_secs(10));
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    let stderr = util::stderr_text(stderr);
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_torn_down(&announced_dir(&stderr));
 }

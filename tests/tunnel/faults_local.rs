@@ -11,9 +11,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::net::wait_until;
 use crate::util::pty::Pty;
-use crate::util::{self, Behaviour, EdgeBuilder, Exit, Mode, Prng, World};
+use crate::util::{self, wait_until, Behaviour, EdgeBuilder, Exit, Mode, Prng, World};
 
 const HOST: &str = "x.vm.vers.sh";
 const SIGNALS: [(libc::c_int, &str); 3] = [
@@ -54,7 +53,7 @@ fn stdin_a_tty_relays_typed_lines_and_restores_the_terminal() {
     stdout.read_to_end(&mut rest).unwrap();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+    assert_eq!(util::stderr_text(stderr), "");
     assert!(rest.is_empty());
     assert_eq!(pty.slave_flags(), before, "O_NONBLOCK left on the terminal");
 }
@@ -87,7 +86,7 @@ fn stdin_and_stdout_one_socket_relays_and_half_closes() {
     feeder.join().unwrap();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+    assert_eq!(util::stderr_text(stderr), "");
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "the echoed stream differs");
 }
@@ -149,10 +148,7 @@ fn stop(child: std::process::Child, sig: libc::c_int) -> (std::process::ExitStat
     let exit = Exit::watch(child);
     let sent = Instant::now();
     util::signal(pid, sig);
-    let status = exit.within(Duration::from_secs(10)).unwrap_or_else(|| {
-        exit.kill();
-        panic!("no exit within 10 s of signal {sig}");
-    });
+    let status = exit.wait(Duration::from_secs(10), &format!("of signal {sig}"));
     (status, sent.elapsed())
 }
 
@@ -161,16 +157,12 @@ fn assert_stopped(
     sig: libc::c_int,
     status: std::process::ExitStatus,
     took: Duration,
-    stderr: Vec<u8>,
+    stderr: String,
 ) {
     eprintln!("{name}: exited {:?} after {took:?}", status.code());
     assert_eq!(status.code(), Some(128 + sig), "{name}");
     assert!(took < Duration::from_secs(1), "{name}: took {took:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&stderr),
-        "",
-        "{name}: stop signals are quiet"
-    );
+    assert_eq!(stderr, "", "{name}: stop signals are quiet");
 }
 
 #[test]
@@ -194,7 +186,7 @@ fn stop_signals_during_the_handshake_exit_promptly_and_restore_the_tty() {
             sig,
             status,
             took,
-            stderr.join().unwrap(),
+            util::stderr_text(stderr),
         );
         assert!(stdout.join().unwrap().is_empty());
         assert_eq!(
@@ -224,7 +216,7 @@ fn stop_signals_during_transfer_exit_promptly_and_restore_the_tty() {
             sig,
             status,
             took,
-            stderr.join().unwrap(),
+            util::stderr_text(stderr),
         );
         assert_eq!(
             pty.slave_flags(),
@@ -244,8 +236,7 @@ fn become_subreaper() {
 
 /// Waits for an adopted orphan; its exit code, or `None` after `limit`.
 fn wait_orphan(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-    let deadline = Instant::now() + limit;
-    loop {
+    util::poll_until(limit, || {
         let mut status = 0;
         // SAFETY: waitpid on one pid with a valid status pointer.
         let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
@@ -254,11 +245,8 @@ fn wait_orphan(pid: libc::pid_t, limit: Duration) -> Option<i32> {
             return Some(libc::WEXITSTATUS(status));
         }
         assert_eq!(rc, 0, "waitpid: {}", std::io::Error::last_os_error());
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+        None
+    })
 }
 
 #[test]
@@ -367,7 +355,7 @@ fn stop_signal_while_data_pours_both_ways_exits_promptly() {
         libc::SIGTERM,
         status,
         took,
-        stderr.join().unwrap(),
+        util::stderr_text(stderr),
     );
     feeder.join().unwrap();
     reader.join().unwrap();

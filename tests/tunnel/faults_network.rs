@@ -64,7 +64,7 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
     assert_eq!(sockets, 1, "the losing attempt's socket is still open");
     drop(stdin);
     let status = util::wait(child, util::HANG);
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    let stderr = util::stderr_text(stderr);
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains(&format!("connecting to {}", hole.addr)),
@@ -207,7 +207,7 @@ fn trickling_server_delivers_every_byte_as_it_comes() {
     let last_at = started.elapsed();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+    assert_eq!(util::stderr_text(stderr), "");
     let expected: Vec<u8> = (0..60).map(|i| b'a' + (i % 26) as u8).collect();
     assert_eq!([&first[..], &rest].concat(), expected);
     eprintln!("trickle: first byte after {first_at:?}, last after {last_at:?}");

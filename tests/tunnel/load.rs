@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::net::wait_until;
-use crate::util::{self, backend, Behaviour, EdgeBuilder, Prng, World};
+use crate::util::{self, backend, wait_until, Behaviour, EdgeBuilder, Prng, World};
 
 const HOST: &str = "x.vm.vers.sh";
 const MIB: usize = 1024 * 1024;
@@ -293,7 +292,7 @@ fn jittery_round_trip(mut cmd: std::process::Command, seed: u64) -> usize {
     }
     feeder.join().unwrap();
     let status = util::wait(child, util::HANG);
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    let stderr = util::stderr_text(stderr);
     assert_eq!(status.code(), Some(0), "seed {seed}: {stderr}");
     assert_eq!(stderr, "", "seed {seed}");
     assert_eq!(got.len(), len, "seed {seed}: length");

@@ -134,7 +134,7 @@ fn stdout_closed_early_exits_promptly_and_quietly() {
     let status = util::wait(child, Duration::from_secs(5));
     assert_eq!(&first[..], &Prng::bytes(5, 100)[..]);
     assert_eq!(status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+    assert_eq!(util::stderr_text(stderr), "");
 }
 
 #[test]
@@ -180,12 +180,7 @@ fn slow_reader_keeps_memory_bounded_while_256_mib_arrive() {
     let peak_kib = util::peak_rss_kib(child.id());
     drop(stdin);
     let status = util::wait(child, util::HANG);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&stderr.join().unwrap())
-    );
+    assert_eq!(status.code(), Some(0), "{}", util::stderr_text(stderr));
     assert_eq!(total, len);
     assert_eq!(digest, util::sha256(&Prng::bytes(6, len)));
     assert!(

@@ -194,19 +194,13 @@ fn reader_gone_ends_the_tunnel_even_when_the_server_stays_silent() {
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     stdin.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
     // The session is up once the edge has seen the handshake.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while edge.sni_seen().is_empty() {
-        assert!(Instant::now() < deadline, "no TLS session");
-        thread::sleep(Duration::from_millis(5));
-    }
-    let pid = child.id();
+    util::wait_until(Duration::from_secs(10), "the TLS session", || {
+        !edge.sni_seen().is_empty()
+    });
     let exit = util::Exit::watch(child);
     drop(stdin);
     drop(stdout);
-    let status = exit.within(PROMPT_EXIT).unwrap_or_else(|| {
-        exit.kill();
-        panic!("vers-tunnel {pid} still running 1 s after its reader went away");
-    });
+    let status = exit.wait(PROMPT_EXIT, "of its reader going away");
     assert_eq!(status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&stderr.join().unwrap()), "");
+    assert_eq!(util::stderr_text(stderr), "");
 }

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A listener whose accept queue is full and never drained: the kernel drops
 /// further SYNs, so a connection attempt to it hangs like one to a black hole.
@@ -194,13 +194,4 @@ pub fn raw_server(raw: Raw) -> SocketAddr {
         }
     });
     addr
-}
-
-/// Waits until `cond` holds, polling; panics with `what` after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
 }

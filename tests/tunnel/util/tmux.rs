@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::process::poll_until;
 use super::sshd::{check, require};
 
 /// One tmux server with one pane; the server is killed when dropped.
@@ -61,17 +61,12 @@ impl Tmux {
     /// Polls the screen until `pred` holds; the screen then, or a panic
     /// showing the screen after `limit`.
     pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                return screen;
-            }
-            if Instant::now() >= deadline {
-                panic!("waited {limit:?} for {what}; the screen shows:\n{screen}");
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        let mut screen = String::new();
+        poll_until(limit, || {
+            screen = self.screen();
+            pred(&screen).then(|| screen.clone())
+        })
+        .unwrap_or_else(|| panic!("waited {limit:?} for {what}; the screen shows:\n{screen}"))
     }
 }
 

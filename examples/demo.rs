@@ -16,6 +16,8 @@
 mod edge;
 #[path = "../tests/tunnel/util/pki.rs"]
 mod pki;
+#[path = "../tests/tunnel/util/process.rs"]
+mod process;
 #[path = "../tests/tunnel/util/sshd.rs"]
 mod sshd;
 

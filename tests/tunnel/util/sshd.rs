@@ -4,16 +4,15 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::edge::{Edge, EdgeBuilder};
 use super::pki::Ca;
+use super::process::poll_until;
 
 /// How long sshd may take to start listening.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -120,12 +119,12 @@ impl Sshd {
                 client_key: client_key.clone(),
                 host_key_pub: host_key_pub.clone(),
             };
-            if server.wait_ready() {
+            if server.wait_listening() {
                 return server;
             }
             last_log = server.log();
         }
-        panic!("sshd did not start listening on [::1]: {last_log}");
+        panic!("sshd could not get a port on [::1] in 5 tries: {last_log}");
     }
 
     /// Where sshd listens: `[::1]:PORT`.
@@ -138,26 +137,33 @@ impl Sshd {
         std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
 
-    /// Polls until sshd answers with its banner; false if it exited (the port
-    /// was taken) or never answered.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + STARTUP;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
+    /// Waits until sshd's own log says it listens on its port: from then on
+    /// the port is this sshd's, and nothing else can answer there. `false` if
+    /// sshd exited because another process took the port first (the caller
+    /// tries another); panics if it failed otherwise or took too long.
+    fn wait_listening(&mut self) -> bool {
+        let listening = format!(
+            "Server listening on {} port {}.",
+            self.addr.ip(),
+            self.addr.port()
+        );
+        // Ok once listening, Err(status) if sshd exited.
+        let outcome = poll_until(STARTUP, || {
+            if self.log().contains(&listening) {
+                return Some(Ok(()));
             }
-            if let Ok(sock) = TcpStream::connect(self.addr) {
-                sock.set_read_timeout(Some(STARTUP)).unwrap();
-                let mut banner = String::new();
-                let _ = BufReader::new(sock).read_line(&mut banner);
-                if banner.starts_with("SSH-2.0-") {
-                    return true;
-                }
-            }
-            thread::sleep(Duration::from_millis(20));
+            self.child.try_wait().unwrap().map(Err)
+        });
+        match outcome {
+            Some(Ok(())) => true,
+            Some(Err(_)) if self.log().contains("Address already in use") => false,
+            Some(Err(status)) => panic!("sshd exited ({status}): {}", self.log()),
+            None => panic!(
+                "sshd did not listen on {} within {STARTUP:?}: {}",
+                self.addr,
+                self.log()
+            ),
         }
-        let _ = self.child.kill();
-        false
     }
 }
 
@@ -192,8 +198,9 @@ LogLevel INFO
     c
 }
 
-/// A port that was free on `[::1]` a moment ago. sshd cannot report the port
-/// it got for 0, so the caller retries if the port is taken in between.
+/// A port that was free on `[::1]` a moment ago. sshd cannot be given port 0
+/// and report the one it got, so [`Sshd::wait_listening`] reads its log, and
+/// the caller retries if another process takes the port in between.
 fn free_port() -> u16 {
     let listener = TcpListener::bind("[::1]:0")
         .unwrap_or_else(|e| panic!("cannot bind [::1]:0 ({e}): these tests need IPv6 loopback"));

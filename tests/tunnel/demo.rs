@@ -1,7 +1,6 @@
 //! The local demo (`cargo run --example demo`): it must work for anyone, and
 //! leave nothing behind however it ends.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -79,9 +78,7 @@ fn demo_interrupted_with_ctrl_c_tears_everything_down() {
         .spawn()
         .unwrap();
     let stderr = util::drain(child.stderr.take().unwrap());
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    let line = util::read_line_within(child.stdout.as_mut().unwrap(), util::HANG);
     assert_eq!(line, "started\n");
     let pgid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: kill(2) has no memory effects; the group is our running child's.

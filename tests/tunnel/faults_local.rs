@@ -3,7 +3,7 @@
 //! right thing (usually nothing), and leaves shared descriptors as it found them.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -44,13 +44,12 @@ fn stdin_a_tty_relays_typed_lines_and_restores_the_terminal() {
     let mut master = &pty.master;
     master.write_all(b"typed at a terminal\n").unwrap();
     let mut line = [0; 20];
-    stdout.read_exact(&mut line).unwrap();
+    util::read_exact_within(&mut stdout, &mut line, util::HANG);
     assert_eq!(&line, b"typed at a terminal\n");
     assert_ne!(pty.slave_flags() & libc::O_NONBLOCK, 0, "the tty is shared");
     // ^D at the start of a line: end of input on a terminal.
     master.write_all(&[4]).unwrap();
-    let mut rest = Vec::new();
-    stdout.read_to_end(&mut rest).unwrap();
+    let rest = util::read_to_end_within(&mut stdout, util::HANG);
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
     assert_eq!(util::stderr_text(stderr), "");
@@ -63,7 +62,7 @@ fn stdin_and_stdout_one_socket_relays_and_half_closes() {
     // ssh may hand its ProxyCommand one socket for both directions.
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
-    let (ours, theirs) = UnixStream::pair().unwrap();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
     let mut child = w
         .tunnel(edge.addr(), HOST)
         .stdin(File::from(std::os::fd::OwnedFd::from(
@@ -81,8 +80,7 @@ fn stdin_and_stdout_one_socket_relays_and_half_closes() {
         writer.write_all(&input).unwrap();
         writer.shutdown(std::net::Shutdown::Write).unwrap();
     });
-    let mut got = Vec::new();
-    (&ours).read_to_end(&mut got).unwrap();
+    let got = util::read_to_end_within(&mut ours, util::HANG);
     feeder.join().unwrap();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
@@ -104,19 +102,13 @@ fn stdout_a_pipe_already_closed_exits_quietly_at_once() {
     );
     let (reader, writer) = util::pipe();
     drop(reader);
-    let started = Instant::now();
-    let out = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .output()
-        .unwrap();
-    util::assert_clean_output(&out);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+    let run = util::run_as_set(
+        w.tunnel(edge.addr(), HOST)
+            .stdin(Stdio::null())
+            .stdout(writer),
     );
+    run.assert_clean();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
 }
 
 #[test]
@@ -137,9 +129,9 @@ fn stdin_closed_descriptor_reads_as_empty() {
             Ok(())
         });
     }
-    let out = cmd.stderr(Stdio::piped()).output().unwrap();
-    util::assert_clean_output(&out);
-    assert_eq!(out.stdout, Prng::bytes(23, 1000));
+    let run = util::run_as_set(cmd.stdin(Stdio::null()).stdout(Stdio::piped()));
+    run.assert_clean();
+    assert_eq!(run.stdout, Prng::bytes(23, 1000));
 }
 
 /// Sends `sig` to the child and returns its exit status and how long it took.
@@ -208,7 +200,7 @@ fn stop_signals_during_transfer_exit_promptly_and_restore_the_tty() {
         let (child, mut stdout, stderr) = spawn_on_tty(&mut w.tunnel(edge.addr(), HOST), &pty);
         (&pty.master).write_all(b"ping\n").unwrap();
         let mut pong = [0; 5];
-        stdout.read_exact(&mut pong).unwrap();
+        util::read_exact_within(&mut stdout, &mut pong, util::HANG);
         assert_eq!(&pong, b"ping\n");
         let (status, took) = stop(child, sig);
         assert_stopped(
@@ -297,10 +289,7 @@ fn parent_killed_mid_transfer_ends_the_tunnel_promptly() {
     let mut parent = command.spawn().unwrap();
     // Only the parent may hold the far ends: the Command keeps its copies.
     drop((in_r, out_w, tunnel, command));
-    let mut pid_line = String::new();
-    BufReader::new(parent.stderr.take().unwrap())
-        .read_line(&mut pid_line)
-        .unwrap();
+    let pid_line = util::read_line_within(parent.stderr.as_mut().unwrap(), util::HANG);
     let pid: libc::pid_t = pid_line.trim().parse().unwrap();
     wait_until(Duration::from_secs(10), "the session to start", || {
         edge.sni_seen().len() == 1
@@ -343,12 +332,10 @@ fn stop_signal_while_data_pours_both_ways_exits_promptly() {
         // Ends with EPIPE once the tunnel is gone.
         while stdin.write_all(&chunk).is_ok() {}
     });
-    let mut buf = vec![0; 64 * 1024];
-    let mut received = 0;
-    while received < 8 << 20 {
-        received += stdout.read(&mut buf).unwrap();
-    }
-    let reader = thread::spawn(move || while stdout.read(&mut buf).is_ok_and(|n| n > 0) {});
+    let mut buf = vec![0; 8 << 20];
+    util::read_exact_within(&mut stdout, &mut buf, util::HANG);
+    // Ends at EOF once the tunnel is gone.
+    let reader = thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let (status, took) = stop(child, libc::SIGTERM);
     assert_stopped(
         "SIGTERM in a busy transfer",
@@ -358,7 +345,7 @@ fn stop_signal_while_data_pours_both_ways_exits_promptly() {
         util::stderr_text(stderr),
     );
     feeder.join().unwrap();
-    reader.join().unwrap();
+    reader.join().unwrap().unwrap();
 }
 
 #[test]
@@ -376,20 +363,17 @@ fn stdin_and_stdout_the_same_tty_leave_the_terminal_as_found() {
         .spawn()
         .unwrap();
     let mut master = pty.master.try_clone().unwrap();
+    master.write_all(b"hello\n").unwrap();
     // The terminal shows the typed line (echo) and then the tunnel's copy.
-    let screen = thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0; 1024];
-        while seen.windows(5).filter(|w| w == b"hello").count() < 2 {
-            let n = master.read(&mut buf).unwrap();
-            assert_ne!(n, 0);
-            seen.extend_from_slice(&buf[..n]);
-        }
-        seen
-    });
-    (&pty.master).write_all(b"hello\n").unwrap();
-    screen.join().unwrap();
-    (&pty.master).write_all(&[4]).unwrap();
+    let deadline = Instant::now() + util::HANG;
+    let mut seen = Vec::new();
+    let mut buf = [0; 1024];
+    while seen.windows(5).filter(|w| w == b"hello").count() < 2 {
+        let n = util::read_by(&mut master, &mut buf, deadline);
+        assert_ne!(n, 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+    master.write_all(&[4]).unwrap();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
     assert_eq!(pty.slave_flags(), before, "O_NONBLOCK left on the terminal");

@@ -1,7 +1,7 @@
 //! Network faults: names, black holes, silent and non-TLS servers, slow
 //! servers. Every one ends in bounded time with its documented status.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
     } = util::spawn_piped(&mut cmd);
     stdin.write_all(b"over ipv4\n").unwrap();
     let mut echoed = [0; 10];
-    stdout.read_exact(&mut echoed).unwrap();
+    util::read_exact_within(&mut stdout, &mut echoed, util::HANG);
     assert_eq!(&echoed, b"over ipv4\n");
     // The stalled IPv6 attempt was closed when IPv4 won.
     let sockets = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
@@ -200,10 +200,9 @@ fn trickling_server_delivers_every_byte_as_it_comes() {
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     drop(stdin);
     let mut first = [0; 1];
-    stdout.read_exact(&mut first).unwrap();
+    util::read_exact_within(&mut stdout, &mut first, util::HANG);
     let first_at = started.elapsed();
-    let mut rest = Vec::new();
-    stdout.read_to_end(&mut rest).unwrap();
+    let rest = util::read_to_end_within(&mut stdout, util::HANG);
     let last_at = started.elapsed();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));

@@ -1,7 +1,6 @@
 //! Hostile certificates and servers: nothing that should not be trusted is,
 //! and each refusal names the host and the check that failed.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
@@ -135,15 +134,15 @@ impl OldServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl is installed (see .ci/run)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("ACCEPT ").map(str::to_string))
-            .expect("openssl s_server printed no ACCEPT line")
-            .parse()
-            .unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
+        let mut stdout = child.stdout.take().unwrap();
+        let addr = loop {
+            let line = util::read_line_within(&mut stdout, util::HANG);
+            if let Some(addr) = line.strip_prefix("ACCEPT ") {
+                break addr.trim().parse().unwrap();
+            }
+        };
+        // Keep reading, so that s_server never blocks on a full pipe.
+        util::drain(stdout);
         OldServer { child, addr }
     }
 }

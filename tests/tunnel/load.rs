@@ -3,7 +3,7 @@
 //! nothing is left running or open afterwards.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -132,8 +132,9 @@ fn start_load(w: &World, edge: SocketAddr, pool: &Arc<Vec<u8>>, i: usize) -> Loa
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
             let mut buf = vec![0; 64 * 1024];
             let mut left = EACH_WAY;
+            let deadline = Instant::now() + util::HANG;
             while left > 0 {
-                let n = stdout.read(&mut buf[..left.min(64 * 1024)]).unwrap();
+                let n = util::read_by(&mut stdout, &mut buf[..left.min(64 * 1024)], deadline);
                 assert_ne!(n, 0, "stdout ended {left} bytes early");
                 ctx.update(&buf[..n]);
                 left -= n;
@@ -167,8 +168,10 @@ fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
     let mut peaks = Vec::new();
     let mut max_fds = 0;
     for (i, load) in loads.into_iter().enumerate() {
-        let (sent, stdin) = load.feeder.join().unwrap();
+        // The reader first: it gives up if the tunnel hangs. Once all the
+        // echo is back, the feeder has written everything.
         let (received, mut stdout) = load.reader.join().unwrap();
+        let (sent, stdin) = load.feeder.join().unwrap();
         assert_eq!(received, sent, "tunnel {i}: echoed stream differs");
         // Still running (stdin open): its peak memory covers the whole transfer.
         peaks.push(util::peak_rss_kib(load.child.id()));
@@ -179,8 +182,7 @@ fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
         );
         max_fds = max_fds.max(made);
         drop(stdin);
-        let mut rest = Vec::new();
-        stdout.read_to_end(&mut rest).unwrap();
+        let rest = util::read_to_end_within(&mut stdout, util::HANG);
         assert!(
             rest.is_empty(),
             "tunnel {i}: {} bytes after the echo",
@@ -279,9 +281,10 @@ fn jittery_round_trip(mut cmd: std::process::Command, seed: u64) -> usize {
     let mut got = Vec::with_capacity(len);
     let mut buf = vec![0; 256 * 1024];
     let mut reader_prng = Prng::new(seed ^ 0xbeef);
+    let deadline = Instant::now() + util::HANG;
     loop {
         let want = reader_prng.range(1, buf.len());
-        let n = stdout.read(&mut buf[..want]).unwrap();
+        let n = util::read_by(&mut stdout, &mut buf[..want], deadline);
         if n == 0 {
             break;
         }
@@ -290,8 +293,9 @@ fn jittery_round_trip(mut cmd: std::process::Command, seed: u64) -> usize {
             thread::sleep(Duration::from_micros(reader_prng.range(0, 5000) as u64));
         }
     }
-    feeder.join().unwrap();
+    // The tunnel first: if it hangs without reading, the feeder would too.
     let status = util::wait(child, util::HANG);
+    feeder.join().unwrap();
     let stderr = util::stderr_text(stderr);
     assert_eq!(status.code(), Some(0), "seed {seed}: {stderr}");
     assert_eq!(stderr, "", "seed {seed}");

@@ -1,9 +1,11 @@
 //! Relaying: bytes in both directions, half-close, and how sessions end.
 
-use std::io::{Read, Write};
+use std::io::Write;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::util::sshd::require;
 use crate::util::{self, backend, Behaviour, EdgeBuilder, Mode, Prng, World};
 
 const MIB: usize = 1024 * 1024;
@@ -129,7 +131,7 @@ fn stdout_closed_early_exits_promptly_and_quietly() {
         stderr,
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     let mut first = [0; 100];
-    stdout.read_exact(&mut first).unwrap();
+    util::read_exact_within(&mut stdout, &mut first, util::HANG);
     drop(stdout);
     let status = util::wait(child, Duration::from_secs(5));
     assert_eq!(&first[..], &Prng::bytes(5, 100)[..]);
@@ -161,8 +163,9 @@ fn slow_reader_keeps_memory_bounded_while_256_mib_arrive() {
         let mut buf = vec![0; 16 * 1024];
         let mut total = 0;
         let started = Instant::now();
+        let deadline = started + util::HANG;
         loop {
-            let n = stdout.read(&mut buf).unwrap();
+            let n = util::read_by(&mut stdout, &mut buf, deadline);
             if n == 0 {
                 break;
             }
@@ -207,10 +210,11 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
         stderr: _,
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     let mut got = vec![0; 10_000];
-    stdout.read_exact(&mut got).unwrap();
+    util::read_exact_within(&mut stdout, &mut got, util::HANG);
     assert_eq!(got, Prng::bytes(8, 10_000));
     // The server closed its direction: stdout reaches EOF though stdin is open.
-    assert_eq!(stdout.read(&mut [0; 1]).unwrap(), 0);
+    let rest = util::read_to_end_within(&mut stdout, util::HANG);
+    assert_eq!(rest.len(), 0, "bytes after the download");
     stdin.write_all(b"late").ok();
     drop(stdin);
     let status = util::wait(child, util::HANG);
@@ -231,15 +235,16 @@ fn tcp_keepalive_is_on_so_a_vanished_server_is_noticed_in_minutes() {
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     stdin.write_all(b"ping").unwrap();
     let mut echoed = [0; 4];
-    stdout.read_exact(&mut echoed).unwrap();
+    util::read_exact_within(&mut stdout, &mut echoed, util::HANG);
     assert_eq!(&echoed, b"ping");
     // The tunnel's socket is the one whose peer is the edge.
     let filter = format!("( dst {} )", edge.addr());
-    let out = std::process::Command::new("ss")
-        .args(["-tnoH", "state", "established", &filter])
-        .output()
-        .expect("ss not found: install iproute2");
-    let sockets = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ss = util::run(
+        Command::new(require("ss", "iproute2")).args(["-tnoH", "state", "established", &filter]),
+        b"",
+    );
+    assert!(ss.status.success(), "ss: {}", ss.stderr);
+    let sockets = String::from_utf8_lossy(&ss.stdout).into_owned();
     drop(stdin);
     util::wait(child, util::HANG);
     assert_eq!(util::stderr_text(stderr), "");

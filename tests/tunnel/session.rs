@@ -2,8 +2,10 @@
 //! ssh through vers-tunnel, and ssh killed mid-transfer, with the tunnel gone
 //! within a second every time.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -127,11 +129,11 @@ fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
         .unwrap();
     let mut stdout = ssh.stdout.take().unwrap();
     let mut buf = vec![0; 4 * MIB];
-    stdout.read_exact(&mut buf).unwrap();
+    util::read_exact_within(&mut stdout, &mut buf, util::HANG);
     let tunnel = s.tunnel_pid();
     ssh.kill().unwrap();
     let killed = Instant::now();
-    ssh.wait().unwrap();
+    util::wait(ssh, util::HANG);
     drop(stdout);
     let gone = util::wait_gone(tunnel, PROMPT_EXIT);
     assert!(
@@ -153,16 +155,23 @@ fn ssh_killed_mid_upload_leaves_no_tunnel_behind() {
         .spawn()
         .unwrap();
     let mut stdin = ssh.stdin.take().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    // Ends with EPIPE once ssh is gone.
+    let feeder = thread::spawn(move || {
+        let chunk = vec![0; MIB];
+        while stdin.write_all(&chunk).is_ok() {
+            counter.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+    });
     // Enough to be sure the transfer is under way through the tunnel.
-    let chunk = vec![0; MIB];
-    for _ in 0..4 {
-        stdin.write_all(&chunk).unwrap();
-    }
+    util::wait_until(util::HANG, "4 MiB to go into ssh", || {
+        sent.load(Ordering::SeqCst) >= 4 * MIB
+    });
     let tunnel = s.tunnel_pid();
-    let feeder = thread::spawn(move || while stdin.write_all(&chunk).is_ok() {});
     ssh.kill().unwrap();
     let killed = Instant::now();
-    ssh.wait().unwrap();
+    util::wait(ssh, util::HANG);
     feeder.join().unwrap();
     let gone = util::wait_gone(tunnel, PROMPT_EXIT);
     assert!(

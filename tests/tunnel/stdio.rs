@@ -17,16 +17,13 @@ fn stdin_from_dev_null_still_receives_everything() {
             seed: 11,
         },
     );
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    let child = cmd
-        .stdin(File::open("/dev/null").unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    util::assert_clean_output(&out);
-    assert_eq!(out.stdout, Prng::bytes(11, 1 << 20));
+    let run = util::run_as_set(
+        w.tunnel(edge.addr(), HOST)
+            .stdin(File::open("/dev/null").unwrap())
+            .stdout(Stdio::piped()),
+    );
+    run.assert_clean();
+    assert_eq!(run.stdout, Prng::bytes(11, 1 << 20));
 }
 
 #[test]
@@ -36,14 +33,14 @@ fn stdin_from_a_regular_file_is_sent_whole() {
     let input = Prng::bytes(12, 5 << 20);
     let path = w.dir.path().join("input");
     std::fs::write(&path, &input).unwrap();
-    let out = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(File::open(&path).unwrap())
-        .output()
-        .unwrap();
-    util::assert_clean_output(&out);
+    let run = util::run_as_set(
+        w.tunnel(edge.addr(), HOST)
+            .stdin(File::open(&path).unwrap())
+            .stdout(Stdio::piped()),
+    );
+    run.assert_clean();
     let expected = format!("{} {}\n", util::sha256(&input), input.len());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), expected);
 }
 
 #[test]
@@ -52,13 +49,12 @@ fn stdout_to_a_regular_file_gets_every_byte() {
     let len = 8 << 20;
     let edge = w.edge(HOST, Behaviour::Download { len, seed: 13 });
     let path = w.dir.path().join("output");
-    let out = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(File::open("/dev/null").unwrap())
-        .stdout(File::create(&path).unwrap())
-        .output()
-        .unwrap();
-    util::assert_clean_output(&out);
+    let run = util::run_as_set(
+        w.tunnel(edge.addr(), HOST)
+            .stdin(File::open("/dev/null").unwrap())
+            .stdout(File::create(&path).unwrap()),
+    );
+    run.assert_clean();
     let got = std::fs::read(&path).unwrap();
     assert_eq!(
         util::sha256(&got),
@@ -76,11 +72,10 @@ fn stdout_to_dev_null_is_accepted() {
             seed: 14,
         },
     );
-    let out = w
-        .tunnel(edge.addr(), HOST)
-        .stdin(File::open("/dev/null").unwrap())
-        .stdout(File::create("/dev/null").unwrap())
-        .output()
-        .unwrap();
-    util::assert_clean_output(&out);
+    let run = util::run_as_set(
+        w.tunnel(edge.addr(), HOST)
+            .stdin(File::open("/dev/null").unwrap())
+            .stdout(File::create("/dev/null").unwrap()),
+    );
+    run.assert_clean();
 }

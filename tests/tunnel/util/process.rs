@@ -1,8 +1,10 @@
 //! Running programs with a deadline: the tunnel and the tools around it,
-//! their output, and what `/proc` says about them (still running, memory);
+//! their output, reads from their pipes that give up instead of hanging, and
+//! what `/proc` says about them (still running, memory);
 //! and waiting for any condition with a deadline.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -58,7 +60,8 @@ impl Run {
 
     /// Asserts exit 0 and an empty stderr: what a clean session looks like.
     pub fn assert_clean(&self) {
-        assert_clean_exit(self.status, &self.stderr);
+        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
+        assert_eq!(self.stderr, "", "a clean session must print nothing");
     }
 
     /// Asserts a failure: this exit code, one stderr line containing `words`, no stdout.
@@ -79,17 +82,6 @@ impl Run {
             assert!(self.stderr.contains(w), "{w:?} not in {:?}", self.stderr);
         }
     }
-}
-
-/// Asserts what a clean session looks like in a finished process's output:
-/// exit 0 and nothing on stderr.
-pub fn assert_clean_output(out: &std::process::Output) {
-    assert_clean_exit(out.status, &String::from_utf8_lossy(&out.stderr));
-}
-
-fn assert_clean_exit(status: ExitStatus, stderr: &str) {
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "", "a clean session must print nothing");
 }
 
 /// Runs `cmd` with `input` on stdin (then EOF), collecting stdout and stderr.
@@ -119,6 +111,23 @@ pub fn run_with(
     Run {
         status,
         stdout: stdout.join().unwrap(),
+        stderr: stderr_text(stderr),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs `cmd` with the stdin and stdout the caller gave it (a file,
+/// `/dev/null`, a pipe...), collecting stderr, and stdout if it is piped.
+pub fn run_as_set(cmd: &mut Command) -> Run {
+    let started = Instant::now();
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdin.take());
+    let stdout = child.stdout.take().map(drain);
+    let stderr = drain(child.stderr.take().unwrap());
+    let status = wait(child, HANG);
+    Run {
+        status,
+        stdout: stdout.map(|s| s.join().unwrap()).unwrap_or_default(),
         stderr: stderr_text(stderr),
         elapsed: started.elapsed(),
     }
@@ -205,6 +214,82 @@ impl Exit {
         // out, when the child is still running and its pid still ours.
         unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) };
     }
+}
+
+/// Waits until `fd` is readable (data or end of file); panics at `deadline`.
+fn wait_readable(fd: &impl AsRawFd, deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            1 => return,
+            0 => panic!("nothing came to read before the deadline: the writer hangs"),
+            _ => {
+                let err = io::Error::last_os_error();
+                assert_eq!(err.kind(), io::ErrorKind::Interrupted, "poll: {err}");
+            }
+        }
+    }
+}
+
+/// One read from `r`, waiting for data until `deadline` (then panicking); 0 at
+/// end of file.
+pub fn read_by(r: &mut (impl Read + AsRawFd), buf: &mut [u8], deadline: Instant) -> usize {
+    loop {
+        wait_readable(r, deadline);
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other.unwrap(),
+        }
+    }
+}
+
+/// Fills `buf` from `r`; panics if the bytes have not all come within
+/// `limit`, or if `r` ends first.
+pub fn read_exact_within(r: &mut (impl Read + AsRawFd), buf: &mut [u8], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut got = 0;
+    while got < buf.len() {
+        let n = read_by(r, &mut buf[got..], deadline);
+        assert_ne!(n, 0, "end of file after {got} of {} bytes", buf.len());
+        got += n;
+    }
+}
+
+/// Reads `r` to its end; panics if the end has not come within `limit`.
+pub fn read_to_end_within(r: &mut (impl Read + AsRawFd), limit: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match read_by(r, &mut buf, deadline) {
+            0 => return out,
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads `r` up to and including the first newline; panics if it has not
+/// come within `limit`. Reads byte by byte: nothing after the line is taken.
+pub fn read_line_within(r: &mut (impl Read + AsRawFd), limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    let mut line = Vec::new();
+    let mut byte = [0];
+    while line.last() != Some(&b'\n') {
+        assert_ne!(
+            read_by(r, &mut byte, deadline),
+            0,
+            "end of file in {line:?}"
+        );
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
 }
 
 /// Peak resident memory of a running process since its exec, in KiB

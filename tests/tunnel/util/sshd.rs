@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::edge::{Edge, EdgeBuilder};
 use super::pki::Ca;
-use super::process::poll_until;
+use super::process::{poll_until, run};
 
 /// How long sshd may take to start listening.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -34,14 +34,14 @@ pub fn require(program: &str, package: &str) -> PathBuf {
     })
 }
 
-/// Runs `cmd` to completion and panics with its stderr unless it succeeds.
+/// Runs `cmd` to completion (within `HANG`) and panics with its stderr unless it succeeds.
 pub fn check(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let out = run(cmd, b"");
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}): {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     out.stdout
 }

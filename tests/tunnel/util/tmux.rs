@@ -3,10 +3,10 @@
 //! in and the screen read back.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::process::poll_until;
+use super::process::{poll_until, Exit, HANG};
 use super::sshd::{check, require};
 
 /// One tmux server with one pane; the server is killed when dropped.
@@ -72,6 +72,18 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").output();
+        let kill = self
+            .command()
+            .arg("kill-server")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Ok(child) = kill {
+            let exit = Exit::watch(child);
+            if exit.within(HANG).is_none() {
+                exit.kill();
+            }
+        }
     }
 }

@@ -12,9 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::pty::Pty;
-use crate::util::{self, wait_until, Behaviour, EdgeBuilder, Exit, Mode, Prng, World};
+use crate::util::{self, wait_until, Behaviour, EdgeBuilder, Exit, Mode, Prng, World, HOST};
 
-const HOST: &str = "x.vm.vers.sh";
 const SIGNALS: [(libc::c_int, &str); 3] = [
     (libc::SIGHUP, "SIGHUP"),
     (libc::SIGINT, "SIGINT"),

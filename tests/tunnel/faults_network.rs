@@ -6,9 +6,8 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::util::net::{self, BlackHole, Raw};
-use crate::util::{self, Behaviour, EdgeBuilder, Mode, World};
+use crate::util::{self, Behaviour, EdgeBuilder, Mode, World, HOST};
 
-const HOST: &str = "x.vm.vers.sh";
 /// The name the tests' private /etc/hosts gives to both ::1 and 127.0.0.1.
 const DUAL: &str = "dual-stack.test";
 
@@ -56,12 +55,11 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
     util::read_exact_within(&mut stdout, &mut echoed, util::HANG);
     assert_eq!(&echoed, b"over ipv4\n");
     // The stalled IPv6 attempt was closed when IPv4 won.
-    let sockets = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|l| l.to_string_lossy().starts_with("socket:"))
-        .count();
-    assert_eq!(sockets, 1, "the losing attempt's socket is still open");
+    assert_eq!(
+        util::sockets_of(child.id()),
+        1,
+        "the losing attempt's socket is still open"
+    );
     drop(stdin);
     let status = util::wait(child, util::HANG);
     let stderr = util::stderr_text(stderr);
@@ -161,11 +159,7 @@ fn silent_server_is_bounded_by_the_connect_timeout() {
 #[test]
 fn server_closing_during_the_handshake_is_a_tls_failure_not_a_truncation() {
     let addr = net::raw_server(Raw::CloseAfterHello);
-    let mut cmd = util::bare_tunnel();
-    cmd.arg("--connect-to")
-        .arg(util::connect_to(HOST, addr))
-        .arg(HOST);
-    util::run(&mut cmd, b"secret\n").assert_failure(
+    util::run(&mut util::tunnel_without_ca(addr, HOST), b"secret\n").assert_failure(
         4,
         &[
             &format!("TLS handshake with {HOST} ({addr}) failed"),
@@ -177,11 +171,7 @@ fn server_closing_during_the_handshake_is_a_tls_failure_not_a_truncation() {
 #[test]
 fn plain_text_server_is_not_mistaken_for_tls() {
     let addr = net::raw_server(Raw::Http);
-    let mut cmd = util::bare_tunnel();
-    cmd.arg("--connect-to")
-        .arg(util::connect_to(HOST, addr))
-        .arg(HOST);
-    util::run(&mut cmd, b"secret\n")
+    util::run(&mut util::tunnel_without_ca(addr, HOST), b"secret\n")
         .assert_failure(4, &["did not answer with TLS", "is this a TLS port"]);
 }
 

@@ -4,9 +4,7 @@
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use crate::util::{self, backend, Behaviour, Ca, EdgeBuilder, World};
-
-const HOST: &str = "x.vm.vers.sh";
+use crate::util::{self, backend, Behaviour, Ca, EdgeBuilder, World, HOST};
 
 #[test]
 fn certificate_not_yet_valid_is_refused_with_its_start_date() {
@@ -63,8 +61,8 @@ fn wildcard_matches_one_label_only() {
 fn server_requiring_a_client_certificate_is_explained() {
     for tls12 in [false, true] {
         let w = World::new();
-        let mut edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
-            .backend(backend::start(Behaviour::Echo))
+        let mut edge = w
+            .edge_builder(HOST, Behaviour::Echo)
             .require_client_cert(&w.ca);
         if tls12 {
             edge = edge.tls12_only();
@@ -95,9 +93,7 @@ fn ip_literal_sends_no_sni_and_is_verified_against_the_ip() {
     assert_eq!(edge.sni_seen(), vec![None, None], "no SNI for IP literals");
 
     // A certificate for a name does not cover the address.
-    let named = EdgeBuilder::new(w.ca.leaf(&[HOST]))
-        .backend(backend::start(Behaviour::Echo))
-        .start();
+    let named = w.edge(HOST, Behaviour::Echo);
     let mut cmd = util::bare_tunnel();
     cmd.arg("--cacert")
         .arg(&w.ca.pem_path)
@@ -117,8 +113,8 @@ impl OldServer {
         let leaf = w.ca.leaf(&[HOST]);
         let cert = w.dir.path().join(format!("old{version_flag}.crt"));
         let key = w.dir.path().join(format!("old{version_flag}.key"));
-        std::fs::write(&cert, pem("CERTIFICATE", &leaf.chain[0])).unwrap();
-        std::fs::write(&key, pem("PRIVATE KEY", leaf.key.secret_der())).unwrap();
+        std::fs::write(&cert, &leaf.cert_pem).unwrap();
+        std::fs::write(&key, &leaf.key_pem).unwrap();
         let mut child = Command::new("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-naccept", "1"])
             .arg(version_flag)
@@ -152,35 +148,6 @@ impl Drop for OldServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    let body: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|l| std::str::from_utf8(l).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        body.join("\n")
-    )
 }
 
 #[test]

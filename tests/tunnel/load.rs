@@ -10,10 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{self, backend, wait_until, Behaviour, EdgeBuilder, Prng, World};
-
-const HOST: &str = "x.vm.vers.sh";
-const MIB: usize = 1024 * 1024;
+use crate::util::{self, backend, wait_until, Behaviour, EdgeBuilder, Prng, World, HOST, MIB};
 const TUNNELS: usize = 200;
 const EACH_WAY: usize = 8 * MIB;
 
@@ -66,15 +63,11 @@ fn tunnels_using(port: u16) -> Vec<u32> {
 /// signalfd, eventfd), open in process `pid`; inherited ones (stdio, and
 /// whatever the test runner leaves without close-on-exec) are not counted.
 fn tunnel_descriptors(pid: u32) -> (usize, usize) {
-    let links: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|l| l.to_string_lossy().into_owned())
-        .collect();
-    let sockets = links.iter().filter(|l| l.starts_with("socket:")).count();
-    let anon = links
+    let files = util::open_files(pid);
+    let sockets = files.iter().filter(|f| f.starts_with("socket:")).count();
+    let anon = files
         .iter()
-        .filter(|l| l.starts_with("anon_inode:"))
+        .filter(|f| f.starts_with("anon_inode:"))
         .count();
     (sockets, sockets + anon)
 }

@@ -1,11 +1,9 @@
 //! Side by side with the recipe vers-tunnel replaces, `openssl s_client`, on
 //! the same edge: what both manage, and where they differ.
 
-use crate::util::session::{bin, Session, HOST};
+use crate::util::session::{bin, Session};
 use crate::util::sshd::{require, Vm};
-use crate::util::{self, Prng};
-
-const MIB: usize = 1024 * 1024;
+use crate::util::{self, Prng, HOST, MIB};
 
 /// The recipe from the docs, `openssl s_client -connect %h:443 -servername %h
 /// -quiet 2>/dev/null`, pointed at the test edge instead of %h:443.

@@ -6,10 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::sshd::require;
-use crate::util::{self, backend, Behaviour, EdgeBuilder, Mode, Prng, World};
-
-const MIB: usize = 1024 * 1024;
-const HOST: &str = "x.vm.vers.sh";
+use crate::util::{self, Behaviour, Mode, Prng, World, HOST, MIB};
 
 #[test]
 fn round_trip_through_echo_is_clean_and_quiet() {
@@ -84,11 +81,14 @@ fn sixty_four_mib_download_and_upload_match_digests() {
 #[test]
 fn tcp_close_without_close_notify_is_an_unclean_end() {
     let w = World::new();
-    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
-        .backend(backend::start(Behaviour::Download {
-            len: 100_000,
-            seed: 9,
-        }))
+    let edge = w
+        .edge_builder(
+            HOST,
+            Behaviour::Download {
+                len: 100_000,
+                seed: 9,
+            },
+        )
         .mode(Mode::NoCloseNotify)
         .start();
     let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"");
@@ -100,11 +100,14 @@ fn tcp_close_without_close_notify_is_an_unclean_end() {
 #[test]
 fn reset_mid_stream_is_an_unclean_end() {
     let w = World::new();
-    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
-        .backend(backend::start(Behaviour::Download {
-            len: 8 * MIB as u64,
-            seed: 2,
-        }))
+    let edge = w
+        .edge_builder(
+            HOST,
+            Behaviour::Download {
+                len: 8 * MIB as u64,
+                seed: 2,
+            },
+        )
         .mode(Mode::ResetAfter(MIB as u64))
         .start();
     let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"");

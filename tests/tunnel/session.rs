@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::session::{Session, HOST};
+use crate::util::session::Session;
 use crate::util::tmux::Tmux;
-use crate::util::{self, Behaviour, World};
-
-const MIB: usize = 1024 * 1024;
+use crate::util::{self, Behaviour, World, HOST, MIB};
 
 /// How soon the tunnel must be gone once ssh is.
 const PROMPT_EXIT: Duration = Duration::from_secs(1);

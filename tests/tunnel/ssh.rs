@@ -5,11 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::session::{bin, Session, HOST};
+use crate::util::session::{bin, Session};
 use crate::util::sshd::require;
-use crate::util::{self, Prng};
-
-const MIB: usize = 1024 * 1024;
+use crate::util::{self, Prng, HOST, MIB};
 
 #[test]
 fn ssh_command_output_and_exit_status_come_back() {

@@ -3,9 +3,7 @@
 use std::fs::File;
 use std::process::Stdio;
 
-use crate::util::{self, Behaviour, Prng, World};
-
-const HOST: &str = "x.vm.vers.sh";
+use crate::util::{self, Behaviour, Prng, World, HOST};
 
 #[test]
 fn stdin_from_dev_null_still_receives_everything() {

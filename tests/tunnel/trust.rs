@@ -1,9 +1,7 @@
 //! Trust: every certificate failure stops the tunnel before a byte moves, with
 //! one line that says what was wrong and for which name.
 
-use crate::util::{self, Behaviour, Ca, World};
-
-const HOST: &str = "x.vm.vers.sh";
+use crate::util::{self, Behaviour, Ca, World, HOST};
 
 #[test]
 fn unknown_issuer_is_refused() {
@@ -18,10 +16,7 @@ fn unknown_issuer_is_refused() {
 fn built_in_roots_do_not_trust_a_private_ca() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
-    let mut cmd = util::bare_tunnel();
-    cmd.arg("--connect-to")
-        .arg(util::connect_to(HOST, edge.addr()))
-        .arg(HOST);
+    let mut cmd = util::tunnel_without_ca(edge.addr(), HOST);
     util::run(&mut cmd, b"secret\n").assert_failure(4, &["unknown issuer"]);
 }
 
@@ -45,11 +40,8 @@ fn expired_certificate_is_refused_with_its_date() {
 fn ssl_cert_file_adds_a_trust_anchor() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
-    let mut cmd = util::bare_tunnel();
-    cmd.env("SSL_CERT_FILE", &w.ca.pem_path)
-        .arg("--connect-to")
-        .arg(util::connect_to(HOST, edge.addr()))
-        .arg(HOST);
+    let mut cmd = util::tunnel_without_ca(edge.addr(), HOST);
+    cmd.env("SSL_CERT_FILE", &w.ca.pem_path);
     let run = util::run(&mut cmd, b"ok\n");
     run.assert_clean();
     assert_eq!(run.stdout, b"ok\n");

@@ -23,6 +23,12 @@ pub use edge::{Edge, EdgeBuilder, Mode};
 pub use pki::Ca;
 pub use process::*;
 
+/// The VM name the tests connect to.
+pub const HOST: &str = "x.vm.vers.sh";
+
+/// A mebibyte, for payload sizes.
+pub const MIB: usize = 1024 * 1024;
+
 /// Held shared by tests that assert wall-clock bounds (timeouts, prompt
 /// exits) and exclusively by the load test, so that it cannot starve them on a
 /// two-core machine.
@@ -84,9 +90,12 @@ impl World {
 
     /// An edge with a valid certificate for `host`, forwarding to `behaviour`.
     pub fn edge(&self, host: &str, behaviour: Behaviour) -> Edge {
-        EdgeBuilder::new(self.ca.leaf(&[host]))
-            .backend(backend::start(behaviour))
-            .start()
+        self.edge_builder(host, behaviour).start()
+    }
+
+    /// [`World::edge`], not started yet: to set a [`Mode`] or other options.
+    pub fn edge_builder(&self, host: &str, behaviour: Behaviour) -> EdgeBuilder {
+        EdgeBuilder::new(self.ca.leaf(&[host])).backend(backend::start(behaviour))
     }
 
     /// Runs the tunnel for `host` against an echoing edge serving `leaf`, with
@@ -99,17 +108,23 @@ impl World {
         (run, edge)
     }
 
-    /// `vers-tunnel --cacert CA --connect-to host:443:127.0.0.1:PORT host`,
-    /// with a clean environment.
+    /// `vers-tunnel --connect-to host:443:ADDR:PORT host --cacert CA`, with a
+    /// clean environment.
     pub fn tunnel(&self, edge_addr: SocketAddr, host: &str) -> Command {
-        let mut cmd = bare_tunnel();
-        cmd.arg("--cacert")
-            .arg(&self.ca.pem_path)
-            .arg("--connect-to")
-            .arg(connect_to(host, edge_addr))
-            .arg(host);
+        let mut cmd = tunnel_without_ca(edge_addr, host);
+        cmd.arg("--cacert").arg(&self.ca.pem_path);
         cmd
     }
+}
+
+/// `vers-tunnel --connect-to host:443:ADDR:PORT host`: trusting only the
+/// built-in roots (and whatever the test adds), with a clean environment.
+pub fn tunnel_without_ca(edge_addr: SocketAddr, host: &str) -> Command {
+    let mut cmd = bare_tunnel();
+    cmd.arg("--connect-to")
+        .arg(connect_to(host, edge_addr))
+        .arg(host);
+    cmd
 }
 
 /// `host:443:ADDR:PORT` for `--connect-to`.

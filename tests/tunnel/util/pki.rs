@@ -9,10 +9,13 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A certificate chain and its key, ready for a rustls server.
+/// A certificate chain and its key, ready for a rustls server, and the
+/// certificate and key as PEM, for other servers.
 pub struct Leaf {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 /// A CA: its certificate (PEM, written to `pem_path`) and its signing key.
@@ -72,6 +75,8 @@ impl Ca {
         Leaf {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
     }
 }

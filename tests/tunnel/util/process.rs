@@ -1,6 +1,6 @@
 //! Running programs with a deadline: the tunnel and the tools around it,
 //! their output, reads from their pipes that give up instead of hanging, and
-//! what `/proc` says about them (still running, memory);
+//! what `/proc` says about them (still running, memory, open descriptors);
 //! and waiting for any condition with a deadline.
 
 use std::io::{self, Read, Write};
@@ -301,6 +301,24 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .find(|l| l.starts_with("VmHWM:"))
         .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// What each open descriptor of process `pid` refers to (`socket:[N]`,
+/// `pipe:[N]`, `anon_inode:[eventpoll]`, a path...).
+pub fn open_files(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// How many sockets process `pid` has open.
+pub fn sockets_of(pid: u32) -> usize {
+    open_files(pid)
+        .iter()
+        .filter(|f| f.starts_with("socket:"))
+        .count()
 }
 
 /// Pids of the processes running `exe` whose command line contains `needle`

@@ -6,10 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::sshd::{require, Client, Vm};
-use super::{Run, World};
-
-/// The VM's name in the end-to-end tests.
-pub const HOST: &str = "x.vm.vers.sh";
+use super::{Run, World, HOST};
 
 /// A VM behind the edge and a client whose ProxyCommand is vers-tunnel.
 pub struct Session {

@@ -12,6 +12,8 @@
 // The demo shares the integration tests' helpers and uses only some of them.
 #![allow(dead_code)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/tunnel/util/edge.rs"]
 mod edge;
 #[path = "../tests/tunnel/util/pki.rs"]

@@ -7,6 +7,8 @@
 //! or the GNU gcc, and for arm64 `gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross` and
 //! `qemu-user`. A missing piece fails the test, never skips it.
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "ship/elf.rs"]
 mod elf;
 #[path = "ship/net.rs"]

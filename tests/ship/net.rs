@@ -16,6 +16,7 @@ use rcgen::{
 };
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::common::clean_env;
 use crate::util::{assert_success, run, text, TempDir, RUN_DEADLINE};
 
 /// A one-connection TLS server with a test CA: it reads until the client's
@@ -77,12 +78,12 @@ fn start_edge(dir: &TempDir, name: &str) -> Edge {
 /// `cmd` runs the binary: the binary itself, or qemu or unshare with it as argument.
 pub fn relay_through_edge(mut cmd: Command, dir: &TempDir, connect_host: &str) {
     let edge = start_edge(dir, "x.vm.vers.sh");
+    clean_env(&mut cmd);
     let rule = format!("x.vm.vers.sh:443:{connect_host}:{}", edge.addr.port());
     cmd.arg("--cacert")
         .arg(&edge.ca_pem)
         .args(["--connect-to", &rule, "--connect-timeout", "20"])
-        .arg("x.vm.vers.sh")
-        .env_remove("SSL_CERT_FILE");
+        .arg("x.vm.vers.sh");
     let out = run(&mut cmd, b"hello from a static binary\n", RUN_DEADLINE);
     assert_success(&out, &format!("{cmd:?} through the edge"));
     assert_eq!(text(&out.stdout), "HELLO FROM A STATIC BINARY\n");

@@ -25,9 +25,7 @@ fn demo() -> Command {
         demo.display()
     );
     let mut cmd = Command::new(demo);
-    cmd.env("VERS_TUNNEL_BIN", util::bin())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("SSL_CERT_FILE");
+    util::clean_env(&mut cmd).env("VERS_TUNNEL_BIN", util::bin());
     cmd
 }
 

@@ -259,15 +259,13 @@ fn parent_killed_mid_transfer_ends_the_tunnel_promptly() {
     let err_path = w.dir.path().join("tunnel.stderr");
     let tunnel = w.tunnel(edge.addr(), HOST);
     let mut command = Command::new("sh");
-    command
+    util::clean_env(&mut command)
         .arg("-c")
         .arg(r#""$@" <&3 >&4 2>"$TUNNEL_STDERR" 3<&- 4>&- & echo "$!" >&2; exec sleep 600 3<&- 4>&-"#)
         .arg("sh")
         .arg(tunnel.get_program())
         .args(tunnel.get_args())
         .env("TUNNEL_STDERR", &err_path)
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("RUST_LOG")
         .stdin(in_w)
         .stdout(out_r)
         .stderr(Stdio::piped());

@@ -130,7 +130,7 @@ fn rsync_tree_arrives_intact_and_a_rerun_transfers_nothing() {
 
     let rsync = || {
         let mut cmd = Command::new("rsync");
-        cmd.env_remove("SSH_AUTH_SOCK")
+        util::clean_env(&mut cmd)
             .args(["-a", "--checksum", "--stats", "-e"])
             .arg(s.client.rsh())
             .arg(format!("{}/", src.display()))
@@ -200,8 +200,7 @@ fn proxy_command_given_with_dash_o_works_in_ssh_scp_and_rsync_e() {
     require("rsync", "rsync");
     let dst = s.path("dst");
     let run = util::run(
-        Command::new("rsync")
-            .env_remove("SSH_AUTH_SOCK")
+        util::clean_env(&mut Command::new("rsync"))
             .arg("-a")
             .arg("-e")
             .arg(format!("{} -o '{proxy}'", broken.rsh()))

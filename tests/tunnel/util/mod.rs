@@ -3,6 +3,8 @@
 //! running real programs with a deadline ([`process`]).
 
 pub mod backend;
+#[path = "../../common/mod.rs"]
+pub mod common;
 pub mod edge;
 pub mod net;
 pub mod pki;
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use backend::Behaviour;
+pub use common::clean_env;
 pub use edge::{Edge, EdgeBuilder, Mode};
 pub use pki::Ca;
 pub use process::*;
@@ -138,7 +141,7 @@ pub fn connect_to(host: &str, addr: SocketAddr) -> String {
 /// The binary with no inherited trust or logging settings.
 pub fn bare_tunnel() -> Command {
     let mut cmd = Command::new(bin());
-    cmd.env_remove("SSL_CERT_FILE").env_remove("RUST_LOG");
+    clean_env(&mut cmd);
     cmd
 }
 

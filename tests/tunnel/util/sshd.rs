@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::common::clean_env;
 use super::edge::{Edge, EdgeBuilder};
 use super::pki::Ca;
 use super::process::{poll_until, run};
@@ -273,11 +274,7 @@ Host *.vm.vers.sh
     /// `program -F CONFIG` with an environment that cannot add keys or config.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
-        cmd.env_remove("SSH_AUTH_SOCK")
-            .env_remove("SSL_CERT_FILE")
-            .env_remove("RUST_LOG")
-            .arg("-F")
-            .arg(&self.config);
+        clean_env(&mut cmd).arg("-F").arg(&self.config);
         cmd
     }
 

@@ -1,0 +1,18 @@
+//! Support shared by both test crates, `tests/tunnel` and `tests/ship`, which
+//! include this directory with `#[path]`: a clean environment for the programs
+//! under test.
+
+use std::process::Command;
+
+/// Environment variables that change what the programs under test trust
+/// (`SSL_CERT_FILE`), print (`RUST_LOG`) or log in with (`SSH_AUTH_SOCK`: an
+/// agent's keys): a test must not inherit them from whoever runs it.
+const INHERITED_SETTINGS: [&str; 3] = ["SSL_CERT_FILE", "RUST_LOG", "SSH_AUTH_SOCK"];
+
+/// Removes [`INHERITED_SETTINGS`] from `cmd`'s environment.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    for var in INHERITED_SETTINGS {
+        cmd.env_remove(var);
+    }
+    cmd
+}

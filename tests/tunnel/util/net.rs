@@ -12,6 +12,9 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+/// How long the kernel may take to queue the connections that fill a black hole.
+const FILL: Duration = Duration::from_secs(10);
+
 /// A listener whose accept queue is full and never drained: the kernel drops
 /// further SYNs, so a connection attempt to it hangs like one to a black hole.
 pub struct BlackHole {
@@ -26,45 +29,64 @@ impl BlackHole {
         let listener = std::net::TcpListener::bind(addr).ok()?;
         let addr = listener.local_addr().unwrap();
         let listener: OwnedFd = listener.into();
-        // SAFETY: listen(2) on a socket we own; a backlog of 0 lets one
-        // connection queue.
+        // SAFETY: listen(2) on a socket we own; the smallest backlog.
         assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
-        // Connect until an attempt stays pending: from then on the queue is
-        // full and SYNs are dropped.
-        let mut fillers = Vec::new();
-        for _ in 0..16 {
-            let (fd, connected) = connect_nonblocking(addr, Duration::from_millis(300));
-            fillers.push(fd);
-            if !connected {
-                return Some(BlackHole {
-                    addr,
-                    _listener: listener,
-                    _fillers: fillers,
-                });
-            }
-        }
-        panic!("could not fill the accept queue of {addr}");
+        // The kernel drops SYNs once the queue holds more than the backlog.
+        let (_, backlog) = accept_queue(&listener);
+        let fillers = (0..=backlog).map(|_| connect_nonblocking(addr)).collect();
+        super::wait_until(FILL, &format!("the accept queue of {addr} to fill"), || {
+            let (queued, backlog) = accept_queue(&listener);
+            queued > backlog
+        });
+        Some(BlackHole {
+            addr,
+            _listener: listener,
+            _fillers: fillers,
+        })
     }
 }
 
-/// Starts a non-blocking connect; whether it completed within `limit`.
-fn connect_nonblocking(addr: SocketAddr, limit: Duration) -> (OwnedFd, bool) {
+/// A listening socket's accept queue: (connections waiting to be accepted,
+/// the backlog), which Linux reports in `TCP_INFO` for listeners (as
+/// `tcpi_unacked` and `tcpi_sacked`; `ss -l` shows them as Recv-Q and Send-Q).
+fn accept_queue(listener: &OwnedFd) -> (u32, u32) {
+    // SAFETY: all-zero is a valid tcp_info.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+    const TCP_LISTEN: u8 = 10; // include/net/tcp_states.h
+    assert_eq!(info.tcpi_state, TCP_LISTEN, "not a listener");
+    (info.tcpi_unacked, info.tcpi_sacked)
+}
+
+/// A new TCP socket of `addr`'s family, with extra `flags` (e.g.
+/// `SOCK_NONBLOCK`).
+fn tcp_socket(addr: SocketAddr, flags: libc::c_int) -> OwnedFd {
     let domain = if addr.is_ipv6() {
         libc::AF_INET6
     } else {
         libc::AF_INET
     };
     // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    assert!(fd >= 0);
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags, 0) };
+    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
     // SAFETY: a fresh descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Starts a non-blocking connect to `addr`; the handshake goes on without us.
+fn connect_nonblocking(addr: SocketAddr) -> OwnedFd {
+    let fd = tcp_socket(addr, libc::SOCK_NONBLOCK);
     let (storage, len) = sockaddr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
     let rc = unsafe {
@@ -74,21 +96,15 @@ fn connect_nonblocking(addr: SocketAddr, limit: Duration) -> (OwnedFd, bool) {
             len,
         )
     };
-    if rc == 0 {
-        return (fd, true);
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(libc::EINPROGRESS),
+            "connect: {err}"
+        );
     }
-    assert_eq!(
-        io::Error::last_os_error().raw_os_error(),
-        Some(libc::EINPROGRESS)
-    );
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as libc::c_int) };
-    (fd, n == 1)
+    fd
 }
 
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

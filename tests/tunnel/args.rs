@@ -1,8 +1,7 @@
 //! Arguments and connection failures: one clear line and the documented status.
 
-use std::net::TcpListener;
-
 use crate::util;
+use crate::util::net::ClosedPort;
 
 fn run_args(args: &[&str]) -> util::Run {
     util::run(util::bare_tunnel().args(args), b"")
@@ -36,14 +35,11 @@ fn help_shows_the_ssh_config_example() {
 
 #[test]
 fn refused_port_fails_with_the_address() {
-    // A port that was just free: bind, note it, close.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let target = format!("127.0.0.1:{port}");
-    run_args(&[&target]).assert_failure(3, &[&format!("127.0.0.1:{port}: connection refused")]);
+    // Bound but not listening, and held for the whole run: nothing else can
+    // take the port and answer.
+    let closed = ClosedPort::new();
+    let target = closed.addr.to_string();
+    run_args(&[&target]).assert_failure(3, &[&format!("{target}: connection refused")]);
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! Network faults made on loopback: listeners that black-hole SYNs, raw TCP
-//! servers that misbehave before TLS, and a private `/etc/hosts` so a test can
-//! give a name both an IPv6 and an IPv4 address.
+//! Network faults made on loopback: listeners that black-hole SYNs, a port
+//! that refuses, raw TCP servers that misbehave before TLS, and a private
+//! `/etc/hosts` so a test can give a name both an IPv6 and an IPv4 address.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -70,7 +70,8 @@ fn accept_queue(listener: &OwnedFd) -> (u32, u32) {
 }
 
 /// A new TCP socket of `addr`'s family, with extra `flags` (e.g.
-/// `SOCK_NONBLOCK`).
+/// `SOCK_NONBLOCK`). Unlike std's listeners it has no `SO_REUSEADDR`, so no
+/// other socket can bind a port it binds.
 fn tcp_socket(addr: SocketAddr, flags: libc::c_int) -> OwnedFd {
     let domain = if addr.is_ipv6() {
         libc::AF_INET6
@@ -105,6 +106,47 @@ fn connect_nonblocking(addr: SocketAddr) -> OwnedFd {
         );
     }
     fd
+}
+
+/// A port on 127.0.0.1 bound by a socket that never listens: connecting to it
+/// is refused, and while it is held nothing else can bind (and listen on) it.
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _socket: OwnedFd,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let socket = tcp_socket(any, 0);
+        let (storage, len) = sockaddr(any);
+        // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+        let rc = unsafe {
+            libc::bind(
+                socket.as_raw_fd(),
+                (&storage as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        assert_eq!(rc, 0, "bind: {}", io::Error::last_os_error());
+        // SAFETY: all-zero is a valid sockaddr_in.
+        let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: getsockname writes at most `len` bytes into `bound`, an
+        // AF_INET socket's address.
+        let rc = unsafe {
+            libc::getsockname(
+                socket.as_raw_fd(),
+                (&mut bound as *mut libc::sockaddr_in).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockname: {}", io::Error::last_os_error());
+        ClosedPort {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, u16::from_be(bound.sin_port))),
+            _socket: socket,
+        }
+    }
 }
 
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

@@ -2,7 +2,7 @@
 //! install.sh on a throwaway HOME, prefix and /etc/ssh, and the static musl binaries
 //! reaching a loopback TLS edge by name.
 //!
-//! Needs `ssh` (openssh-client), `file`, `ip` (iproute2), `unshare` and root, and for
+//! Needs `ssh` (openssh-client), `file`, `unshare` and root, and for
 //! the static builds the musl targets (install.sh adds them with rustup), `musl-tools`
 //! or the GNU gcc, and for arm64 `gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross` and
 //! `qemu-user`. A missing piece fails the test, never skips it.
@@ -20,10 +20,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::Ordering;
 
+use common::dns::{in_private_network, Dns};
 use elf::{assert_static, EM_AARCH64, EM_X86_64};
-use net::{in_private_network, relay_through_edge, start_dns};
+use net::relay_through_edge;
 use util::{
     assert_success, install_sh, mode, run, ssh_g, ssh_option, static_target_dir, text, TempDir,
     BIN, BUILD_DEADLINE, REPO, RUN_DEADLINE,
@@ -599,7 +599,7 @@ fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
     let bin = prefix.join("vers-tunnel");
 
     in_private_network(move || {
-        let asked = start_dns(DNS_NAME);
+        let dns = Dns::start(&[DNS_NAME]);
 
         let hosts = dir.join("hosts");
         fs::write(
@@ -629,13 +629,13 @@ fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
         };
         relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
         assert_eq!(
-            asked.load(Ordering::Relaxed),
+            dns.asked(HOSTS_NAME),
             0,
-            "{HOSTS_NAME} came from /etc/hosts"
+            "{HOSTS_NAME} came from /etc/hosts, not the nameserver"
         );
         relay_through_edge(in_private_etc(), &dir, DNS_NAME);
         assert!(
-            asked.load(Ordering::Relaxed) > 0,
+            dns.asked(DNS_NAME) > 0,
             "{DNS_NAME} was asked of the nameserver"
         );
     });

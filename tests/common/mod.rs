@@ -1,6 +1,8 @@
 //! Support shared by both test crates, `tests/tunnel` and `tests/ship`, which
 //! include this directory with `#[path]`: a clean environment for the programs
-//! under test.
+//! under test, and a DNS server of the tests' own.
+
+pub mod dns;
 
 use std::process::Command;
 

@@ -1,12 +1,10 @@
-//! A loopback TLS edge with a test CA, a loopback DNS server, and a private
-//! network namespace to run them in.
+//! A loopback TLS edge with a test CA.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -90,84 +88,4 @@ pub fn relay_through_edge(mut cmd: Command, dir: &TempDir, connect_host: &str) {
     assert_eq!(text(&out.stderr), "", "a clean session prints nothing");
     let got = edge.served.join().unwrap().unwrap();
     assert_eq!(got, b"hello from a static binary\n");
-}
-
-// ---- a loopback DNS server ------------------------------------------------------
-
-/// Answers A queries for `name` with 127.0.0.1 and everything else with no
-/// answer, on UDP 127.0.0.1:53 of the calling thread's network namespace.
-/// Returns how many queries for `name` it has seen.
-pub fn start_dns(name: &'static str) -> Arc<AtomicUsize> {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:53").unwrap();
-    sock.set_read_timeout(Some(RUN_DEADLINE)).unwrap();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&asked);
-    thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        // Ends when no query comes for RUN_DEADLINE, long after the test is done.
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if let Some(answer) = dns_answer(&buf[..n], name, &counter) {
-                let _ = sock.send_to(&answer, from);
-            }
-        }
-    });
-    asked
-}
-
-fn dns_answer(query: &[u8], name: &str, asked: &AtomicUsize) -> Option<Vec<u8>> {
-    const TYPE_A: u16 = 1;
-    // Header (12 bytes), then one question: labels, a zero byte, type, class.
-    let mut at = 12;
-    let mut labels = Vec::new();
-    while *query.get(at)? != 0 {
-        let len = usize::from(query[at]);
-        labels.push(String::from_utf8_lossy(query.get(at + 1..at + 1 + len)?).to_lowercase());
-        at += 1 + len;
-    }
-    let question_end = at + 5;
-    let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
-    let matches = labels.join(".") == name;
-    if matches {
-        asked.fetch_add(1, Ordering::Relaxed);
-    }
-    let answers: u16 = (matches && qtype == TYPE_A).into();
-    let mut out = Vec::with_capacity(question_end + 16);
-    out.extend_from_slice(&query[..2]); // id
-    out.extend_from_slice(&[0x81, 0x80]); // response, recursion desired and available, no error
-    out.extend_from_slice(&[0, 1, 0, answers as u8, 0, 0, 0, 0]);
-    out.extend_from_slice(query.get(12..question_end)?);
-    if answers == 1 {
-        // Name (pointer to the question), A, IN, TTL 60, 4 bytes: 127.0.0.1.
-        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
-    }
-    Some(out)
-}
-
-/// Runs `f` on a thread of its own in a new network namespace with loopback up,
-/// so that nothing else in the test process (or a later test on the same
-/// thread) ends up in it.
-pub fn in_private_network(f: impl FnOnce() + Send + 'static) {
-    let outcome = thread::spawn(move || {
-        // SAFETY: unshare(2) with CLONE_NEWNET moves only the calling thread,
-        // this new one, into a new network namespace; the sockets and children
-        // it makes from here on live there.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET) failed: {} (this test needs root)",
-            io::Error::last_os_error()
-        );
-        let up = run(
-            Command::new("ip").args(["link", "set", "lo", "up"]),
-            b"",
-            RUN_DEADLINE,
-        );
-        assert_success(&up, "ip link set lo up (Debian package iproute2)");
-        f();
-    })
-    .join();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

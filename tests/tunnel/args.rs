@@ -1,7 +1,8 @@
 //! Arguments and connection failures: one clear line and the documented status.
 
 use crate::util;
-use crate::util::net::ClosedPort;
+use crate::util::common::dns::{in_private_network, Dns};
+use crate::util::net::{with_etc, ClosedPort};
 
 fn run_args(args: &[&str]) -> util::Run {
     util::run(util::bare_tunnel().args(args), b"")
@@ -44,7 +45,29 @@ fn refused_port_fails_with_the_address() {
 
 #[test]
 fn unresolvable_name_fails_with_the_name() {
-    run_args(&["no-such-vm.invalid"]).assert_failure(3, &["could not resolve no-such-vm.invalid"]);
+    // The question goes to a nameserver of the test's own, which says the
+    // name does not exist; nothing leaves the machine.
+    const NAME: &str = "no-such-vm.invalid";
+    let dir = util::TempDir::new();
+    let files = [
+        ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
+        ("resolv.conf", "nameserver 127.0.0.1\n"),
+        ("nsswitch.conf", "hosts: files dns\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let etc = dir.path().to_path_buf();
+    let (run, asked) = in_private_network(move || {
+        let dns = Dns::start(&[]);
+        let mut cmd = util::bare_tunnel();
+        cmd.arg(NAME);
+        with_etc(&mut cmd, &etc, &files.map(|(name, _)| name));
+        let run = util::run(&mut cmd, b"");
+        (run, dns.asked(NAME))
+    });
+    assert!(asked > 0, "the test's nameserver was not asked: {run:?}");
+    run.assert_failure(3, &[&format!("could not resolve {NAME}")]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::net::{self, BlackHole, Raw};
@@ -11,11 +12,13 @@ use crate::util::{self, Behaviour, EdgeBuilder, Mode, World, HOST};
 /// The name the tests' private /etc/hosts gives to both ::1 and 127.0.0.1.
 const DUAL: &str = "dual-stack.test";
 
-/// A hosts file in `w`'s dir mapping [`DUAL`] to ::1 and 127.0.0.1.
-fn dual_stack_hosts(w: &World) -> std::path::PathBuf {
-    let path = w.dir.path().join("hosts");
-    std::fs::write(&path, format!("::1 {DUAL}\n127.0.0.1 {DUAL}\n")).unwrap();
-    path
+/// Has `cmd` resolve [`DUAL`] to ::1 and 127.0.0.1, through an `/etc/hosts`
+/// of its own in `w`'s dir.
+fn resolve_dual_stack(w: &World, cmd: &mut Command) {
+    let etc = w.dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("hosts"), format!("::1 {DUAL}\n127.0.0.1 {DUAL}\n")).unwrap();
+    net::with_etc(cmd, &etc, &["hosts"]);
 }
 
 /// An edge on 127.0.0.1:P and a black hole on [::1]:P, the same port P.
@@ -43,7 +46,7 @@ fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
         .arg("--connect-to")
         .arg(format!("{HOST}:443:{DUAL}:{}", edge.addr().port()))
         .arg(HOST);
-    net::with_hosts_file(&mut cmd, &dual_stack_hosts(&w));
+    resolve_dual_stack(&w, &mut cmd);
     let util::Piped {
         child,
         mut stdin,
@@ -111,7 +114,7 @@ fn everything_black_holed_times_out_at_the_connect_timeout() {
     cmd.args(["--connect-timeout", "1", "--connect-to"])
         .arg(format!("{HOST}:443:{DUAL}:{}", v4.addr.port()))
         .arg(HOST);
-    net::with_hosts_file(&mut cmd, &dual_stack_hosts(&w));
+    resolve_dual_stack(&w, &mut cmd);
     let run = util::run(&mut cmd, b"");
     run.assert_failure(
         3,

@@ -1,7 +1,9 @@
 //! Network faults made on loopback: listeners that black-hole SYNs, a port
-//! that refuses, raw TCP servers that misbehave before TLS, and a private
-//! `/etc/hosts` so a test can give a name both an IPv6 and an IPv4 address.
+//! that refuses, raw TCP servers that misbehave before TLS, and private
+//! `/etc` files so a test decides what a name resolves to (e.g. both an IPv6
+//! and an IPv4 address).
 
+use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -184,11 +186,22 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
-/// Runs `cmd` in its own mount namespace where `/etc/hosts` is `hosts_file`,
-/// so the test decides what a name resolves to (both families, any order).
-/// Needs root, as CI and the development machines have.
-pub fn with_hosts_file(cmd: &mut Command, hosts_file: &Path) {
-    let path = std::ffi::CString::new(hosts_file.as_os_str().as_bytes()).unwrap();
+/// Runs `cmd` in its own mount namespace where `/etc/NAME` is `dir/NAME` for
+/// each of `names` (bind mounts, for `cmd` alone): e.g. a `hosts` file, so the
+/// test decides what a name resolves to (both families, any order), or a
+/// `resolv.conf` naming the test's nameserver. Needs root, as CI and the
+/// development machines have.
+pub fn with_etc(cmd: &mut Command, dir: &Path, names: &[&str]) {
+    let mounts: Vec<(CString, CString)> = names
+        .iter()
+        .map(|name| {
+            let file = dir.join(name);
+            (
+                CString::new(file.as_os_str().as_bytes()).unwrap(),
+                CString::new(format!("/etc/{name}")).unwrap(),
+            )
+        })
+        .collect();
     // SAFETY: between fork and exec only async-signal-safe calls are made
     // (unshare, mount) on data prepared before the fork.
     unsafe {
@@ -196,7 +209,7 @@ pub fn with_hosts_file(cmd: &mut Command, hosts_file: &Path) {
             if libc::unshare(libc::CLONE_NEWNS) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            // Keep the bind mount out of the parent's namespace.
+            // Keep the bind mounts out of the parent's namespace.
             let private = libc::mount(
                 c"none".as_ptr(),
                 c"/".as_ptr(),
@@ -207,15 +220,17 @@ pub fn with_hosts_file(cmd: &mut Command, hosts_file: &Path) {
             if private != 0 {
                 return Err(io::Error::last_os_error());
             }
-            let bind = libc::mount(
-                path.as_ptr(),
-                c"/etc/hosts".as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            );
-            if bind != 0 {
-                return Err(io::Error::last_os_error());
+            for (file, target) in &mounts {
+                let bind = libc::mount(
+                    file.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                );
+                if bind != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -23,13 +23,15 @@ use std::process::Command;
 
 use common::dns::{in_private_network, Dns};
 use elf::{assert_static, EM_AARCH64, EM_X86_64};
-use net::relay_through_edge;
+use net::{hosts_file, relay_through_edge, with_private_etc};
 use util::{
     assert_success, install_sh, mode, run, ssh_g, ssh_option, static_target_dir, text, TempDir,
     BIN, BUILD_DEADLINE, REPO, RUN_DEADLINE,
 };
 
 const START_MARKER: &str = "# >>> vers-tunnel >>>";
+/// The edge's name for the static binaries: only 127.0.0.1, in their own /etc/hosts.
+const EDGE_NAME: &str = "edge.ship.test";
 
 // ---- vers-tunnel ssh-config and --version ------------------------------------------
 
@@ -507,8 +509,13 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
         text(&version.stdout)
     );
 
-    // musl's own resolver reads /etc/hosts for "localhost".
-    relay_through_edge(Command::new(&bin), &dir, "localhost");
+    // musl's own resolver reads /etc/hosts.
+    let hosts = hosts_file(&dir, &[EDGE_NAME]);
+    relay_through_edge(
+        with_private_etc(&[bin.as_os_str()], &hosts, None),
+        &dir,
+        EDGE_NAME,
+    );
 
     let vm = ssh_g(&config, "x.vm.vers.sh");
     assert_eq!(
@@ -572,9 +579,12 @@ fn static_aarch64_build_runs_and_connects() {
         "qemu-aarch64 vers-tunnel --version (Debian package qemu-user)",
     );
     assert!(text(&version.stdout).contains("built for aarch64-unknown-linux-musl"));
-    let mut under_qemu = Command::new(qemu);
-    under_qemu.arg(&bin);
-    relay_through_edge(under_qemu, &dir, "localhost");
+    let hosts = hosts_file(&dir, &[EDGE_NAME]);
+    relay_through_edge(
+        with_private_etc(&[qemu.as_os_str(), bin.as_os_str()], &hosts, None),
+        &dir,
+        EDGE_NAME,
+    );
 }
 
 /// Name resolution in the static binary is musl's own: it must read /etc/hosts
@@ -600,33 +610,14 @@ fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
 
     in_private_network(move || {
         let dns = Dns::start(&[DNS_NAME]);
-
-        let hosts = dir.join("hosts");
-        fs::write(
-            &hosts,
-            format!("127.0.0.1 localhost\n127.0.0.1 {HOSTS_NAME}\n"),
-        )
-        .unwrap();
+        let hosts = hosts_file(&dir, &["localhost", HOSTS_NAME]);
         let resolv = dir.join("resolv.conf");
         fs::write(
             &resolv,
             "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
         )
         .unwrap();
-        let in_private_etc = || {
-            let mut cmd = Command::new("unshare");
-            cmd.args([
-                "--mount",
-                "sh",
-                "-c",
-                r#"mount --bind "$HOSTS" /etc/hosts && mount --bind "$RESOLV" /etc/resolv.conf && exec "$@""#,
-                "sh",
-            ])
-            .arg(&bin)
-            .env("HOSTS", &hosts)
-            .env("RESOLV", &resolv);
-            cmd
-        };
+        let in_private_etc = || with_private_etc(&[bin.as_os_str()], &hosts, Some(&resolv));
         relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
         assert_eq!(
             dns.asked(HOSTS_NAME),

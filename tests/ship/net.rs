@@ -1,9 +1,12 @@
-//! A loopback TLS edge with a test CA.
+//! A loopback TLS edge with a test CA, and private `/etc/hosts` and
+//! `/etc/resolv.conf` for the binary, so that the names it resolves are the
+//! test's.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
@@ -88,4 +91,32 @@ pub fn relay_through_edge(mut cmd: Command, dir: &TempDir, connect_host: &str) {
     assert_eq!(text(&out.stderr), "", "a clean session prints nothing");
     let got = edge.served.join().unwrap().unwrap();
     assert_eq!(got, b"hello from a static binary\n");
+}
+
+/// A hosts file in `dir` giving each of `names` the address 127.0.0.1 only, where
+/// the edge listens.
+pub fn hosts_file(dir: &TempDir, names: &[&str]) -> PathBuf {
+    let path = dir.join("hosts");
+    let lines: String = names.iter().map(|n| format!("127.0.0.1 {n}\n")).collect();
+    fs::write(&path, lines).unwrap();
+    path
+}
+
+/// `program` (the binary, or qemu and the binary) run in a private mount
+/// namespace in which `/etc/hosts` is `hosts` and, if given, `/etc/resolv.conf`
+/// is `resolv`: the test decides what names resolve to, for the binary alone.
+pub fn with_private_etc(program: &[&OsStr], hosts: &Path, resolv: Option<&Path>) -> Command {
+    let mut script = String::from(r#"mount --bind "$HOSTS" /etc/hosts && "#);
+    if resolv.is_some() {
+        script.push_str(r#"mount --bind "$RESOLV" /etc/resolv.conf && "#);
+    }
+    script.push_str(r#"exec "$@""#);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &script, "sh"])
+        .args(program)
+        .env("HOSTS", hosts);
+    if let Some(resolv) = resolv {
+        cmd.env("RESOLV", resolv);
+    }
+    cmd
 }

@@ -352,13 +352,14 @@ fn stdin_and_stdout_the_same_tty_leave_the_terminal_as_found() {
     let edge = w.edge(HOST, Behaviour::Echo);
     let pty = Pty::open();
     let before = pty.slave_flags();
-    let child = w
+    let mut child = w
         .tunnel(edge.addr(), HOST)
         .stdin(pty.slave_handle())
         .stdout(pty.slave_handle())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = util::drain(child.stderr.take().unwrap());
     let mut master = pty.master.try_clone().unwrap();
     master.write_all(b"hello\n").unwrap();
     // The terminal shows the typed line (echo) and then the tunnel's copy.
@@ -373,5 +374,6 @@ fn stdin_and_stdout_the_same_tty_leave_the_terminal_as_found() {
     master.write_all(&[4]).unwrap();
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
+    assert_eq!(util::stderr_text(stderr), "");
     assert_eq!(pty.slave_flags(), before, "O_NONBLOCK left on the terminal");
 }

@@ -81,20 +81,22 @@ fn sixty_four_mib_download_and_upload_match_digests() {
 #[test]
 fn tcp_close_without_close_notify_is_an_unclean_end() {
     let w = World::new();
+    let len = 100_000;
     let edge = w
-        .edge_builder(
-            HOST,
-            Behaviour::Download {
-                len: 100_000,
-                seed: 9,
-            },
-        )
+        .edge_builder(HOST, Behaviour::Download { len, seed: 9 })
         .mode(Mode::NoCloseNotify)
         .start();
     let run = util::run(&mut w.tunnel(edge.addr(), HOST), b"");
     // Everything that arrived is delivered; the status says it may be truncated.
-    assert_eq!(run.stdout, Prng::bytes(9, 100_000));
-    run.assert_failure(5, &[HOST, "without TLS close_notify", "100000 bytes"]);
+    assert_eq!(run.stdout, Prng::bytes(9, len as usize));
+    run.assert_failure(
+        5,
+        &[
+            HOST,
+            "without TLS close_notify",
+            &format!("after {len} bytes received"),
+        ],
+    );
 }
 
 #[test]
@@ -210,7 +212,7 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
         child,
         mut stdin,
         mut stdout,
-        stderr: _,
+        stderr,
     } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
     let mut got = vec![0; 10_000];
     util::read_exact_within(&mut stdout, &mut got, util::HANG);
@@ -222,6 +224,7 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
     drop(stdin);
     let status = util::wait(child, util::HANG);
     assert_eq!(status.code(), Some(0));
+    assert_eq!(util::stderr_text(stderr), "");
 }
 
 #[test]

@@ -21,6 +21,7 @@ const EXITED: &str = "[ssh exited] ";
 
 #[test]
 fn interactive_session_echoes_at_once_and_exits_without_leftovers() {
+    let _timed = util::timed();
     let s = Session::new();
     let term = Tmux::start(
         s.w.dir.path(),
@@ -117,6 +118,7 @@ fn prompt_after(screen: &str, output: &str) -> bool {
 
 #[test]
 fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
+    let _timed = util::timed();
     let s = Session::new();
     let mut ssh = s
         .ssh("head -c 4294967296 /dev/zero")
@@ -144,6 +146,7 @@ fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
 
 #[test]
 fn ssh_killed_mid_upload_leaves_no_tunnel_behind() {
+    let _timed = util::timed();
     let s = Session::new();
     let mut ssh = s
         .ssh("cat > /dev/null")
@@ -186,6 +189,7 @@ fn reader_gone_ends_the_tunnel_even_when_the_server_stays_silent() {
     // If the far side never answers the half-close (an edge that does not
     // pass it on, a VM that ignores it) nothing is ever written to stdout, so
     // no EPIPE can tell the tunnel: it must notice the reader is gone.
+    let _timed = util::timed();
     let w = World::new();
     let edge = w.edge(
         HOST,

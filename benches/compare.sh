@@ -23,7 +23,9 @@ for tool in haproxy socat openssl python3; do
 done
 musl=x86_64-unknown-linux-musl
 want_static=false
-if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+# The target's standard library in this toolchain, as install.sh checks it
+# (`rustup target list --installed` can miss a target that is there).
+if [ -d "$(rustc --print sysroot)/lib/rustlib/$musl/lib" ]; then
     want_static=true
     command -v musl-gcc >/dev/null || need+=(musl-tools)
 fi

@@ -17,7 +17,7 @@ pub mod cli;
 pub mod connect;
 pub mod error;
 pub mod poller;
-mod read_ahead;
+mod records;
 pub mod relay;
 pub mod signals;
 pub mod ssh_config;

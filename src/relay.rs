@@ -15,7 +15,7 @@ use rustls::ClientConnection;
 
 use crate::error::{Error, Phase, Result, UncleanCause};
 use crate::poller::{Poller, SOCKET, STDIN, STDOUT};
-use crate::read_ahead::ReadAhead;
+use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
 
@@ -61,8 +61,8 @@ struct Tunnel {
     up: Box<[u8]>,
     up_start: usize,
     up_end: usize,
-    /// Ciphertext read from the socket that rustls has not taken yet.
-    ahead: ReadAhead,
+    /// The TLS record framing of what the socket has given rustls.
+    records: Records,
     /// Plaintext from rustls not yet written to stdout: `down[down_start..down_end]`.
     down: Box<[u8]>,
     down_start: usize,
@@ -132,7 +132,7 @@ pub fn run(poller: &mut Poller, session: Session, deadline: Instant) -> Result<(
         up: vec![0; BUDGET].into_boxed_slice(),
         up_start: 0,
         up_end: 0,
-        ahead: ReadAhead::new(),
+        records: Records::default(),
         down: vec![0; BUDGET].into_boxed_slice(),
         down_start: 0,
         down_end: 0,
@@ -259,7 +259,7 @@ impl Tunnel {
     fn receive(&mut self, registry: &Registry) -> Result<bool> {
         let mut progress = self.deliver(registry)?;
         while self.sock_readable && !self.server_eof && self.tls.wants_read() {
-            let read = self.tls.read_tls(&mut self.ahead.on(&mut self.sock));
+            let read = self.tls.read_tls(&mut self.records.on(&mut self.sock));
             match read {
                 Ok(0) => {
                     log::debug!("TCP EOF from the server");
@@ -274,6 +274,10 @@ impl Tunnel {
                 Err(e) => return Err(self.socket_error(e)),
             }
             progress = true;
+            if !self.records.take_boundary() {
+                // Part of a record: nothing for rustls to do with it yet.
+                continue;
+            }
             let was_handshaking = self.tls.is_handshaking();
             if let Err(e) = self.tls.process_new_packets() {
                 return Err(self.tls_error(e));

@@ -54,9 +54,10 @@ if $with_aws_lc; then
     trap 'rm -rf "$copy"' EXIT
     cp -r Cargo.toml Cargo.lock build.rs src examples "$copy/"
     sed -i 's/features = \["ring", /features = ["aws_lc_rs", /' "$copy/Cargo.toml"
-    sed -i 's/rustls::crypto::ring::default_provider()/rustls::crypto::aws_lc_rs::default_provider()/' \
-        "$copy/src/tls.rs"
-    if ! grep -q aws_lc_rs "$copy/Cargo.toml" || ! grep -q aws_lc_rs "$copy/src/tls.rs"; then
+    sed -i -e 's/rustls::crypto::ring::default_provider()/rustls::crypto::aws_lc_rs::default_provider()/' \
+        -e 's/CRYPTO_PROVIDER: &str = "ring"/CRYPTO_PROVIDER: \&str = "aws-lc-rs"/' "$copy/src/tls.rs"
+    if ! grep -q aws_lc_rs "$copy/Cargo.toml" || ! grep -q aws_lc_rs "$copy/src/tls.rs" ||
+        ! grep -q '"aws-lc-rs"' "$copy/src/tls.rs"; then
         echo "compare: could not switch the copy to aws-lc-rs (Cargo.toml or src/tls.rs changed)" >&2
         exit 1
     fi

@@ -2,10 +2,10 @@
 //!
 //! rustls copies every received record's plaintext into a new block, from 5
 //! bytes into its read buffer (after the record header). On the AMD EPYC
-//! (Zen 4) machines this was measured on, the `rep movsb` that glibc uses for
-//! copies of 8 KiB and more runs 20 times slower when (destination - source)
-//! mod 64 is between 1 and 31 (musl's `rep movsq`, 3 to 5 times:
-//! `cargo run --release --example memcpy_alignment`). With both blocks on a
+//! machines this was measured on (Zen 3; a Zen 4 showed the same profile),
+//! the `rep movsb` that glibc uses for large copies runs 20 times slower when
+//! (destination - source) mod 64 is between 1 and 31 (musl's `rep movsq`, 3
+//! to 5 times: `cargo run --release --example memcpy_alignment`). With both blocks on a
 //! cache line that distance is 59 and the copy is fast; with malloc's 16-byte
 //! alignment it fell on the slow side half the time, and that one copy was a
 //! third of the CPU a download cost.

@@ -4,11 +4,11 @@
 //! bytes into its read buffer (after the record header). On the AMD EPYC
 //! machines this was measured on (Zen 3; a Zen 4 showed the same profile),
 //! the `rep movsb` that glibc uses for large copies runs 20 times slower when
-//! (destination - source) mod 64 is between 1 and 31 (musl's `rep movsq`, 3
-//! to 5 times: `cargo run --release --example memcpy_alignment`). With both blocks on a
-//! cache line that distance is 59 and the copy is fast; with malloc's 16-byte
-//! alignment it fell on the slow side half the time, and that one copy was a
-//! third of the CPU a download cost.
+//! (destination - source) mod 64 is between 1 and 31, and musl's `rep movsq`
+//! 3 to 5 times (`cargo run --release --example memcpy_alignment`). With both
+//! blocks on a cache line that distance is 59 and the copy is fast; with
+//! malloc's 16-byte alignment it fell on the slow side half the time, and
+//! that one copy was a third of the CPU a download cost.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;

@@ -64,8 +64,26 @@ impl Run {
         assert_eq!(self.stderr, "", "a clean session must print nothing");
     }
 
-    /// Asserts a failure: this exit code, one stderr line containing `words`, no stdout.
+    /// Asserts a failure before any byte was relayed: this exit code, one
+    /// stderr line containing `words`, nothing on stdout.
     pub fn assert_failure(&self, code: i32, words: &[&str]) {
+        self.assert_one_line(code, words);
+        assert!(
+            self.stdout.is_empty(),
+            "{} bytes reached stdout: {:?}",
+            self.stdout.len(),
+            String::from_utf8_lossy(&self.stdout[..self.stdout.len().min(80)])
+        );
+    }
+
+    /// Asserts an established session that ended uncleanly: exit 5 and one
+    /// stderr line containing `words`. What it delivered before the end is
+    /// the caller's to check.
+    pub fn assert_unclean(&self, words: &[&str]) {
+        self.assert_one_line(5, words);
+    }
+
+    fn assert_one_line(&self, code: i32, words: &[&str]) {
         assert_eq!(self.code(), code, "stderr: {}", self.stderr);
         assert_eq!(
             self.stderr.lines().count(),

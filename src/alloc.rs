@@ -18,7 +18,7 @@ const LARGE: usize = 4096;
 /// A cache line.
 const LINE: usize = 64;
 
-/// Wraps an allocator so that blocks of [`LARGE`] bytes or more are aligned to [`LINE`].
+/// Wraps an allocator so that blocks of 4 KiB or more are aligned to 64 bytes.
 #[derive(Debug)]
 pub struct LineAligned<A>(pub A);
 

@@ -4,13 +4,13 @@
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
 //! builds the trust store; [`connect`] resolves and races addresses; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
-//! on the one [`poller::Poller`] (reading the socket through a `read_ahead`
-//! buffer), using [`stdio`] for the local ends and
-//! [`signals`] to stop cleanly. [`error`] says what went wrong and which exit
-//! status it gets.
+//! on the one [`poller::Poller`] (reading the socket a TLS record at a time
+//! through `records`), using [`stdio`] for the local ends and [`signals`] to
+//! stop cleanly. [`error`] says what went wrong and which exit status it gets.
 //!
 //! Around the tunnel: [`ssh_config`] prints the ssh_config block that uses it,
-//! and [`version`] says what a build is made of.
+//! [`version`] says what a build is made of, and [`alloc`] is the global
+//! allocator's one adjustment (large blocks on a cache line).
 
 pub mod alloc;
 pub mod cli;

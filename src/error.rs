@@ -1,4 +1,8 @@
 //! Every way a tunnel can fail, the words a user sees for it, and its exit status.
+//!
+//! Each message carries its cause in plain words, so [`Error`] has no
+//! `source()`: a printed chain would say the cause twice. The typed cause stays
+//! in the variant's fields for code that needs to match on it.
 
 use std::fmt;
 use std::io;
@@ -6,7 +10,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::tls::describe_tls_error;
+use rustls::pki_types::{pem, UnixTime};
+use rustls::{AlertDescription, CertificateError, PeerIncompatible};
 
 /// A `Result` whose error is a tunnel [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,8 +61,13 @@ pub enum Error {
     CaFileInvalid {
         /// The file as given.
         path: PathBuf,
-        /// What is wrong with it, in words.
-        reason: String,
+        /// What is wrong with it.
+        problem: CaProblem,
+    },
+    /// rustls refused our own TLS settings: a local problem, not the server's.
+    TlsSetup {
+        /// What rustls said.
+        source: rustls::Error,
     },
     /// The host name could not be resolved.
     Resolve {
@@ -140,6 +150,26 @@ pub enum Error {
     },
 }
 
+/// What is wrong with a CA file that could be read.
+#[derive(Debug)]
+pub enum CaProblem {
+    /// A directory was named.
+    Directory,
+    /// The file holds nothing but white space.
+    Empty,
+    /// The file holds text, but no `CERTIFICATE` block.
+    NoCertificate,
+    /// A PEM block is malformed.
+    Pem(pem::Error),
+    /// Certificate `index` (from 1) is not a usable trust anchor.
+    NotAnAnchor {
+        /// Position in the file, from 1.
+        index: usize,
+        /// What webpki said.
+        source: rustls::Error,
+    },
+}
+
 /// What ended an established session uncleanly.
 #[derive(Debug)]
 pub enum UncleanCause {
@@ -165,7 +195,7 @@ impl Error {
             },
             Error::Tls { .. } | Error::HandshakeIo { .. } => exit::TLS,
             Error::Unclean { .. } => exit::UNCLEAN,
-            Error::Stdio { .. } | Error::Setup { .. } => exit::LOCAL,
+            Error::Stdio { .. } | Error::Setup { .. } | Error::TlsSetup { .. } => exit::LOCAL,
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
             }
@@ -187,9 +217,10 @@ impl fmt::Display for Error {
                 path.display(),
                 describe_io(source)
             ),
-            Error::CaFileInvalid { path, reason } => {
-                write!(f, "CA file {} is unusable: {reason}", path.display())
+            Error::CaFileInvalid { path, problem } => {
+                write!(f, "CA file {} is unusable: {problem}", path.display())
             }
+            Error::TlsSetup { source } => write!(f, "setting up TLS: {source}"),
             Error::Resolve { host, source } => {
                 write!(f, "could not resolve {host}: {}", describe_io(source))
             }
@@ -269,24 +300,18 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl std::error::Error for Error {}
+
+impl fmt::Display for CaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::CaFileRead { source, .. }
-            | Error::Resolve { source, .. }
-            | Error::HandshakeIo { source, .. }
-            | Error::Stdio { source, .. }
-            | Error::Setup { source, .. } => Some(source),
-            Error::Tls { source, .. } => Some(source),
-            Error::Unclean {
-                cause: UncleanCause::Io(e),
-                ..
-            } => Some(e),
-            Error::Unclean {
-                cause: UncleanCause::Tls(e),
-                ..
-            } => Some(e),
-            _ => None,
+            CaProblem::Directory => f.write_str("it is a directory, not a PEM file"),
+            CaProblem::Empty => f.write_str("it is empty"),
+            CaProblem::NoCertificate => f.write_str("it holds no PEM \"CERTIFICATE\" block"),
+            CaProblem::Pem(e) => f.write_str(&describe_pem_error(e)),
+            CaProblem::NotAnAnchor { index, source } => {
+                write!(f, "certificate {index} is not a usable CA certificate: {source}")
+            }
         }
     }
 }
@@ -306,6 +331,135 @@ pub fn describe_io(err: &io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+fn describe_pem_error(err: &pem::Error) -> String {
+    match err {
+        pem::Error::MissingSectionEnd { .. } => "a PEM block has no END line".into(),
+        pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed".into(),
+        pem::Error::Base64Decode(_) => "a PEM block is not valid base64".into(),
+        other => format!("it is not valid PEM ({other:?})"),
+    }
+}
+
+/// A TLS failure in words a user can act on; `host` is the name being verified.
+pub fn describe_tls_error(err: &rustls::Error, host: &str, client_cert_requested: bool) -> String {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(cert) => describe_cert_error(cert, host),
+        E::AlertReceived(AlertDescription::CertificateRequired) => client_cert_message(),
+        E::AlertReceived(AlertDescription::HandshakeFailure) if client_cert_requested => {
+            client_cert_message()
+        }
+        E::AlertReceived(AlertDescription::ProtocolVersion) => {
+            "the server does not support TLS 1.2 or 1.3 (it sent a protocol_version alert)".into()
+        }
+        E::PeerIncompatible(
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
+            | PeerIncompatible::SupportedVersionsExtensionRequired,
+        ) => "the server does not support TLS 1.2 or 1.3".into(),
+        E::PeerIncompatible(p) => format!("the server has no TLS settings in common with us ({p:?})"),
+        E::AlertReceived(alert) => format!("the server refused the connection with a {alert:?} alert"),
+        E::InvalidMessage(_) => {
+            "the server did not answer with TLS; is this a TLS port? (it sent a message that is not TLS)"
+                .into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `a.example` from webpki's `DnsName("a.example")`, `10.0.0.1` from `IpAddress(10.0.0.1)`.
+fn plain_name(presented: &str) -> &str {
+    let unwrap = |prefix: &str, suffix: &str| {
+        presented
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+    };
+    unwrap("DnsName(\"", "\")")
+        .or_else(|| unwrap("IpAddress(", ")"))
+        .unwrap_or(presented)
+}
+
+fn client_cert_message() -> String {
+    "the server requires a client certificate, and vers-tunnel does not send one".into()
+}
+
+fn describe_cert_error(err: &CertificateError, host: &str) -> String {
+    use CertificateError as C;
+    match err {
+        C::UnknownIssuer => format!(
+            "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
+             if the edge uses a private CA, pass it with --cacert FILE"
+        ),
+        C::NotValidForNameContext { presented, .. } => {
+            let names = if presented.is_empty() {
+                "no names".to_string()
+            } else {
+                presented
+                    .iter()
+                    .map(|n| plain_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!("the certificate is not valid for {host} (name mismatch): it covers {names}")
+        }
+        C::NotValidForName => format!("the certificate is not valid for {host} (name mismatch)"),
+        C::ExpiredContext { time, not_after } => format!(
+            "the certificate for {host} expired on {} (it is now {})",
+            utc(*not_after),
+            utc(*time)
+        ),
+        C::Expired => format!("the certificate for {host} has expired"),
+        C::NotValidYetContext { time, not_before } => format!(
+            "the certificate for {host} is not valid until {} (it is now {}); check the clock",
+            utc(*not_before),
+            utc(*time)
+        ),
+        C::NotValidYet => format!("the certificate for {host} is not valid yet"),
+        C::BadSignature => "a certificate in the chain has a bad signature".into(),
+        C::BadEncoding => "the server sent a malformed certificate".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate is not meant for TLS servers (extended key usage)".into()
+        }
+        C::Revoked => format!("the certificate for {host} is revoked"),
+        C::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            format!("the server presented a CA certificate as its own certificate for {host}")
+        }
+        other => format!("the certificate for {host} was rejected ({other:?})"),
+    }
+}
+
+/// `2026-11-25 17:11:05 UTC` for a unix time.
+fn utc(time: UnixTime) -> String {
+    let secs = time.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Proleptic Gregorian date for days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -328,5 +482,38 @@ mod tests {
         };
         assert_eq!(e.exit_code(), 143);
         assert!(e.is_quiet());
+    }
+
+
+    #[test]
+    fn dates_render_in_utc() {
+        assert_eq!(
+            utc(UnixTime::since_unix_epoch(std::time::Duration::ZERO)),
+            "1970-01-01 00:00:00 UTC"
+        );
+        let t = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_795_626_665));
+        assert_eq!(utc(t), "2026-11-25 17:11:05 UTC");
+        let leap = UnixTime::since_unix_epoch(std::time::Duration::from_secs(951_782_400));
+        assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn presented_names_lose_their_debug_wrapping() {
+        assert_eq!(plain_name("DnsName(\"a.vm.vers.sh\")"), "a.vm.vers.sh");
+        assert_eq!(plain_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
+    }
+
+    #[test]
+    fn cert_errors_name_the_host_and_the_cause() {
+        let msg = describe_tls_error(
+            &rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            "x.vm.vers.sh",
+            false,
+        );
+        assert!(
+            msg.contains("x.vm.vers.sh") && msg.contains("unknown issuer"),
+            "{msg}"
+        );
     }
 }

@@ -49,14 +49,8 @@ pub fn run(config: &Config) -> Result<()> {
         what: "reading the peer address",
         source,
     })?;
-    let tls = ClientConnection::new(tls_config, config.host.server_name()).map_err(|source| {
-        Error::Tls {
-            host: config.host.to_string(),
-            addr,
-            source,
-            client_cert_requested: false,
-        }
-    })?;
+    let tls = ClientConnection::new(tls_config, config.host.server_name())
+        .map_err(|source| Error::TlsSetup { source })?;
     let session = relay::Session {
         sock,
         addr,

@@ -22,7 +22,7 @@ stdin to the server and the server to stdout until both sides are done.
 Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
 4 TLS/certificate failure, 5 unclean end (possible truncation), 128+N signal N.";
 
-/// Raw command-line arguments.
+/// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
 #[command(
     name = "vers-tunnel",
@@ -41,6 +41,14 @@ struct Args {
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
     port: Option<u16>,
 
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// The options of every mode that connects to the edge (the tunnel, and the
+/// subcommands that reach a VM the same way), flattened into each mode's args.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
     /// Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)
     #[arg(long, value_name = "FILE")]
     cacert: Vec<PathBuf>,
@@ -64,6 +72,37 @@ struct Args {
     /// Log connection details to stderr (-vv for more); RUST_LOG overrides
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+}
+
+impl ConnectArgs {
+    /// The validated [`Config`] for reaching `host:port` with these options.
+    ///
+    /// `ssl_cert_file` is the value of `SSL_CERT_FILE`, passed in so tests need
+    /// not touch the environment.
+    pub fn into_config(self, host: Host, port: u16, ssl_cert_file: Option<OsString>) -> Config {
+        let (connect_host, connect_port) = self
+            .connect_to
+            .iter()
+            .find_map(|rule| rule.apply(&host, port))
+            .unwrap_or_else(|| (host.clone(), port));
+        let mut cacerts = self.cacert;
+        cacerts.extend(ssl_cert_file.filter(|v| !v.is_empty()).map(PathBuf::from));
+        let family = match (self.ipv4, self.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        };
+        Config {
+            host,
+            port,
+            connect_host,
+            connect_port,
+            cacerts,
+            connect_timeout: self.connect_timeout,
+            family,
+            verbosity: self.verbose,
+        }
+    }
 }
 
 /// Which address families may be used.
@@ -114,9 +153,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    reject_control_characters(&args)?;
-    let args = Args::try_parse_from(args)?;
+    let args: Args = try_parse_from(args)?;
     let port = match (args.target.port, args.port) {
         (Some(a), Some(b)) if a != b => {
             return Err(clap::Error::raw(
@@ -127,29 +164,22 @@ where
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => DEFAULT_PORT,
     };
-    let host = args.target.host;
-    let (connect_host, connect_port) = args
-        .connect_to
-        .iter()
-        .find_map(|rule| rule.apply(&host, port))
-        .unwrap_or_else(|| (host.clone(), port));
-    let mut cacerts = args.cacert;
-    cacerts.extend(ssl_cert_file.filter(|v| !v.is_empty()).map(PathBuf::from));
-    let family = match (args.ipv4, args.ipv6) {
-        (true, _) => Family::V4,
-        (_, true) => Family::V6,
-        _ => Family::Any,
-    };
-    Ok(Config {
-        host,
-        port,
-        connect_host,
-        connect_port,
-        cacerts,
-        connect_timeout: args.connect_timeout,
-        family,
-        verbosity: args.verbose,
-    })
+    Ok(args
+        .connect
+        .into_config(args.target.host, port, ssl_cert_file))
+}
+
+/// Parses `args` (including the program name, or the subcommand's name) as `P`,
+/// refusing control characters first.
+pub fn try_parse_from<P, I, T>(args: I) -> Result<P, clap::Error>
+where
+    P: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    reject_control_characters(&args)?;
+    P::try_parse_from(args)
 }
 
 /// No host, port, rule or file name here needs a control character, and

@@ -9,6 +9,22 @@
 //! blocks on a cache line that distance is 59 and the copy is fast; with
 //! malloc's 16-byte alignment it fell on the slow side half the time, and
 //! that one copy was a third of the CPU a download cost.
+//!
+//! Why it exists, so that an upgrade re-measures instead of carrying it: the
+//! copy is rustls 0.23.46's (plaintext out of its deframer buffer), and the
+//! slow band is that CPU's `rep movsb` (glibc 2.36, musl 1.2.3). Measured A/B
+//! with `benches/compare.sh`: 1.90 -> 1.49 CPU s/GiB received (glibc). Delete
+//! it when rustls decrypts in place (0.24) or the copy no longer lands in the
+//! slow band: `cargo run --release --example memcpy_alignment` shows the band.
+//!
+//! Its cost: std's `System::realloc` cannot keep a 64-byte alignment, so a
+//! large block that grows or shrinks is always moved (allocate, copy, free).
+//! The relay's own buffers never reallocate. rustls's deframer buffer does:
+//! it shrinks to 4 KiB whenever it empties and grows back on the next record
+//! (4,060 such reallocations while 64 MiB went each way in
+//! `relay::sixty_four_mib_download_and_upload_match_digests`, counted with a
+//! temporary counter here). That is rustls's behaviour with any allocator;
+//! the alignment only makes each of them a copy.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;

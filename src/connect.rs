@@ -48,12 +48,19 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     Ok(stream)
 }
 
+/// The option that sets the idle time before the first probe: Linux calls it
+/// `TCP_KEEPIDLE`, Apple's platforms `TCP_KEEPALIVE`.
+#[cfg(not(target_vendor = "apple"))]
+const TCP_KEEPALIVE_IDLE: libc::c_int = libc::TCP_KEEPIDLE;
+#[cfg(target_vendor = "apple")]
+const TCP_KEEPALIVE_IDLE: libc::c_int = libc::TCP_KEEPALIVE;
+
 /// Turns keepalive on, probing after `KEEPALIVE_SECS` of silence.
 fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
     let fd = stream.as_raw_fd();
     for (level, name, value) in [
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_SECS),
+        (libc::IPPROTO_TCP, TCP_KEEPALIVE_IDLE, KEEPALIVE_SECS),
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_SECS),
     ] {
         let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -310,7 +310,10 @@ impl fmt::Display for CaProblem {
             CaProblem::NoCertificate => f.write_str("it holds no PEM \"CERTIFICATE\" block"),
             CaProblem::Pem(e) => f.write_str(&describe_pem_error(e)),
             CaProblem::NotAnAnchor { index, source } => {
-                write!(f, "certificate {index} is not a usable CA certificate: {source}")
+                write!(
+                    f,
+                    "certificate {index} is not a usable CA certificate: {source}"
+                )
             }
         }
     }
@@ -483,7 +486,6 @@ mod tests {
         assert_eq!(e.exit_code(), 143);
         assert!(e.is_quiet());
     }
-
 
     #[test]
     fn dates_render_in_utc() {

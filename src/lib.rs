@@ -38,8 +38,8 @@ use crate::tls::ClientCertProbe;
 
 /// Opens the tunnel described by `config` and relays until it is over.
 pub fn run(config: &Config) -> Result<()> {
-    // Closed standard descriptors need no care here: Rust's runtime reopens
-    // them on /dev/null before main, so no socket can land on fd 0, 1 or 2.
+    // No socket can land on fd 0, 1 or 2: Rust's runtime reopens closed ones
+    // on /dev/null before main, and `StdFd::close` never frees them.
     let probe = Arc::new(ClientCertProbe::default());
     let tls_config = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
     let mut poller = poller::Poller::new()?;

@@ -9,7 +9,7 @@ use mio::{Events, Poll, Registry, Token};
 use crate::error::{Error, Result};
 use crate::signals::Signals;
 
-/// Token of the signalfd.
+/// Token of the stop signals' pipe.
 pub const SIGNAL: Token = Token(0);
 /// Token of the resolver thread's waker.
 pub const RESOLVER: Token = Token(1);
@@ -25,7 +25,7 @@ pub const ATTEMPT_BASE: usize = 16;
 /// Events per wait: a handful of descriptors ever fire at once.
 const EVENT_CAPACITY: usize = 16;
 
-/// The poll, its event buffer and the signalfd.
+/// The poll, its event buffer and the stop signals.
 #[derive(Debug)]
 pub struct Poller {
     poll: Poll,
@@ -34,10 +34,10 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Blocks the stop signals and creates the poll.
+    /// Creates the poll and starts taking the stop signals.
     pub fn new() -> Result<Self> {
         let setup = |what| move |source| Error::Setup { what, source };
-        let signals = Signals::new().map_err(setup("signal handling"))?;
+        let mut signals = Signals::new().map_err(setup("signal handling"))?;
         let poll = Poll::new().map_err(setup("creating the event loop"))?;
         signals
             .register(poll.registry(), SIGNAL)

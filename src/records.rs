@@ -7,6 +7,15 @@
 //! backwards). Reads that stop where a record ends leave at most the next
 //! header behind, and the relay processes only when there is something to
 //! process: a finished record, or a header for rustls to check.
+//!
+//! Why it exists, so that an upgrade re-measures instead of carrying it:
+//! written against rustls 0.23.46, where `process_new_packets` ends with
+//! `discard(0)`, a self-copy of the leftover partial record. On the static
+//! (musl) build that copy was 13% of a download's profile, and this module
+//! took the download from 2.03 to 1.62 CPU s/GiB (`benches/compare.sh`, see
+//! README "What was changed"). rustls 0.24's in-place decryption of a
+//! caller-owned buffer removes the copy: on that upgrade, run the benchmark
+//! with and without this module, and delete it if it no longer pays.
 
 use std::io::{self, Read};
 

@@ -196,7 +196,8 @@ fn slow_reader_keeps_memory_bounded_while_256_mib_arrive() {
 
 #[test]
 fn stdin_held_open_keeps_receiving_until_the_server_closes() {
-    // Server -> client data must flow while stdin stays open and idle.
+    // Server -> client data must flow while stdin stays open and idle, and
+    // stdout must reach EOF once the server is done.
     let w = World::new();
     let edge = w.edge(
         HOST,
@@ -217,6 +218,9 @@ fn stdin_held_open_keeps_receiving_until_the_server_closes() {
     // The server closed its direction: stdout reaches EOF though stdin is open.
     let rest = util::read_to_end_within(&mut stdout, util::HANG);
     assert_eq!(rest.len(), 0, "bytes after the download");
+    // EOF without freeing descriptor 1: the next socket must not land on it.
+    let fd1 = std::fs::read_link(format!("/proc/{}/fd/1", child.id())).unwrap();
+    assert_eq!(fd1, std::path::Path::new("/dev/null"), "stdout after EOF");
     stdin.write_all(b"late").ok();
     drop(stdin);
     let status = util::wait(child, util::HANG);

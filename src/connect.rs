@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Token, Waker};
+use mio::{Interest, Registry, Token, Waker};
 
 use crate::cli::{Config, Family};
 use crate::error::{Error, Phase, Result};
@@ -36,16 +36,21 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
             started.elapsed()
         );
     }
-    let (stream, addr) = race(poller, config, interleave(addrs), deadline)?;
+    let (stream, addr) = race(poller, config, addrs, deadline)?;
     log::info!("connected to {addr} in {:.1?}", started.elapsed());
-    // Neither option is needed for correctness: a failure is only logged.
+    set_socket_options(&stream);
+    Ok(stream)
+}
+
+/// TCP_NODELAY (ssh keystrokes must not wait for Nagle) and keepalive. Neither
+/// is needed for correctness: a failure is only logged.
+pub fn set_socket_options(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("could not set TCP_NODELAY: {e}");
     }
-    if let Err(e) = set_keepalive(&stream) {
+    if let Err(e) = set_keepalive(stream) {
         log::debug!("could not turn TCP keepalive on: {e}");
     }
-    Ok(stream)
 }
 
 /// The option that sets the idle time before the first probe: Linux calls it
@@ -75,7 +80,7 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Every address of the connect host of the allowed family; IP literals skip the resolver.
-fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Vec<SocketAddr>> {
+pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Vec<SocketAddr>> {
     let port = config.connect_port;
     let addrs = match &config.connect_host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
@@ -169,79 +174,154 @@ fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     }
 }
 
-/// Starts a connection to each address in turn, the next one after
-/// `ATTEMPT_DELAY` or as soon as one fails; the first to connect wins.
+/// Most connection attempts of one race that can be pending at once, each
+/// with a token of its own; the next address waits for a free one.
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// A Happy-Eyeballs race over `addrs`, driven by events: each address in
+/// turn, the next one after `ATTEMPT_DELAY` or as soon as one fails; the
+/// first to connect wins. The stdio tunnel runs one to completion in
+/// [`connect`]; `forward` runs one per accepted connection on its loop.
+#[derive(Debug)]
+pub struct Race {
+    addrs: Vec<SocketAddr>,
+    /// Attempts under way: (index into `addrs`, its socket).
+    pending: Vec<(usize, TcpStream)>,
+    failed: Vec<(SocketAddr, io::Error)>,
+    next: usize,
+    next_start: Instant,
+    /// Attempt `i` is registered as `Token(first_token + i % MAX_ATTEMPTS)`.
+    first_token: usize,
+}
+
+/// What a step of a [`Race`] came to.
+#[derive(Debug)]
+pub enum RaceState {
+    /// Still under way.
+    Running,
+    /// Connected: the socket, deregistered, and the address it reached.
+    Won(TcpStream, SocketAddr),
+    /// Every address failed; each with its error.
+    Lost(Vec<(SocketAddr, io::Error)>),
+}
+
+impl Race {
+    /// A race over `addrs` (already in the order to try them) whose attempts
+    /// take tokens from `first_token` to `first_token + MAX_ATTEMPTS - 1`.
+    pub fn new(addrs: Vec<SocketAddr>, first_token: usize) -> Race {
+        Race {
+            addrs: interleave(addrs),
+            pending: Vec::new(),
+            failed: Vec::new(),
+            next: 0,
+            next_start: Instant::now(),
+            first_token,
+        }
+    }
+
+    /// Whether `token` belongs to one of this race's attempts.
+    pub fn owns(&self, token: Token) -> bool {
+        (self.first_token..self.first_token + MAX_ATTEMPTS).contains(&token.0)
+    }
+
+    /// When the race next needs a step though no event came: the next
+    /// attempt's start, if one is left to start.
+    pub fn wake_at(&self) -> Option<Instant> {
+        (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS)
+            .then_some(self.next_start)
+    }
+
+    /// Starts the attempts that are due and looks at those whose `ready`
+    /// tokens fired (any token: others are ignored).
+    pub fn step(&mut self, registry: &Registry, ready: &[Token]) -> RaceState {
+        for &token in ready {
+            if !self.owns(token) {
+                continue;
+            }
+            let slot = token.0 - self.first_token;
+            let mut i = 0;
+            while i < self.pending.len() {
+                let (index, stream) = &self.pending[i];
+                if index % MAX_ATTEMPTS != slot {
+                    i += 1;
+                    continue;
+                }
+                let index = *index;
+                match attempt_state(stream) {
+                    Ok(false) => i += 1,
+                    Ok(true) => {
+                        let (_, mut stream) = self.pending.swap_remove(i);
+                        // The losers close when the race is dropped.
+                        let _ = registry.deregister(&mut stream);
+                        return RaceState::Won(stream, self.addrs[index]);
+                    }
+                    Err(e) => {
+                        let (_, mut stream) = self.pending.swap_remove(i);
+                        let _ = registry.deregister(&mut stream);
+                        log::debug!("{}: {e}", self.addrs[index]);
+                        self.failed.push((self.addrs[index], e));
+                        self.next_start = Instant::now();
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        while self.next < self.addrs.len()
+            && self.pending.len() < MAX_ATTEMPTS
+            && (now >= self.next_start || self.pending.is_empty())
+        {
+            let index = self.next;
+            let addr = self.addrs[index];
+            let token = Token(self.first_token + index % MAX_ATTEMPTS);
+            log::debug!("connecting to {addr}");
+            match start_attempt(registry, addr, token) {
+                Ok(stream) => {
+                    self.pending.push((index, stream));
+                    self.next_start = now + ATTEMPT_DELAY;
+                }
+                Err(e) => self.failed.push((addr, e)),
+            }
+            self.next += 1;
+        }
+        if self.pending.is_empty() && self.next >= self.addrs.len() {
+            return RaceState::Lost(std::mem::take(&mut self.failed));
+        }
+        RaceState::Running
+    }
+}
+
+/// Runs a [`Race`] over `addrs` on the poller until one connects, all fail or
+/// `deadline` passes.
 fn race(
     poller: &mut Poller,
     config: &Config,
     addrs: Vec<SocketAddr>,
     deadline: Instant,
 ) -> Result<(TcpStream, SocketAddr)> {
-    let mut pending: Vec<(usize, TcpStream)> = Vec::new();
-    let mut failed: Vec<(SocketAddr, io::Error)> = Vec::new();
-    let mut next = 0;
-    let mut next_start = Instant::now();
+    let mut race = Race::new(addrs, ATTEMPT_BASE);
+    let mut ready = Vec::new();
     loop {
-        let now = Instant::now();
-        if next < addrs.len() && (now >= next_start || pending.is_empty()) {
-            let addr = addrs[next];
-            log::debug!("connecting to {addr}");
-            match start_attempt(poller, addr, Token(ATTEMPT_BASE + next)) {
-                Ok(stream) => pending.push((next, stream)),
-                Err(e) => failed.push((addr, e)),
+        match race.step(poller.registry(), &ready) {
+            RaceState::Won(stream, addr) => return Ok((stream, addr)),
+            RaceState::Lost(attempts) => {
+                return Err(Error::Connect {
+                    target: config.target(),
+                    attempts,
+                })
             }
-            next += 1;
-            next_start = now + ATTEMPT_DELAY;
-            continue;
+            RaceState::Running => {}
         }
-        if pending.is_empty() {
-            return Err(Error::Connect {
-                target: config.target(),
-                attempts: failed,
-            });
-        }
-        if now >= deadline {
+        if Instant::now() >= deadline {
             return Err(timeout(config, Phase::Connect));
         }
-        let wake = if next < addrs.len() {
-            next_start.min(deadline)
-        } else {
-            deadline
-        };
-        let ready: Vec<usize> = poller
-            .wait(Some(wake))?
-            .iter()
-            .filter_map(|e| e.token().0.checked_sub(ATTEMPT_BASE))
-            .collect();
-        for index in ready {
-            let Some(pos) = pending.iter().position(|(i, _)| *i == index) else {
-                continue;
-            };
-            match attempt_state(&pending[pos].1) {
-                Ok(false) => {}
-                Ok(true) => {
-                    let (_, mut stream) = pending.swap_remove(pos);
-                    // Losers are dropped (closed) here; their registrations go with them.
-                    deregister(poller, &mut stream);
-                    return Ok((stream, addrs[index]));
-                }
-                Err(e) => {
-                    let (_, mut stream) = pending.swap_remove(pos);
-                    deregister(poller, &mut stream);
-                    log::debug!("{}: {e}", addrs[index]);
-                    failed.push((addrs[index], e));
-                    next_start = Instant::now();
-                }
-            }
-        }
+        let wake = race.wake_at().map_or(deadline, |at| at.min(deadline));
+        ready = poller.wait(Some(wake))?.iter().map(|e| e.token()).collect();
     }
 }
 
-fn start_attempt(poller: &Poller, addr: SocketAddr, token: Token) -> io::Result<TcpStream> {
+fn start_attempt(registry: &Registry, addr: SocketAddr, token: Token) -> io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr)?;
-    poller
-        .registry()
-        .register(&mut stream, token, Interest::WRITABLE)?;
+    registry.register(&mut stream, token, Interest::WRITABLE)?;
     Ok(stream)
 }
 
@@ -255,11 +335,6 @@ fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-fn deregister(poller: &Poller, stream: &mut TcpStream) {
-    // A failed deregister leaves a registration that dies with the socket.
-    let _ = poller.registry().deregister(stream);
 }
 
 fn timeout(config: &Config, phase: Phase) -> Error {

@@ -32,6 +32,9 @@ pub mod exit {
     /// An established session ended without TLS close_notify (truncation
     /// cannot be ruled out), was reset, or broke at the TLS layer.
     pub const UNCLEAN: u8 = 5;
+    /// The edge completed TLS, then closed before the service sent a byte:
+    /// nothing on the VM accepted the connection on that port.
+    pub const NO_SERVICE: u8 = 6;
     /// Added to the signal number when SIGHUP, SIGINT or SIGTERM ends the tunnel.
     pub const SIGNAL_BASE: u8 = 128;
 }
@@ -129,6 +132,14 @@ pub enum Error {
         /// What ended it.
         cause: UncleanCause,
     },
+    /// The server ended the session without a byte while ours was still
+    /// open: the edge found nothing listening on the VM's port.
+    NoService {
+        /// The VM's name.
+        host: String,
+        /// The port on the VM.
+        port: u16,
+    },
     /// Reading stdin or writing stdout failed.
     Stdio {
         /// "stdin" or "stdout".
@@ -195,6 +206,7 @@ impl Error {
             },
             Error::Tls { .. } | Error::HandshakeIo { .. } => exit::TLS,
             Error::Unclean { .. } => exit::UNCLEAN,
+            Error::NoService { .. } => exit::NO_SERVICE,
             Error::Stdio { .. } | Error::Setup { .. } | Error::TlsSetup { .. } => exit::LOCAL,
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
@@ -293,6 +305,12 @@ impl fmt::Display for Error {
                     UncleanCause::Tls(e) => write!(f, "{}", describe_tls_error(e, host, false)),
                 }
             }
+            Error::NoService { host, port } => write!(
+                f,
+                "the edge closed the connection to {host}:{port} before the service sent anything: \
+                 nothing on the VM accepted it on port {port} (not running, listening on 0.0.0.0 \
+                 instead of ::, or the VM is not running); run `vers-tunnel doctor {host}:{port}`"
+            ),
             Error::Stdio { which, source } => write!(f, "{which}: {}", describe_io(source)),
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),

@@ -30,10 +30,13 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
+use mio::Interest;
 use rustls::ClientConnection;
 
 use crate::cli::Config;
 use crate::error::{Error, Result};
+use crate::relay::{Local, Peer, Session, Tokens};
+use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
 
 /// Opens the tunnel described by `config` and relays until it is over.
@@ -51,16 +54,30 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     let tls = ClientConnection::new(tls_config, config.host.server_name())
         .map_err(|source| Error::TlsSetup { source })?;
-    let session = relay::Session {
-        sock,
-        addr,
-        host: config.host.to_string(),
-        target: config.target(),
-        connect_timeout: config.connect_timeout,
-        tls,
-        probe,
+    let registry = poller.registry();
+    let stdio = |fd, name, token, interest| {
+        StdFd::new(fd, name, registry, token, interest).map_err(|source| Error::Stdio {
+            which: name,
+            source,
+        })
     };
-    relay::run(&mut poller, session, deadline)
+    let local = Local::Stdio {
+        stdin: stdio(0, "stdin", poller::STDIN, Interest::READABLE)?,
+        stdout: stdio(1, "stdout", poller::STDOUT, Interest::WRITABLE)?,
+    };
+    let peer = Peer {
+        host: config.host.to_string(),
+        port: config.port,
+        addr,
+        connect_timeout: config.connect_timeout,
+    };
+    let tokens = Tokens {
+        edge: poller::SOCKET,
+        local_in: poller::STDIN,
+        local_out: poller::STDOUT,
+    };
+    let session = Session::new(registry, peer, sock, tls, probe, local, tokens, deadline)?;
+    relay::run(&mut poller, session)
 }
 
 /// Sends log records to stderr as `vers-tunnel: ...` lines. `-v` shows info,

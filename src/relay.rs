@@ -1,253 +1,413 @@
-//! The pump: one struct owning the socket, the TLS session and both stdio ends,
-//! moving bytes whenever they can move and deciding when the session is over.
+//! The pump: one session's TLS connection to the edge and its local end
+//! (stdin/stdout, or a connection accepted by `forward`), moving bytes whenever
+//! they can move and deciding when the session is over.
 //!
 //! Readiness is tracked in flags that events set and `WouldBlock` clears, so
 //! each source is registered once (edge-triggered) and never re-registered.
+//! The stdio tunnel runs one [`Session`] with [`run`]; `forward` runs many on
+//! its own loop, through the same [`Session::on_event`] and [`Session::pump`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Interest, Registry};
+use mio::{Interest, Registry, Token};
 use rustls::ClientConnection;
 
 use crate::error::{Error, Phase, Result, UncleanCause};
-use crate::poller::{Poller, SOCKET, STDIN, STDOUT};
+use crate::poller::Poller;
 use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
 
-/// Bytes read from stdin at once, and the most rustls may hold unsent: with the
-/// kernel's socket buffers this bounds memory per direction, so a slow reader
-/// on one side stops reads on the other instead of growing buffers.
-const BUDGET: usize = 64 * 1024;
+/// Bytes read from the local end at once, and the most rustls may hold unsent:
+/// with the kernel's socket buffers this bounds memory per direction, so a
+/// slow reader on one side stops reads on the other instead of growing buffers.
+pub const BUDGET: usize = 64 * 1024;
 
-/// Rounds of work between two looks at signals when data never stops coming.
+/// Rounds of work between two looks at events when data never stops coming.
 const ROUNDS_PER_WAIT: usize = 64;
 
-/// Everything the relay needs to know about the connection it was handed.
-#[derive(Debug)]
-pub struct Session {
-    /// The established TCP connection.
-    pub sock: TcpStream,
-    /// Its peer address, for messages.
-    pub addr: SocketAddr,
-    /// The verified host name, for messages.
+/// The far end of a session, described once for every message about it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The name the certificate is verified for, as messages show it.
     pub host: String,
-    /// `host:port` as the user named it, for messages.
-    pub target: String,
-    /// The connect timeout in force, for messages.
+    /// The port on the VM, as the user named it.
+    pub port: u16,
+    /// The address the TCP connection reached.
+    pub addr: SocketAddr,
+    /// The connect timeout in force.
     pub connect_timeout: Duration,
-    /// A fresh client connection for `host`.
-    pub tls: ClientConnection,
-    /// Tells whether the server asked for a client certificate.
-    pub probe: Arc<ClientCertProbe>,
 }
 
-/// One tunnel: the TLS session and both stdio ends.
-struct Tunnel {
+impl Peer {
+    /// `host:port` as the user named it.
+    pub fn target(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The local side of a session.
+#[derive(Debug)]
+pub enum Local {
+    /// stdin and stdout: the ProxyCommand.
+    Stdio {
+        /// Read and sent to the server.
+        stdin: StdFd,
+        /// Where the server's bytes go.
+        stdout: StdFd,
+    },
+    /// A connection accepted by `forward`, registered by the session.
+    Socket(TcpStream),
+}
+
+/// The tokens a session's sources are registered with.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens {
+    /// The TCP connection to the edge.
+    pub edge: Token,
+    /// The local source (stdin, or the accepted socket).
+    pub local_in: Token,
+    /// The local sink (stdout, or the accepted socket again).
+    pub local_out: Token,
+}
+
+/// What a call to [`Session::pump`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pump {
+    /// Nothing more can move until an event comes.
+    Idle,
+    /// It stopped with work still possible, to let other events in.
+    Busy,
+    /// The session is over, cleanly, for this reason.
+    Over(&'static str),
+}
+
+/// Where one direction of the session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Its source may still send.
+    Open,
+    /// Its source has ended (local EOF; TCP EOF from the server); what was
+    /// read is still being passed on.
+    Draining,
+    /// Upstream only: all passed on and close_notify queued; flushing it.
+    Closing,
+    /// Passed on, and ended at the far side too (close_notify sent and the TCP
+    /// write side shut; or the local reader has seen EOF).
+    Closed,
+}
+
+/// Bytes on their way from one end to the other, `data[start..end]`, at most
+/// [`BUDGET`]. Allocated when bytes first come; a buffer that may `release`
+/// gives its memory back whenever it is empty and its source has nothing more.
+#[derive(Debug)]
+struct Buffer {
+    data: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// Give the memory back when idle (many sessions) or keep it (one session).
+    release_when_idle: bool,
+}
+
+impl Buffer {
+    fn new(release_when_idle: bool) -> Buffer {
+        Buffer {
+            data: Box::default(),
+            start: 0,
+            end: 0,
+            release_when_idle,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// The free space after the pending bytes (all of it once they are gone).
+    fn room(&mut self) -> &mut [u8] {
+        if self.is_empty() {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.data.is_empty() {
+            self.data = vec![0; BUDGET].into_boxed_slice();
+        }
+        &mut self.data[self.end..]
+    }
+
+    fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    /// The source has nothing more for now: an idle session holds no buffer.
+    fn idle(&mut self) {
+        if self.release_when_idle && self.is_empty() {
+            self.data = Box::default();
+        }
+    }
+}
+
+/// Which sources may have work for us; events set these, `WouldBlock` clears them.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    sock_read: bool,
+    sock_write: bool,
+    local_read: bool,
+    local_write: bool,
+}
+
+/// How a session ended without a clean close of both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gone {
+    /// The process reading our stdout (or the local client) went away.
+    Reader,
+    /// The server reset or closed the connection after finishing its direction.
+    Peer,
+}
+
+/// One tunnel: the TLS session over its socket, and its local end.
+#[derive(Debug)]
+pub struct Session {
+    peer: Peer,
     sock: TcpStream,
-    addr: SocketAddr,
-    host: String,
-    target: String,
-    connect_timeout: Duration,
     tls: ClientConnection,
     probe: Arc<ClientCertProbe>,
-    stdin: StdFd,
-    stdout: StdFd,
-    /// Bytes read from stdin that rustls has not taken yet: `up[up_start..up_end]`.
-    up: Box<[u8]>,
-    up_start: usize,
-    up_end: usize,
+    local: Local,
+    tokens: Tokens,
+    /// Local end -> server.
+    up: Flow,
+    /// Read from the local end, not yet taken by rustls.
+    up_buf: Buffer,
+    /// Server -> local end.
+    down: Flow,
+    /// Plaintext from rustls, not yet written to the local end.
+    down_buf: Buffer,
     /// The TLS record framing of what the socket has given rustls.
     records: Records,
-    /// Plaintext from rustls not yet written to stdout: `down[down_start..down_end]`.
-    down: Box<[u8]>,
-    down_start: usize,
-    down_end: usize,
-    sock_readable: bool,
-    sock_writable: bool,
-    stdin_readable: bool,
-    stdout_writable: bool,
-    /// TCP EOF seen from the server.
-    server_eof: bool,
-    /// The server's direction is finished: close_notify received, stdout closed.
-    server_done: bool,
-    stdin_eof: bool,
-    close_notify_sent: bool,
-    /// Our direction is finished: close_notify flushed and TCP write side shut.
-    client_done: bool,
-    /// The process reading our stdout has gone away (EPIPE): nothing left to do.
-    reader_gone: bool,
-    /// The server reset or closed the connection after finishing its direction.
-    peer_gone: bool,
+    ready: Ready,
+    gone: Option<Gone>,
+    /// The connect phase's deadline, which the handshake must also meet.
+    deadline: Instant,
     sent: u64,
     received: u64,
     started: Instant,
 }
 
-/// Runs the TLS handshake (bounded by `deadline`) and then relays until both
-/// directions are finished, the reader goes away, or a stop signal arrives.
-pub fn run(poller: &mut Poller, session: Session, deadline: Instant) -> Result<()> {
-    let Session {
-        mut sock,
-        addr,
-        host,
-        target,
-        connect_timeout,
-        mut tls,
-        probe,
-    } = session;
-    let registry = poller.registry();
-    let setup = |what| move |source| Error::Setup { what, source };
-    registry
-        .register(&mut sock, SOCKET, Interest::READABLE | Interest::WRITABLE)
-        .map_err(setup("registering the socket"))?;
-    let stdin = StdFd::new(0, "stdin", registry, STDIN, Interest::READABLE).map_err(|source| {
-        Error::Stdio {
-            which: "stdin",
-            source,
-        }
-    })?;
-    let stdout =
-        StdFd::new(1, "stdout", registry, STDOUT, Interest::WRITABLE).map_err(|source| {
-            Error::Stdio {
-                which: "stdout",
-                source,
+/// Runs one session (the stdio tunnel) until both directions are finished,
+/// the reader goes away, or a stop signal arrives.
+pub fn run(poller: &mut Poller, mut session: Session) -> Result<()> {
+    let result = loop {
+        let wait_until = match session.pump(poller.registry()) {
+            Err(e) => break Err(e),
+            Ok(Pump::Over(why)) => {
+                log::info!("session over: {why}");
+                break Ok(());
             }
-        })?;
-    tls.set_buffer_limit(Some(BUDGET));
-    let mut tunnel = Tunnel {
-        sock,
-        addr,
-        host,
-        target,
-        connect_timeout,
-        tls,
-        probe,
-        stdin,
-        stdout,
-        up: vec![0; BUDGET].into_boxed_slice(),
-        up_start: 0,
-        up_end: 0,
-        records: Records::default(),
-        down: vec![0; BUDGET].into_boxed_slice(),
-        down_start: 0,
-        down_end: 0,
-        sock_readable: true,
-        sock_writable: true,
-        stdin_readable: true,
-        stdout_writable: true,
-        server_eof: false,
-        server_done: false,
-        stdin_eof: false,
-        close_notify_sent: false,
-        client_done: false,
-        reader_gone: false,
-        peer_gone: false,
-        sent: 0,
-        received: 0,
-        started: Instant::now(),
+            Ok(Pump::Busy) => Some(Instant::now()),
+            Ok(Pump::Idle) => session.wake_at(),
+        };
+        if let Err(e) = session.check_deadline(Instant::now()) {
+            break Err(e);
+        }
+        match poller.wait(wait_until) {
+            Ok(events) => events.iter().for_each(|e| session.on_event(e)),
+            Err(e) => break Err(e),
+        }
     };
-    let result = tunnel.run(poller, deadline);
-    log::info!(
-        "sent {} bytes, received {} bytes in {:.1?}",
-        tunnel.sent,
-        tunnel.received,
-        tunnel.started.elapsed()
-    );
+    session.log_totals();
     result
 }
 
-impl Tunnel {
-    fn run(&mut self, poller: &mut Poller, deadline: Instant) -> Result<()> {
-        loop {
-            let busy = self.pump(poller.registry())?;
-            if let Some(why) = self.ending() {
-                log::info!("session over: {why}");
-                return Ok(());
+impl Session {
+    /// A session over `sock` (connected, not yet registered) with a fresh
+    /// client connection, relaying for `local`; the handshake must finish by
+    /// `deadline`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        registry: &Registry,
+        peer: Peer,
+        mut sock: TcpStream,
+        mut tls: ClientConnection,
+        probe: Arc<ClientCertProbe>,
+        mut local: Local,
+        tokens: Tokens,
+        deadline: Instant,
+    ) -> Result<Session> {
+        registry
+            .register(
+                &mut sock,
+                tokens.edge,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|source| Error::Setup {
+                what: "registering the socket",
+                source,
+            })?;
+        let many = matches!(local, Local::Socket(_));
+        if let Local::Socket(s) = &mut local {
+            registry
+                .register(s, tokens.local_in, Interest::READABLE | Interest::WRITABLE)
+                .map_err(|source| Error::Setup {
+                    what: "registering the local connection",
+                    source,
+                })?;
+        }
+        tls.set_buffer_limit(Some(BUDGET));
+        Ok(Session {
+            peer,
+            sock,
+            tls,
+            probe,
+            local,
+            tokens,
+            up: Flow::Open,
+            up_buf: Buffer::new(many),
+            down: Flow::Open,
+            down_buf: Buffer::new(many),
+            records: Records::default(),
+            ready: Ready {
+                sock_read: true,
+                sock_write: true,
+                local_read: true,
+                local_write: true,
+            },
+            gone: None,
+            deadline,
+            sent: 0,
+            received: 0,
+            started: Instant::now(),
+        })
+    }
+
+    /// Whether `token` is one of this session's.
+    pub fn owns(&self, token: Token) -> bool {
+        let t = self.tokens;
+        token == t.edge || token == t.local_in || token == t.local_out
+    }
+
+    /// Takes note of a readiness event for one of this session's sources.
+    pub fn on_event(&mut self, event: &Event) {
+        let token = event.token();
+        if token == self.tokens.edge {
+            self.ready.sock_read |= event.is_readable() || event.is_read_closed();
+            self.ready.sock_write |= event.is_writable() || event.is_write_closed();
+            if event.is_error() {
+                // Let the next read or write surface the error itself.
+                self.ready.sock_read = true;
+                self.ready.sock_write = true;
             }
-            let handshaking = self.tls.is_handshaking();
-            if handshaking && Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    target: self.target.clone(),
-                    phase: Phase::Handshake,
-                    after: self.connect_timeout,
-                });
-            }
-            let wait_until = match (busy, handshaking) {
-                (true, _) => Some(Instant::now()),
-                (false, true) => Some(deadline),
-                (false, false) => None,
-            };
-            for event in poller.wait(wait_until)? {
-                match event.token() {
-                    SOCKET => {
-                        self.sock_readable |= event.is_readable() || event.is_read_closed();
-                        self.sock_writable |= event.is_writable() || event.is_write_closed();
-                        if event.is_error() {
-                            // Let the next read or write surface the error itself.
-                            self.sock_readable = true;
-                            self.sock_writable = true;
-                        }
-                        if self.server_done && (event.is_error() || event.is_write_closed()) {
-                            self.peer_gone = true;
-                        }
-                    }
-                    STDIN => self.stdin_readable = true,
-                    STDOUT => {
-                        self.stdout_writable = true;
-                        // A pipe's reader closing shows only as an error on
-                        // our end: without it, a silent server would keep us
-                        // waiting for an EPIPE that never comes (ssh killed).
-                        if event.is_error() || event.is_write_closed() {
-                            log::debug!("stdout's reader has gone away");
-                            self.reader_gone = true;
-                        }
-                    }
-                    _ => {}
-                }
+            if self.down == Flow::Closed && (event.is_error() || event.is_write_closed()) {
+                self.gone = Some(Gone::Peer);
             }
         }
+        if token == self.tokens.local_in {
+            self.ready.local_read |= event.is_readable() || event.is_read_closed();
+        }
+        if token == self.tokens.local_out {
+            self.ready.local_write |= event.is_writable() || event.is_write_closed();
+            // A pipe's reader closing shows only as an error on our end:
+            // without it, a silent server would keep us waiting for an
+            // EPIPE that never comes (ssh killed).
+            if event.is_error() || event.is_write_closed() {
+                log::debug!("the local reader has gone away");
+                self.gone = Some(Gone::Reader);
+            }
+        }
+    }
+
+    /// When the session must be looked at though no event came: the
+    /// handshake's deadline, while it lasts.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.tls.is_handshaking().then_some(self.deadline)
+    }
+
+    /// The timeout error, if the handshake is still going at `now` past the deadline.
+    pub fn check_deadline(&self, now: Instant) -> Result<()> {
+        if self.tls.is_handshaking() && now >= self.deadline {
+            return Err(Error::Timeout {
+                target: self.peer.target(),
+                phase: Phase::Handshake,
+                after: self.peer.connect_timeout,
+            });
+        }
+        Ok(())
+    }
+
+    /// Logs what moved, at `-v`.
+    pub fn log_totals(&self) {
+        log::info!(
+            "sent {} bytes, received {} bytes in {:.1?}",
+            self.sent,
+            self.received,
+            self.started.elapsed()
+        );
+    }
+
+    /// The accepted local connection, for `forward` to reset after a failure.
+    pub fn into_local(self) -> Local {
+        self.local
     }
 
     /// Why the session is over, once it is.
     fn ending(&self) -> Option<&'static str> {
-        if self.reader_gone {
-            Some("stdout was closed by its reader")
-        } else if self.client_done && self.server_done {
-            Some("both directions closed cleanly")
-        } else if self.peer_gone && self.up_start == self.up_end && !self.tls.wants_write() {
-            Some("the server finished its direction and closed the connection")
-        } else {
-            None
+        let flushed = self.up_buf.is_empty() && !self.tls.wants_write();
+        match self.gone {
+            Some(Gone::Reader) => return Some("the local reader went away"),
+            Some(Gone::Peer) if flushed => {
+                return Some("the server finished its direction and closed the connection")
+            }
+            _ => {}
         }
+        if self.up == Flow::Closed && self.down == Flow::Closed {
+            return Some("both directions closed cleanly");
+        }
+        // A person at a terminal has no EOF to give once the server is done.
+        if self.down == Flow::Closed && flushed && self.stdin_is_terminal() {
+            return Some("the server finished and stdin is a terminal");
+        }
+        None
     }
 
-    /// Does all the work readiness allows; `Ok(true)` if it stopped with work
-    /// still possible (to look at signals), `Ok(false)` when it must wait.
-    fn pump(&mut self, registry: &Registry) -> Result<bool> {
+    fn stdin_is_terminal(&self) -> bool {
+        matches!(&self.local, Local::Stdio { stdin, .. } if stdin.is_terminal())
+    }
+
+    /// Does all the work readiness allows.
+    pub fn pump(&mut self, registry: &Registry) -> Result<Pump> {
         for _ in 0..ROUNDS_PER_WAIT {
             let mut progress = self.flush_tls()?;
             progress |= self.receive(registry)?;
             progress |= self.send()?;
             progress |= self.finish_upstream();
-            if !progress || self.ending().is_some() {
-                return Ok(false);
+            if let Some(why) = self.ending() {
+                return Ok(Pump::Over(why));
+            }
+            if !progress {
+                return Ok(Pump::Idle);
             }
         }
-        Ok(true)
+        Ok(Pump::Busy)
     }
 
     /// Writes queued TLS records to the socket.
     fn flush_tls(&mut self) -> Result<bool> {
         let mut progress = false;
-        while self.sock_writable && self.tls.wants_write() {
+        while self.ready.sock_write && self.tls.wants_write() {
             match self.tls.write_tls(&mut self.sock) {
                 Ok(_) => progress = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock_writable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.sock_write = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.socket_error(e)),
             }
@@ -255,19 +415,19 @@ impl Tunnel {
         Ok(progress)
     }
 
-    /// Reads TLS records from the socket and passes the plaintext to stdout.
+    /// Reads TLS records from the socket and passes the plaintext on.
     fn receive(&mut self, registry: &Registry) -> Result<bool> {
         let mut progress = self.deliver(registry)?;
-        while self.sock_readable && !self.server_eof && self.tls.wants_read() {
+        while self.ready.sock_read && self.down == Flow::Open && self.tls.wants_read() {
             let read = self.tls.read_tls(&mut self.records.on(&mut self.sock));
             match read {
                 Ok(0) => {
                     log::debug!("TCP EOF from the server");
-                    self.server_eof = true;
+                    self.down = Flow::Draining;
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.sock_readable = false;
+                    self.ready.sock_read = false;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -285,33 +445,32 @@ impl Tunnel {
             if was_handshaking && !self.tls.is_handshaking() {
                 self.log_established();
             }
-            // Gather records while more ciphertext is ready, so stdout gets a
-            // few large writes instead of one per record.
+            // Gather records while more ciphertext is ready, so the local end
+            // gets a few large writes instead of one per record.
             self.gather_plaintext();
         }
         progress |= self.deliver(registry)?;
-        if self.server_eof && self.tls.is_handshaking() {
+        if self.down == Flow::Draining && self.tls.is_handshaking() {
             return Err(self.socket_error(io::ErrorKind::UnexpectedEof.into()));
         }
         Ok(progress)
     }
 
-    /// Moves plaintext from rustls into `down`, as much as fits.
+    /// Moves plaintext from rustls into `down_buf`, as much as fits.
     fn gather_plaintext(&mut self) {
-        if self.down_start == self.down_end {
-            (self.down_start, self.down_end) = (0, 0);
-        }
-        if self.down_end < self.down.len() {
+        let room = self.down_buf.room();
+        if !room.is_empty() {
             // Ok(0) (close_notify) and errors are left for `deliver`, which
-            // asks again once `down` is written out.
-            if let Ok(n) = self.tls.reader().read(&mut self.down[self.down_end..]) {
-                self.down_end += n;
+            // asks again once `down_buf` is written out.
+            if let Ok(n) = self.tls.reader().read(room) {
+                self.down_buf.filled(n);
             }
         }
     }
 
-    /// Writes received plaintext to stdout; on the server's close_notify,
-    /// once everything before it is written, closes stdout so our reader sees EOF.
+    /// Writes received plaintext to the local end; on the server's
+    /// close_notify, once everything before it is written, ends the local
+    /// side so its reader sees EOF.
     fn deliver(&mut self, registry: &Registry) -> Result<bool> {
         if self.tls.is_handshaking() {
             // No plaintext before the handshake, and an EOF now is a failed
@@ -319,116 +478,133 @@ impl Tunnel {
             return Ok(false);
         }
         let mut progress = false;
-        while self.stdout_writable && !self.server_done && !self.reader_gone {
-            if self.down_start == self.down_end {
-                (self.down_start, self.down_end) = (0, 0);
-                match self.tls.reader().read(&mut self.down) {
+        while self.ready.local_write && self.down != Flow::Closed && self.gone.is_none() {
+            if self.down_buf.is_empty() {
+                match self.tls.reader().read(self.down_buf.room()) {
                     Ok(0) => {
-                        log::debug!("close_notify from the server; closing stdout");
-                        self.stdout.close(registry);
-                        self.server_done = true;
+                        self.no_service_check()?;
+                        log::debug!("close_notify from the server; ending the local side");
+                        self.end_local_write(registry);
+                        self.down = Flow::Closed;
                         return Ok(true);
                     }
-                    Ok(n) => self.down_end = n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Ok(n) => self.down_buf.filled(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.down_buf.idle();
+                        break;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         return Err(self.unclean(UncleanCause::NoCloseNotify));
                     }
                     Err(e) => return Err(self.unclean(UncleanCause::Io(e))),
                 }
             }
-            match self
-                .stdout
-                .write(&self.down[self.down_start..self.down_end])
-            {
+            let pending = self.down_buf.pending();
+            let written = match &mut self.local {
+                Local::Stdio { stdout, .. } => stdout.write(pending),
+                Local::Socket(s) => s.write(pending),
+            };
+            match written {
                 Ok(n) => {
-                    self.down_start += n;
+                    self.down_buf.consume(n);
                     self.received += n as u64;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stdout_writable = self.stdout.always_ready();
+                    self.ready.local_write = self.local_write_always_ready();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.reader_gone = true,
-                Err(source) => {
-                    return Err(Error::Stdio {
-                        which: "stdout",
-                        source,
-                    })
-                }
+                Err(e) if is_reader_gone(&e) => self.gone = Some(Gone::Reader),
+                Err(source) => return Err(self.local_error(LocalSide::Out, source)),
             }
         }
         Ok(progress)
     }
 
-    /// Reads stdin and hands it to rustls, which encrypts it into records.
+    /// Reads the local end and hands it to rustls, which encrypts it into records.
     fn send(&mut self) -> Result<bool> {
-        if self.tls.is_handshaking() || self.close_notify_sent {
+        if self.tls.is_handshaking() || matches!(self.up, Flow::Closing | Flow::Closed) {
             return Ok(false);
         }
         let mut progress = false;
         loop {
-            while self.up_start < self.up_end {
-                match self
-                    .tls
-                    .writer()
-                    .write(&self.up[self.up_start..self.up_end])
-                {
+            while !self.up_buf.is_empty() {
+                match self.tls.writer().write(self.up_buf.pending()) {
                     // rustls holds BUDGET unsent bytes: wait for the socket.
                     Ok(0) => return Ok(progress),
                     Ok(n) => {
-                        self.up_start += n;
+                        self.up_buf.consume(n);
                         self.sent += n as u64;
                         progress = true;
                     }
                     Err(e) => return Err(self.socket_error(e)),
                 }
             }
-            if self.stdin_eof || !self.stdin_readable {
+            if self.up != Flow::Open || !self.ready.local_read {
                 return Ok(progress);
             }
-            match self.stdin.read(&mut self.up) {
+            let room = self.up_buf.room();
+            let read = match &mut self.local {
+                Local::Stdio { stdin, .. } => stdin.read(room),
+                Local::Socket(s) => s.read(room),
+            };
+            match read {
                 Ok(0) => {
-                    log::debug!("EOF on stdin; closing our direction");
-                    self.stdin_eof = true;
+                    log::debug!("EOF from the local end; closing our direction");
+                    self.up = Flow::Draining;
+                    self.up_buf.idle();
                 }
-                Ok(n) => (self.up_start, self.up_end) = (0, n),
+                Ok(n) => self.up_buf.filled(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stdin_readable = self.stdin.always_ready();
+                    self.ready.local_read = self.local_read_always_ready();
+                    self.up_buf.idle();
                     return Ok(progress);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::Stdio {
-                        which: "stdin",
-                        source,
-                    })
-                }
+                Err(source) => return Err(self.local_error(LocalSide::In, source)),
             }
             progress = true;
         }
     }
 
-    /// After stdin EOF: close_notify once everything read is queued, then shut
+    /// After local EOF: close_notify once everything read is queued, then shut
     /// the TCP write side once it is flushed, and keep receiving.
     fn finish_upstream(&mut self) -> bool {
-        if !self.stdin_eof || self.up_start < self.up_end || self.tls.is_handshaking() {
-            return false;
-        }
-        if !self.close_notify_sent {
-            self.tls.send_close_notify();
-            self.close_notify_sent = true;
-            return true;
-        }
-        if !self.client_done && !self.tls.wants_write() {
-            if let Err(e) = self.sock.shutdown(Shutdown::Write) {
-                log::debug!("shutting down the TCP write side: {e}");
+        match self.up {
+            Flow::Draining if self.up_buf.is_empty() && !self.tls.is_handshaking() => {
+                self.tls.send_close_notify();
+                self.up = Flow::Closing;
+                true
             }
-            self.client_done = true;
-            return true;
+            Flow::Closing if !self.tls.wants_write() => {
+                if let Err(e) = self.sock.shutdown(Shutdown::Write) {
+                    log::debug!("shutting down the TCP write side: {e}");
+                }
+                self.up = Flow::Closed;
+                true
+            }
+            _ => false,
         }
-        false
+    }
+
+    /// The server's direction is done: the local reader must see EOF.
+    fn end_local_write(&mut self, registry: &Registry) {
+        match &mut self.local {
+            Local::Stdio { stdout, .. } => stdout.close(registry),
+            Local::Socket(s) => {
+                if let Err(e) = s.shutdown(Shutdown::Write) {
+                    log::debug!("shutting down the local connection's write side: {e}");
+                }
+            }
+        }
+    }
+
+    fn local_read_always_ready(&self) -> bool {
+        matches!(&self.local, Local::Stdio { stdin, .. } if stdin.always_ready())
+    }
+
+    fn local_write_always_ready(&self) -> bool {
+        matches!(&self.local, Local::Stdio { stdout, .. } if stdout.always_ready())
     }
 
     fn log_established(&self) {
@@ -442,17 +618,26 @@ impl Tunnel {
             .map_or_else(String::new, |s| format!("{:?}", s.suite()));
         log::info!(
             "{version} established with {} ({}) using {suite} in {:.1?}",
-            self.host,
-            self.addr,
+            self.peer.host,
+            self.peer.addr,
             self.started.elapsed()
         );
+    }
+
+    fn local_error(&self, side: LocalSide, source: io::Error) -> Error {
+        let which = match (&self.local, side) {
+            (Local::Stdio { stdin, .. }, LocalSide::In) => stdin.name(),
+            (Local::Stdio { stdout, .. }, LocalSide::Out) => stdout.name(),
+            (Local::Socket(_), _) => "the local connection",
+        };
+        Error::Stdio { which, source }
     }
 
     fn socket_error(&self, source: io::Error) -> Error {
         if self.tls.is_handshaking() {
             Error::HandshakeIo {
-                host: self.host.clone(),
-                addr: self.addr,
+                host: self.peer.host.clone(),
+                addr: self.peer.addr,
                 source,
             }
         } else {
@@ -465,8 +650,8 @@ impl Tunnel {
         let _ = self.tls.write_tls(&mut self.sock);
         if self.tls.is_handshaking() || self.refused_our_last_flight() {
             Error::Tls {
-                host: self.host.clone(),
-                addr: self.addr,
+                host: self.peer.host.clone(),
+                addr: self.peer.addr,
                 source,
                 client_cert_requested: self.probe.was_asked(),
             }
@@ -482,11 +667,49 @@ impl Tunnel {
         self.probe.was_asked() && self.received == 0
     }
 
+    /// The server ended its direction having sent nothing while ours is still
+    /// open: the edge found nothing listening on the VM's port.
+    fn no_service(&self) -> bool {
+        self.received == 0 && self.down_buf.is_empty() && self.up == Flow::Open
+    }
+
+    fn no_service_check(&self) -> Result<()> {
+        if self.no_service() {
+            return Err(Error::NoService {
+                host: self.peer.host.clone(),
+                port: self.peer.port,
+            });
+        }
+        Ok(())
+    }
+
     fn unclean(&self, cause: UncleanCause) -> Error {
+        if self.no_service() {
+            return Error::NoService {
+                host: self.peer.host.clone(),
+                port: self.peer.port,
+            };
+        }
         Error::Unclean {
-            host: self.host.clone(),
+            host: self.peer.host.clone(),
             received: self.received,
             cause,
         }
     }
+}
+
+/// Which of the local end's directions failed.
+#[derive(Debug, Clone, Copy)]
+enum LocalSide {
+    In,
+    Out,
+}
+
+/// EPIPE on stdout, or a local client that reset or closed: the reader is
+/// gone, which ends the session quietly.
+fn is_reader_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }

@@ -51,6 +51,8 @@ pub struct StdFd {
     restore: Option<libc::c_int>,
     /// Not a kind of file that makes a reader wait: used directly, never polled.
     always_ready: bool,
+    /// A terminal: a person, who has no EOF to give once the server is done.
+    terminal: bool,
     closed: bool,
 }
 
@@ -86,6 +88,8 @@ impl StdFd {
             name,
             restore: None,
             always_ready: !is_pollable(fd)?,
+            // SAFETY: isatty only inspects the descriptor.
+            terminal: unsafe { libc::isatty(fd) } == 1,
             closed: false,
         };
         if !this.always_ready {
@@ -113,6 +117,11 @@ impl StdFd {
     /// Whether the descriptor never waits (so the loop must not wait on it).
     pub fn always_ready(&self) -> bool {
         self.always_ready
+    }
+
+    /// Whether the descriptor is a terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
     }
 
     /// "stdin" or "stdout".

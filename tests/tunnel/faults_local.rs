@@ -57,6 +57,23 @@ fn stdin_a_tty_relays_typed_lines_and_restores_the_terminal() {
 }
 
 #[test]
+fn stdin_a_tty_ends_once_the_server_has_finished() {
+    // Used by hand like nc: a person has no EOF to give once the server is
+    // done, so the tunnel must not wait for one.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Download { len: 5000, seed: 3 });
+    let pty = Pty::open();
+    let before = pty.slave_flags();
+    let (child, mut stdout, stderr) = spawn_on_tty(&mut w.tunnel(edge.addr(), HOST), &pty);
+    let got = util::read_to_end_within(&mut stdout, util::HANG);
+    assert_eq!(got, Prng::bytes(3, 5000));
+    let status = util::wait(child, util::HANG);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(util::stderr_text(stderr), "");
+    assert_eq!(pty.slave_flags(), before, "O_NONBLOCK left on the terminal");
+}
+
+#[test]
 fn stdin_and_stdout_one_socket_relays_and_half_closes() {
     // ssh may hand its ProxyCommand one socket for both directions.
     let w = World::new();

@@ -26,6 +26,9 @@ pub enum Behaviour {
     /// Reads until EOF, then keeps the connection open, silent, for `hold`:
     /// a service (or an edge) that does not pass a half-close on.
     IgnoreEof { hold: Duration },
+    /// Closes at once without a byte: the edge's side of a VM port where
+    /// nothing listens.
+    Hangup,
 }
 
 /// Starts a backend on 127.0.0.1 with an OS-chosen port.
@@ -106,6 +109,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) -> io::Result<()> {
                 }
             }
         }
+        Behaviour::Hangup => Ok(()),
         Behaviour::IgnoreEof { hold } => {
             io::copy(&mut stream, &mut io::sink())?;
             thread::sleep(hold);

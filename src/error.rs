@@ -147,6 +147,13 @@ pub enum Error {
         /// What failed.
         source: io::Error,
     },
+    /// `forward` could not listen where it was asked to.
+    Listen {
+        /// The address and port.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: io::Error,
+    },
     /// The tunnel could not set up its event loop or signal handling.
     Setup {
         /// The operation that failed.
@@ -196,7 +203,9 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::CaFileRead { .. } | Error::CaFileInvalid { .. } => exit::USAGE,
+            Error::CaFileRead { .. } | Error::CaFileInvalid { .. } | Error::Listen { .. } => {
+                exit::USAGE
+            }
             Error::Resolve { .. } | Error::NoAddress { .. } | Error::Connect { .. } => {
                 exit::CONNECT
             }
@@ -312,6 +321,9 @@ impl fmt::Display for Error {
                  instead of ::, or the VM is not running); run `vers-tunnel doctor {host}:{port}`"
             ),
             Error::Stdio { which, source } => write!(f, "{which}: {}", describe_io(source)),
+            Error::Listen { addr, source } => {
+                write!(f, "cannot listen on {addr}: {}", describe_io(source))
+            }
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
         }

@@ -16,6 +16,7 @@ pub mod alloc;
 pub mod cli;
 pub mod connect;
 pub mod error;
+pub mod forward;
 pub mod poller;
 mod records;
 pub mod relay;
@@ -54,7 +55,18 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     let tls = ClientConnection::new(tls_config, config.host.server_name())
         .map_err(|source| Error::TlsSetup { source })?;
+    let mut sock = sock;
     let registry = poller.registry();
+    registry
+        .register(
+            &mut sock,
+            poller::SOCKET,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(|source| Error::Setup {
+            what: "registering the socket",
+            source,
+        })?;
     let stdio = |fd, name, token, interest| {
         StdFd::new(fd, name, registry, token, interest).map_err(|source| Error::Stdio {
             which: name,
@@ -76,7 +88,7 @@ pub fn run(config: &Config) -> Result<()> {
         local_in: poller::STDIN,
         local_out: poller::STDOUT,
     };
-    let session = Session::new(registry, peer, sock, tls, probe, local, tokens, deadline)?;
+    let session = Session::new(peer, sock, tls, probe, local, tokens, deadline);
     relay::run(&mut poller, session)
 }
 

@@ -22,15 +22,31 @@ fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.
     vers_tunnel::stdio::restore_flags_on_panic();
     let args: Vec<OsString> = std::env::args_os().collect();
+    let ssl_cert_file = std::env::var_os("SSL_CERT_FILE");
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);
     }
-    let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE")) {
-        Ok(config) => config,
-        Err(err) => return usage(&err),
-    };
-    vers_tunnel::init_logging(config.verbosity);
-    match vers_tunnel::run(&config) {
+    if args.get(1).is_some_and(|a| a == "forward") {
+        return match cli::parse_forward(&args[1..], ssl_cert_file) {
+            Ok(forward) => {
+                vers_tunnel::init_logging(forward.connect.verbosity);
+                finish(vers_tunnel::forward::run(&forward))
+            }
+            Err(err) => usage(&err),
+        };
+    }
+    match cli::parse(args, ssl_cert_file) {
+        Ok(config) => {
+            vers_tunnel::init_logging(config.verbosity);
+            finish(vers_tunnel::run(&config))
+        }
+        Err(err) => usage(&err),
+    }
+}
+
+/// The exit status for how a run ended, after its one line (if it needs one).
+fn finish(result: vers_tunnel::error::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if err.is_quiet() {

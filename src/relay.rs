@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use rustls::ClientConnection;
 
 use crate::error::{Error, Phase, Result, UncleanCause};
@@ -231,41 +231,22 @@ pub fn run(poller: &mut Poller, mut session: Session) -> Result<()> {
 }
 
 impl Session {
-    /// A session over `sock` (connected, not yet registered) with a fresh
-    /// client connection, relaying for `local`; the handshake must finish by
-    /// `deadline`.
-    #[allow(clippy::too_many_arguments)]
+    /// A session over `sock` (connected) with a fresh client connection,
+    /// relaying for `local`; the handshake must finish by `deadline`. The
+    /// caller has registered every source with its token in `tokens`, for
+    /// reading and writing (stdin and stdout, each in its one direction).
     pub fn new(
-        registry: &Registry,
         peer: Peer,
-        mut sock: TcpStream,
+        sock: TcpStream,
         mut tls: ClientConnection,
         probe: Arc<ClientCertProbe>,
-        mut local: Local,
+        local: Local,
         tokens: Tokens,
         deadline: Instant,
-    ) -> Result<Session> {
-        registry
-            .register(
-                &mut sock,
-                tokens.edge,
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(|source| Error::Setup {
-                what: "registering the socket",
-                source,
-            })?;
+    ) -> Session {
         let many = matches!(local, Local::Socket(_));
-        if let Local::Socket(s) = &mut local {
-            registry
-                .register(s, tokens.local_in, Interest::READABLE | Interest::WRITABLE)
-                .map_err(|source| Error::Setup {
-                    what: "registering the local connection",
-                    source,
-                })?;
-        }
         tls.set_buffer_limit(Some(BUDGET));
-        Ok(Session {
+        Session {
             peer,
             sock,
             tls,
@@ -288,7 +269,7 @@ impl Session {
             sent: 0,
             received: 0,
             started: Instant::now(),
-        })
+        }
     }
 
     /// Whether `token` is one of this session's.

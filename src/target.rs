@@ -254,6 +254,46 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// Where `forward` listens, as written `[BIND_ADDR:]LOCAL_PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// The address to bind; `None` for the loopback (127.0.0.1 and ::1).
+    pub bind: Option<IpAddr>,
+    /// The port; 0 lets the system pick a free one.
+    pub port: u16,
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (bind, port) = match s.rsplit_once(':') {
+            None => (None, s),
+            Some((bind, port)) => (Some(bind), port),
+        };
+        let port = match port {
+            "" => return Err("the local port is empty".into()),
+            p if !p.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("local port '{p}' is not a number"))
+            }
+            p => p
+                .parse::<u16>()
+                .map_err(|_| format!("local port {p} is out of range (0-65535)"))?,
+        };
+        let bind = match bind {
+            None | Some("localhost") => None,
+            Some(b) if b.starts_with('[') => match parse_host(b)? {
+                Host::Ip(ip) => Some(ip),
+                Host::Name(_) => return Err(format!("bind address '{b}' is not an IP address")),
+            },
+            Some(b) => Some(b.parse::<IpAddr>().map_err(|_| {
+                format!("bind address '{b}' is not an IP address (use 127.0.0.1, [::1], 0.0.0.0 or [::])")
+            })?),
+        };
+        Ok(Listen { bind, port })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +386,39 @@ mod tests {
             ("a b:1:b:2", "a space"),
         ] {
             let err = input.parse::<ConnectTo>().unwrap_err();
+            assert!(err.contains(reason), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn listen_specs_default_to_the_loopback() {
+        let l = |s: &str| s.parse::<Listen>();
+        assert_eq!(
+            l("5432").unwrap(),
+            Listen {
+                bind: None,
+                port: 5432
+            }
+        );
+        assert_eq!(l("0").unwrap().port, 0);
+        assert_eq!(l("localhost:80").unwrap().bind, None);
+        assert_eq!(
+            l("0.0.0.0:80").unwrap().bind,
+            Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        );
+        assert_eq!(
+            l("[::1]:80").unwrap().bind,
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        for (input, reason) in [
+            ("", "empty"),
+            ("x", "not a number"),
+            ("70000", "out of range"),
+            ("db.local:80", "not an IP address"),
+            ("[::1:80", "unclosed"),
+            ("1.2.3:80", "not an IP address"),
+        ] {
+            let err = l(input).unwrap_err();
             assert!(err.contains(reason), "{input:?}: {err}");
         }
     }

@@ -7,6 +7,7 @@ mod demo;
 mod faults_local;
 mod faults_network;
 mod faults_trust;
+mod forward;
 mod load;
 mod openssl;
 mod parsers;

@@ -6,6 +6,7 @@ pub mod backend;
 #[path = "../../common/mod.rs"]
 pub mod common;
 pub mod edge;
+pub mod forward;
 pub mod net;
 pub mod pki;
 pub mod process;

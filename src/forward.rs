@@ -1,0 +1,541 @@
+//! `vers-tunnel forward`: a local listener whose every accepted connection gets
+//! its own verified TLS connection to the edge, all of them on the one loop.
+//!
+//! Each connection is a slot: first `Dialing` (a [`Race`] over the target's
+//! addresses, resolved once at start), then `Relaying` (a [`Session`], the same
+//! pump as the stdio tunnel's, handshake included). A slot's tokens are its
+//! own range, so an event finds its connection by arithmetic. A failure ends
+//! only that connection, with a reset and one log line; the listener keeps
+//! serving.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use rustls::{ClientConfig, ClientConnection};
+
+use crate::cli::{Config, ForwardConfig};
+use crate::connect::{self, Race, RaceState, MAX_ATTEMPTS};
+use crate::error::{Error, Phase, Result};
+use crate::poller::Poller;
+use crate::relay::{Local, Peer, Pump, Session, Tokens};
+use crate::target::Listen;
+use crate::tls::{self, ClientCertProbe};
+
+/// Tokens of the listeners (at most two: 127.0.0.1 and ::1).
+const LISTENER_BASE: usize = 8;
+/// Slot `i`'s tokens start at `SESSION_BASE + i * STRIDE`.
+const SESSION_BASE: usize = 64;
+/// A slot's tokens: the edge socket, the local socket, then the race's attempts.
+const STRIDE: usize = 2 + MAX_ATTEMPTS;
+/// How often to try accepting again while out of descriptors with no
+/// connection of ours to free one (others in the process may).
+const RETRY_ACCEPT: Duration = Duration::from_secs(1);
+/// Descriptors kept for the rest of the process: the poll, the signal pipe,
+/// the listeners, stdio, the resolver's waker.
+const RESERVED_FDS: libc::rlim_t = 16;
+/// Descriptors a connection holds: local and edge sockets, and while dialing
+/// a second attempt's.
+const FDS_PER_CONNECTION: libc::rlim_t = 3;
+/// The most descriptors asked for when raising the soft limit.
+const WANTED_FDS: libc::rlim_t = 65_536;
+
+/// Listens as `forward` says and serves until a stop signal.
+pub fn run(forward: &ForwardConfig) -> Result<()> {
+    let config = &forward.connect;
+    let probe = Arc::new(ClientCertProbe::default());
+    let tls = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
+    let mut poller = Poller::new()?;
+    let deadline = Instant::now() + config.connect_timeout;
+    let addrs = connect::resolve(&mut poller, config, deadline)?;
+    let registry = poller
+        .registry()
+        .try_clone()
+        .map_err(|source| Error::Setup {
+            what: "creating the event loop",
+            source,
+        })?;
+    let listeners = listen(&registry, &forward.listen)?;
+    let max = forward
+        .max_connections
+        .unwrap_or_else(default_max_connections);
+    let listening: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    // The one line `forward` promises at every log level: scripts read the port from it.
+    eprintln!(
+        "vers-tunnel: listening on {}, forwarding to {}",
+        listening.join(" and "),
+        config.target()
+    );
+    log::debug!("at most {max} connections at once");
+    let mut forwarder = Forwarder {
+        config,
+        tls,
+        probe,
+        addrs,
+        registry,
+        listeners,
+        slots: Vec::new(),
+        free: Vec::new(),
+        live: 0,
+        max,
+        at_limit: false,
+        paused_at: None,
+        busy: Vec::new(),
+    };
+    forwarder.serve(&mut poller)
+}
+
+/// The listeners for `spec`: the loopback's two (the same port on both,
+/// IPv6 skipped where the machine has none), or the one address given.
+fn listen(registry: &Registry, spec: &Listen) -> Result<Vec<TcpListener>> {
+    let mut listeners = match spec.bind {
+        Some(ip) => vec![bind(SocketAddr::new(ip, spec.port))?],
+        None => loopback(spec.port)?,
+    };
+    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        if !addr.ip().is_loopback() {
+            log::warn!(
+                "warning: {addr} is not the loopback: anyone who can reach it reaches the VM's port"
+            );
+        }
+    }
+    for (i, listener) in listeners.iter_mut().enumerate() {
+        registry
+            .register(listener, Token(LISTENER_BASE + i), Interest::READABLE)
+            .map_err(|source| Error::Setup {
+                what: "registering the listener",
+                source,
+            })?;
+    }
+    Ok(listeners)
+}
+
+/// 127.0.0.1 and ::1 on one port (a free one for port 0: tried a few times,
+/// since another program may hold the port IPv4 picked on IPv6).
+fn loopback(port: u16) -> Result<Vec<TcpListener>> {
+    const TRIES: usize = 8;
+    for _ in 0..TRIES {
+        let v4 = bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))?;
+        let chosen = v4.local_addr().map_or(port, |a| a.port());
+        let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), chosen);
+        match TcpListener::bind(v6) {
+            Ok(l) => return Ok(vec![v4, l]),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                log::debug!("no IPv6 loopback here ({e}); listening on IPv4 only");
+                return Ok(vec![v4]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && port == 0 => continue,
+            Err(source) => return Err(Error::Listen { addr: v6, source }),
+        }
+    }
+    Err(Error::Listen {
+        addr: SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        source: io::ErrorKind::AddrInUse.into(),
+    })
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })
+}
+
+/// As many connections as the open-files limit allows, after raising the
+/// soft limit as far as the hard one (capped) lets it go.
+fn default_max_connections() -> usize {
+    let limit = raise_nofile_limit();
+    let n = limit.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION;
+    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+}
+
+fn raise_nofile_limit() -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the live `lim`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    let wanted = lim.rlim_max.min(WANTED_FDS);
+    if wanted > lim.rlim_cur {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the live `raised`; failure leaves the limit as it was.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = wanted;
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Where one accepted connection stands.
+#[derive(Debug)]
+enum Conn {
+    /// Racing for a TCP connection to the edge.
+    Dialing {
+        local: TcpStream,
+        race: Race,
+        deadline: Instant,
+    },
+    /// Handshaking, then relaying.
+    Relaying(Box<Session>),
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: Conn,
+    /// The local client, for log lines.
+    from: SocketAddr,
+}
+
+struct Forwarder<'a> {
+    config: &'a Config,
+    tls: Arc<ClientConfig>,
+    probe: Arc<ClientCertProbe>,
+    addrs: Vec<SocketAddr>,
+    /// The poll's registry, owned, so events can be handled while borrowed.
+    registry: Registry,
+    listeners: Vec<TcpListener>,
+    slots: Vec<Option<Slot>>,
+    /// Free slot numbers, reused before the slot list grows.
+    free: Vec<usize>,
+    live: usize,
+    max: usize,
+    /// Accepting waits for a connection to end.
+    at_limit: bool,
+    /// Accepting failed for want of descriptors, at this time.
+    paused_at: Option<Instant>,
+    /// Sessions that stopped with work left, to pump again before waiting.
+    busy: Vec<usize>,
+}
+
+impl Forwarder<'_> {
+    fn serve(&mut self, poller: &mut Poller) -> Result<()> {
+        let mut touched: Vec<usize> = Vec::new();
+        let mut accept = true;
+        loop {
+            if accept {
+                self.accept();
+            }
+            accept = false;
+            touched.append(&mut self.busy);
+            touched.sort_unstable();
+            touched.dedup();
+            for slot in touched.drain(..) {
+                self.pump(slot);
+            }
+            self.expire(Instant::now());
+            let wait_until = if self.busy.is_empty() {
+                self.wake_at()
+            } else {
+                Some(Instant::now())
+            };
+            for event in poller.wait(wait_until)? {
+                let token = event.token().0;
+                if (LISTENER_BASE..SESSION_BASE).contains(&token) {
+                    accept = true;
+                } else if let Some(slot) = token.checked_sub(SESSION_BASE).map(|t| t / STRIDE) {
+                    if self.on_event(slot, event) {
+                        touched.push(slot);
+                    }
+                }
+            }
+            if self
+                .paused_at
+                .is_some_and(|at| at.elapsed() >= RETRY_ACCEPT)
+            {
+                accept = true;
+            }
+        }
+    }
+
+    /// Accepts until the listeners are drained, the limit is reached, or
+    /// descriptors run out.
+    fn accept(&mut self) {
+        self.paused_at = None;
+        for i in 0..self.listeners.len() {
+            loop {
+                if self.live >= self.max {
+                    if !self.at_limit {
+                        log::warn!(
+                            "{} connections open, the --max-connections limit: new ones wait",
+                            self.live
+                        );
+                        self.at_limit = true;
+                    }
+                    return;
+                }
+                match self.listeners[i].accept() {
+                    Ok((stream, from)) => self.start(stream, from),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                        log::warn!(
+                            "out of file descriptors with {} connections open: new ones wait",
+                            self.live
+                        );
+                        self.paused_at = Some(Instant::now());
+                        return;
+                    }
+                    // The client gave up while queued, or a transient failure.
+                    Err(e) => {
+                        log::debug!("accept: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        self.at_limit = false;
+    }
+
+    /// Gives an accepted connection a slot and starts its race.
+    fn start(&mut self, mut local: TcpStream, from: SocketAddr) {
+        log::debug!("connection from {from}");
+        connect::set_socket_options(&local);
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let base = SESSION_BASE + index * STRIDE;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .registry
+            .register(&mut local, Token(base + 1), interest)
+        {
+            log::warn!("connection from {from}: registering it: {e}");
+            reset(&local);
+            self.free.push(index);
+            return;
+        }
+        let race = Race::new(self.addrs.clone(), base + 2);
+        let deadline = Instant::now() + self.config.connect_timeout;
+        self.slots[index] = Some(Slot {
+            conn: Conn::Dialing {
+                local,
+                race,
+                deadline,
+            },
+            from,
+        });
+        self.live += 1;
+        self.step_race(index, &[]);
+    }
+
+    /// Routes an event to its slot; whether the slot's session needs a pump.
+    fn on_event(&mut self, index: usize, event: &Event) -> bool {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return false; // An event for a connection that has just ended.
+        };
+        match &mut slot.conn {
+            Conn::Dialing { .. } => {
+                self.step_race(index, &[event.token()]);
+                false
+            }
+            Conn::Relaying(session) => {
+                session.on_event(event);
+                true
+            }
+        }
+    }
+
+    fn step_race(&mut self, index: usize, ready: &[Token]) {
+        let Some(Slot {
+            conn: Conn::Dialing { race, .. },
+            ..
+        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+        else {
+            return;
+        };
+        match race.step(&self.registry, ready) {
+            RaceState::Running => {}
+            RaceState::Won(sock, addr) => self.relay(index, sock, addr),
+            RaceState::Lost(attempts) => self.fail(
+                index,
+                Error::Connect {
+                    target: self.config.target(),
+                    attempts,
+                },
+            ),
+        }
+    }
+
+    /// The race is won: the slot becomes a session and starts its handshake.
+    fn relay(&mut self, index: usize, mut sock: TcpStream, addr: SocketAddr) {
+        connect::set_socket_options(&sock);
+        let base = SESSION_BASE + index * STRIDE;
+        let tokens = Tokens {
+            edge: Token(base),
+            local_in: Token(base + 1),
+            local_out: Token(base + 1),
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(source) = self.registry.register(&mut sock, tokens.edge, interest) {
+            let what = "registering the socket";
+            return self.fail(index, Error::Setup { what, source });
+        }
+        let server_name = self.config.host.server_name();
+        let tls = match ClientConnection::new(Arc::clone(&self.tls), server_name) {
+            Ok(tls) => tls,
+            Err(source) => return self.fail(index, Error::TlsSetup { source }),
+        };
+        let Some(Slot {
+            conn: Conn::Dialing {
+                local, deadline, ..
+            },
+            from,
+        }) = self.slots[index].take()
+        else {
+            return;
+        };
+        let peer = Peer {
+            host: self.config.host.to_string(),
+            port: self.config.port,
+            addr,
+            connect_timeout: self.config.connect_timeout,
+        };
+        let probe = Arc::clone(&self.probe);
+        let session = Session::new(
+            peer,
+            sock,
+            tls,
+            probe,
+            Local::Socket(local),
+            tokens,
+            deadline,
+        );
+        self.slots[index] = Some(Slot {
+            conn: Conn::Relaying(Box::new(session)),
+            from,
+        });
+        self.pump(index);
+    }
+
+    fn pump(&mut self, index: usize) {
+        let Some(Slot {
+            conn: Conn::Relaying(session),
+            from,
+        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+        else {
+            return;
+        };
+        match session.pump(&self.registry) {
+            Ok(Pump::Idle) => {}
+            Ok(Pump::Busy) => self.busy.push(index),
+            Ok(Pump::Over(why)) => {
+                log::debug!("connection from {from} over: {why}");
+                session.log_totals();
+                self.slots[index] = None;
+                self.release(index);
+            }
+            Err(e) => self.fail(index, e),
+        }
+    }
+
+    /// Times out connections whose connect phase has run past its deadline.
+    fn expire(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            let expired = match self.slots[index].as_ref().map(|s| &s.conn) {
+                Some(Conn::Dialing { deadline, race, .. }) => {
+                    if now >= *deadline {
+                        Some(Error::Timeout {
+                            target: self.config.target(),
+                            phase: Phase::Connect,
+                            after: self.config.connect_timeout,
+                        })
+                    } else {
+                        if race.wake_at().is_some_and(|at| now >= at) {
+                            self.step_race(index, &[]);
+                        }
+                        None
+                    }
+                }
+                Some(Conn::Relaying(session)) => session.check_deadline(now).err(),
+                None => None,
+            };
+            if let Some(e) = expired {
+                self.fail(index, e);
+            }
+        }
+    }
+
+    /// The earliest time something must happen without an event.
+    fn wake_at(&self) -> Option<Instant> {
+        let retry = self.paused_at.map(|at| at + RETRY_ACCEPT);
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|slot| match &slot.conn {
+                Conn::Dialing { race, deadline, .. } => {
+                    Some(race.wake_at().map_or(*deadline, |at| at.min(*deadline)))
+                }
+                Conn::Relaying(session) => session.wake_at(),
+            })
+            .chain(retry)
+            .min()
+    }
+
+    /// Ends a connection that failed: one log line, and a reset for the
+    /// local client, which must not take a truncated stream for a whole one.
+    fn fail(&mut self, index: usize, err: Error) {
+        let Some(slot) = self.slots[index].take() else {
+            return;
+        };
+        log::warn!("connection from {}: {err}", slot.from);
+        let local = match slot.conn {
+            Conn::Dialing { local, .. } => local,
+            Conn::Relaying(session) => {
+                session.log_totals();
+                match session.into_local() {
+                    Local::Socket(s) => s,
+                    // Not made here; dropping it is all there is to do.
+                    Local::Stdio { .. } => return self.release(index),
+                }
+            }
+        };
+        reset(&local);
+        drop(local);
+        self.release(index);
+    }
+
+    /// Frees the slot of an ended connection; accepting resumes if it waited.
+    fn release(&mut self, index: usize) {
+        self.slots[index] = None;
+        self.free.push(index);
+        self.live -= 1;
+        if self.at_limit || self.paused_at.is_some() {
+            self.accept();
+        }
+    }
+}
+
+/// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.
+fn reset(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a live struct of the size given; setsockopt only
+    // reads it, on a socket this process owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("could not arrange a reset: {}", io::Error::last_os_error());
+    }
+}

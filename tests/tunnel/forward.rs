@@ -1,0 +1,282 @@
+//! `vers-tunnel forward`: a local port whose every connection gets its own
+//! verified TLS connection through the edge, on one loop.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::forward::{connect_to, Forwarder};
+use crate::util::{
+    self, bare_tunnel, connect_to as connect_to_rule, Behaviour, EdgeBuilder, Mode, Prng, World,
+    HOST, MIB,
+};
+
+/// `vers-tunnel forward LISTEN HOST:443 --connect-to ... --cacert CA`.
+fn forward(w: &World, edge: SocketAddr, listen: &str) -> Command {
+    let mut cmd = forward_without_ca(edge, listen);
+    cmd.arg("--cacert").arg(&w.ca.pem_path);
+    cmd
+}
+
+fn forward_without_ca(edge: SocketAddr, listen: &str) -> Command {
+    let mut cmd = bare_tunnel();
+    cmd.arg("forward")
+        .arg("--connect-to")
+        .arg(connect_to_rule(HOST, edge))
+        .arg(listen)
+        .arg(format!("{HOST}:443"));
+    cmd
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ConnectionReset
+}
+
+/// Reads until EOF or an error; the bytes, and the error if one ended it.
+fn read_all(s: &mut impl Read) -> (Vec<u8>, Option<std::io::Error>) {
+    let mut got = Vec::new();
+    let mut buf = [0; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, None),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn listens_on_both_loopbacks_only_and_says_where() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    let [v4, v6] = fwd.listening[..] else {
+        panic!("{:?}", fwd.listening)
+    };
+    assert_eq!(v4.ip().to_string(), "127.0.0.1");
+    assert_eq!(v6.ip().to_string(), "::1");
+    assert_eq!(v4.port(), v6.port(), "one port on both");
+    assert_ne!(v4.port(), 0);
+    let line = &fwd.stderr()[0];
+    assert_eq!(
+        line,
+        &format!("vers-tunnel: listening on {v4} and {v6}, forwarding to {HOST}:443")
+    );
+    // What the system says it listens on: those two, nothing wider.
+    let ss = Command::new("ss")
+        .args(["-Hltnp"])
+        .output()
+        .expect("ss (iproute2)");
+    let mine: Vec<String> = String::from_utf8_lossy(&ss.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={},", fwd.pid)))
+        .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    for local in [v4.to_string(), v6.to_string()] {
+        assert!(mine.contains(&local), "{local} not in {mine:?}");
+    }
+    // Both answer.
+    for addr in [v4, v6] {
+        let mut s = connect_to(addr);
+        s.write_all(b"ping").unwrap();
+        let mut got = [0; 4];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+    }
+    assert_eq!(fwd.stderr().len(), 1, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn a_non_loopback_bind_warns_once() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0.0.0.0:0"));
+    assert_eq!(fwd.listening.len(), 1);
+    assert_eq!(fwd.addr().ip().to_string(), "0.0.0.0");
+    let lines = fwd.stderr();
+    let warnings: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("not the loopback"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:?}");
+    assert!(warnings[0].contains("anyone who can reach"), "{lines:?}");
+    // Reached here through 127.0.0.1, which 0.0.0.0 includes.
+    let port = fwd.addr().port();
+    let mut s = connect_to(SocketAddr::from(([127, 0, 0, 1], port)));
+    s.write_all(b"x").unwrap();
+    let mut got = [0; 1];
+    s.read_exact(&mut got).unwrap();
+}
+
+#[test]
+fn half_close_passes_through_both_ways() {
+    // Send, shut our write side, and still receive the whole answer; then the
+    // server's close reaches us as EOF.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    let input = Prng::bytes(5, 3 * MIB);
+    let mut s = fwd.connect();
+    s.write_all(&input).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let (answer, err) = read_all(&mut s);
+    assert!(err.is_none(), "{err:?}");
+    let expected = format!("{} {}\n", util::sha256(&input), input.len());
+    assert_eq!(String::from_utf8_lossy(&answer), expected);
+}
+
+#[test]
+fn port_in_use_is_a_one_line_error_before_listening() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let run = util::run(&mut forward(&w, edge.addr(), &port.to_string()), b"");
+    run.assert_failure(
+        2,
+        &[&format!("cannot listen on 127.0.0.1:{port}"), "in use"],
+    );
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for (args, words) in [
+        (
+            &["forward", "5432", "x.vm.vers.sh"][..],
+            "needs the VM's port",
+        ),
+        (&["forward", "nope", "x.vm.vers.sh:5432"], "not a number"),
+        (
+            &["forward", "db:5432", "x.vm.vers.sh:5432"],
+            "not an IP address",
+        ),
+        (&["forward", "5432"], "required"),
+        (
+            &["forward", "--max-connections", "0", "1", "x.vm.vers.sh:1"],
+            "--max-connections",
+        ),
+    ] {
+        let run = util::run(bare_tunnel().args(args), b"");
+        run.assert_failure(2, &[words]);
+    }
+}
+
+#[test]
+fn an_untrusted_edge_resets_each_connection_and_the_listener_keeps_serving() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    // No --cacert: the test CA is not trusted.
+    let fwd = Forwarder::start(&mut forward_without_ca(edge.addr(), "0"));
+    for attempt in 1..=2 {
+        let mut s = fwd.connect();
+        let _ = s.write_all(b"secret");
+        let (got, err) = read_all(&mut s);
+        assert!(got.is_empty(), "attempt {attempt}: {got:?}");
+        assert!(
+            err.as_ref().is_some_and(is_reset),
+            "attempt {attempt}: {err:?}"
+        );
+    }
+    let line = fwd.wait_for_line("unknown issuer", util::HANG);
+    assert!(
+        line.starts_with("vers-tunnel: connection from 127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.contains("--cacert"), "{line}");
+    let failures = || {
+        fwd.stderr()
+            .iter()
+            .filter(|l| l.contains("unknown issuer"))
+            .count()
+    };
+    util::wait_until(util::HANG, "two failure lines", || failures() == 2);
+}
+
+#[test]
+fn a_refused_edge_port_resets_the_connection_with_one_line() {
+    let w = World::new();
+    let closed = crate::util::net::ClosedPort::new();
+    let fwd = Forwarder::start(&mut forward(&w, closed.addr, "0"));
+    let mut s = fwd.connect();
+    let (got, err) = read_all(&mut s);
+    assert!(got.is_empty());
+    assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
+    let line = fwd.wait_for_line("could not connect", util::HANG);
+    assert!(line.contains("connection refused"), "{line}");
+}
+
+#[test]
+fn a_reset_mid_stream_resets_that_connection_only() {
+    let w = World::new();
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(crate::util::backend::start(Behaviour::Echo))
+        .mode(Mode::ResetAfter(100_000))
+        .start();
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    // Past the edge's limit: the edge resets, and so must we, locally.
+    let mut doomed = fwd.connect();
+    let first = Prng::bytes(1, 60_000);
+    doomed.write_all(&first).unwrap();
+    let mut echoed = vec![0; first.len()];
+    doomed.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, first);
+    let writer = {
+        let mut s = doomed.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&Prng::bytes(3, 4 * MIB));
+        })
+    };
+    let (got, err) = read_all(&mut doomed);
+    assert!(got.len() <= 40_000, "{} bytes", got.len());
+    assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
+    writer.join().unwrap();
+    fwd.wait_for_line("ended uncleanly", util::HANG);
+    // The next connection, within the limit, is whole and clean.
+    let mut next = fwd.connect();
+    let data = Prng::bytes(2, 50_000);
+    next.write_all(&data).unwrap();
+    next.shutdown(Shutdown::Write).unwrap();
+    let (echoed, err) = read_all(&mut next);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(echoed, data);
+}
+
+#[test]
+fn nothing_listening_on_the_vm_port_resets_with_the_diagnosis() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Hangup);
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    let mut s = fwd.connect();
+    let (got, err) = read_all(&mut s);
+    assert!(got.is_empty());
+    assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
+    fwd.wait_for_line("before the service sent anything", util::HANG);
+}
+
+#[test]
+fn sigterm_with_open_sessions_exits_143_promptly() {
+    let _timed = util::timed();
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    let mut open: Vec<_> = (0..3).map(|_| fwd.connect()).collect();
+    for s in &mut open {
+        s.write_all(b"hi").unwrap();
+        let mut got = [0; 2];
+        s.read_exact(&mut got).unwrap();
+    }
+    let pid = fwd.pid;
+    let (status, lines) = fwd.stop(libc::SIGTERM, Duration::from_secs(2));
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(!util::running(pid));
+    for s in &mut open {
+        let (_, err) = read_all(s);
+        assert!(
+            err.is_none() || err.as_ref().is_some_and(is_reset),
+            "{err:?}"
+        );
+    }
+}

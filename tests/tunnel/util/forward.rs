@@ -1,0 +1,129 @@
+//! A running `vers-tunnel forward`: started against a test edge, its
+//! "listening on" line read for the real addresses, its later log lines kept.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use super::process::{poll_until, signal, Exit, HANG};
+
+/// A forwarder process and what it has said on stderr so far.
+pub struct Forwarder {
+    pub pid: u32,
+    /// The addresses its "listening on" line names.
+    pub listening: Vec<SocketAddr>,
+    exit: Exit,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Forwarder {
+    /// Starts `cmd` (a `vers-tunnel forward ...`) and waits for its
+    /// "listening on" line; panics with what it said if it exits first.
+    pub fn start(cmd: &mut Command) -> Forwarder {
+        let mut child: Child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        let exit = Exit::watch(child);
+        let first = poll_until(HANG, || {
+            if let Some(status) = exit.within(Duration::ZERO) {
+                panic!(
+                    "forward exited {status:?} before listening: {:?}",
+                    snapshot(&lines)
+                );
+            }
+            snapshot(&lines)
+                .into_iter()
+                .find(|l| l.contains("listening on"))
+        })
+        .expect("no 'listening on' line");
+        Forwarder {
+            pid,
+            listening: parse_listening(&first),
+            exit,
+            lines,
+        }
+    }
+
+    /// The first address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.listening[0]
+    }
+
+    /// A connection to it, with a read deadline.
+    pub fn connect(&self) -> TcpStream {
+        connect_to(self.addr())
+    }
+
+    /// Everything it has written to stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        snapshot(&self.lines)
+    }
+
+    /// Waits until some stderr line contains `words`; panics after `limit`.
+    pub fn wait_for_line(&self, words: &str, limit: Duration) -> String {
+        poll_until(limit, || {
+            self.stderr().into_iter().find(|l| l.contains(words))
+        })
+        .unwrap_or_else(|| panic!("no line with {words:?} in {:?}", self.stderr()))
+    }
+
+    /// Sends `sig` and waits for the exit status, panicking if it does not come.
+    pub fn stop(self, sig: libc::c_int, limit: Duration) -> (ExitStatus, Vec<String>) {
+        signal(self.pid, sig);
+        let status = self.exit.wait(limit, "of the stop signal");
+        // The stderr thread ends at EOF, which follows the exit.
+        let _ = poll_until(HANG, || (Arc::strong_count(&self.lines) == 1).then_some(()));
+        (status, snapshot(&self.lines))
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        // A test that failed part-way must not leave it running.
+        if self.exit.within(Duration::ZERO).is_none() {
+            self.exit.kill();
+        }
+    }
+}
+
+/// A connection to `addr` with a read deadline of [`HANG`].
+pub fn connect_to(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(HANG)).unwrap();
+    s
+}
+
+fn snapshot(lines: &Mutex<Vec<String>>) -> Vec<String> {
+    lines.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// The addresses in "vers-tunnel: listening on A and B, forwarding to T".
+fn parse_listening(line: &str) -> Vec<SocketAddr> {
+    let rest = line.split("listening on ").nth(1).unwrap();
+    let addrs = rest.split(", forwarding to").next().unwrap();
+    addrs
+        .split(" and ")
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|_| panic!("not an address: {a:?}"))
+        })
+        .collect()
+}

@@ -15,12 +15,15 @@ Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
         ProxyCommand vers-tunnel %h
 
 `vers-tunnel ssh-config` prints such a block with this binary's full path.
+`vers-tunnel forward LOCAL_PORT HOST:PORT` serves a VM's port to local clients
+that do not speak TLS (see `vers-tunnel forward --help`).
 
 It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays
 stdin to the server and the server to stdout until both sides are done.
 
 Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
-4 TLS/certificate failure, 5 unclean end (possible truncation), 128+N signal N.";
+4 TLS/certificate failure, 5 unclean end (possible truncation), 6 the edge closed
+before the service sent anything (nothing listening on the VM's port), 128+N signal N.";
 
 /// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
@@ -28,7 +31,7 @@ Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
     name = "vers-tunnel",
     version,
     long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]
@@ -63,6 +66,7 @@ resolve, 128+N signal N.";
 #[derive(Debug, Parser)]
 #[command(
     name = "vers-tunnel forward",
+    bin_name = "vers-tunnel forward",
     about = "Listen on a local port and forward each connection over verified TLS to a VM's port",
     after_help = FORWARD_AFTER_HELP
 )]

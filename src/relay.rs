@@ -597,8 +597,12 @@ impl Session {
             .tls
             .negotiated_cipher_suite()
             .map_or_else(String::new, |s| format!("{:?}", s.suite()));
+        let resumed = match self.tls.handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => ", resumed",
+            _ => "",
+        };
         log::info!(
-            "{version} established with {} ({}) using {suite} in {:.1?}",
+            "{version} established with {} ({}) using {suite}{resumed} in {:.1?}",
             self.peer.host,
             self.peer.addr,
             self.started.elapsed()

@@ -399,6 +399,8 @@ impl Session {
     /// Reads TLS records from the socket and passes the plaintext on.
     fn receive(&mut self, registry: &Registry) -> Result<bool> {
         let mut progress = self.deliver(registry)?;
+        // Whole records (or a header) read but not yet given to rustls.
+        let mut unprocessed = false;
         while self.ready.sock_read && self.down == Flow::Open && self.tls.wants_read() {
             let read = self.tls.read_tls(&mut self.records.on(&mut self.sock));
             match read {
@@ -415,26 +417,39 @@ impl Session {
                 Err(e) => return Err(self.socket_error(e)),
             }
             progress = true;
-            if !self.records.take_boundary() {
-                // Part of a record: nothing for rustls to do with it yet.
+            unprocessed |= self.records.take_boundary();
+            // A read that ended exactly where a record ends waits for the
+            // next read to start the following one (or to find no more),
+            // see `records`: rustls shrinks an emptied buffer and regrows it.
+            if !unprocessed || (self.records.between_records() && self.down == Flow::Open) {
                 continue;
             }
-            let was_handshaking = self.tls.is_handshaking();
-            if let Err(e) = self.tls.process_new_packets() {
-                return Err(self.tls_error(e));
-            }
-            if was_handshaking && !self.tls.is_handshaking() {
-                self.log_established();
-            }
-            // Gather records while more ciphertext is ready, so the local end
-            // gets a few large writes instead of one per record.
-            self.gather_plaintext();
+            unprocessed = false;
+            self.process()?;
+        }
+        if unprocessed {
+            self.process()?;
         }
         progress |= self.deliver(registry)?;
         if self.down == Flow::Draining && self.tls.is_handshaking() {
             return Err(self.socket_error(io::ErrorKind::UnexpectedEof.into()));
         }
         Ok(progress)
+    }
+
+    /// Lets rustls process what it has been given, and takes the plaintext.
+    fn process(&mut self) -> Result<()> {
+        let was_handshaking = self.tls.is_handshaking();
+        if let Err(e) = self.tls.process_new_packets() {
+            return Err(self.tls_error(e));
+        }
+        if was_handshaking && !self.tls.is_handshaking() {
+            self.log_established();
+        }
+        // Gather records while more ciphertext is ready, so the local end
+        // gets a few large writes instead of one per record.
+        self.gather_plaintext();
+        Ok(())
     }
 
     /// Moves plaintext from rustls into `down_buf`, as much as fits.

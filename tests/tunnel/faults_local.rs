@@ -294,7 +294,6 @@ fn parent_killed_mid_transfer_ends_the_tunnel_promptly() {
     let killed = Instant::now();
     parent.kill().unwrap();
     parent.wait().unwrap();
-    eprintln!("parent {} tunnel {pid}", parent.id());
     let code = wait_orphan(pid, Duration::from_secs(5));
     let took = killed.elapsed();
     if code.is_none() {

@@ -18,7 +18,7 @@ fn resolve_dual_stack(w: &World, cmd: &mut Command) {
     let etc = w.dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("hosts"), format!("::1 {DUAL}\n127.0.0.1 {DUAL}\n")).unwrap();
-    net::with_etc(cmd, &etc, &["hosts"]);
+    util::with_etc(cmd, &etc, &["hosts"]);
 }
 
 /// An edge on 127.0.0.1:P and a black hole on [::1]:P, the same port P.

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::util::{self, common::cargo, sshd::require};
+use crate::util::{self, common::cargo, slack, sshd::require};
 
 /// The demo example, built (or found fresh) by cargo once per test run: a
 /// `cargo test --test tunnel` does not build examples, and cargo knows where
@@ -76,7 +76,7 @@ fn demo_interrupted_with_ctrl_c_tears_everything_down() {
     let pgid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: kill(2) has no memory effects; the group is our running child's.
     unsafe { libc::kill(-pgid, libc::SIGINT) };
-    let status = util::wait(child, Duration::from_secs(10));
+    let status = util::wait(child, slack(Duration::from_secs(10)));
     let stderr = util::stderr_text(stderr);
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_torn_down(&announced_dir(&stderr));

@@ -26,6 +26,7 @@ pub use common::pki::{self, Ca};
 pub use common::private_etc::with_etc;
 pub use common::process::*;
 pub use common::procfs::*;
+pub use common::slack::slack;
 pub use common::sys::*;
 pub use common::tempdir::TempDir;
 

@@ -27,17 +27,20 @@ pub fn build(targets: &[&str], kind: &str, name: &str) -> Result<PathBuf, String
         build.arg("--release");
     }
     // What `cargo run` or `cargo test` told this program about its package:
-    // build scripts and crates that read these would otherwise see a change
-    // and rebuild.
+    // crates and build scripts whose fingerprints hold these (ring's holds
+    // OUT_DIR) would otherwise see a change, and rebuild here and again in
+    // the next `cargo test`.
     for (var, _) in env::vars_os() {
         let var = var.to_string_lossy();
         if var.starts_with("CARGO_PKG_")
+            || var.starts_with("CARGO_BIN_EXE_")
             || [
                 "CARGO_MANIFEST_DIR",
                 "CARGO_MANIFEST_PATH",
                 "CARGO_CRATE_NAME",
                 "CARGO_BIN_NAME",
                 "CARGO_PRIMARY_PACKAGE",
+                "OUT_DIR",
             ]
             .contains(&var.as_ref())
         {

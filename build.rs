@@ -6,6 +6,11 @@ use std::env;
 use std::fs;
 use std::path::Path;
 
+#[path = "build/lockfile.rs"]
+mod lockfile;
+
+use lockfile::locked_version;
+
 fn main() {
     let manifest_dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let lock_path = Path::new(&manifest_dir).join("Cargo.lock");
@@ -21,19 +26,4 @@ fn main() {
     }
     let target = env::var("TARGET").unwrap_or_else(|_| "unknown".into());
     println!("cargo:rustc-env=VERS_TUNNEL_TARGET={target}");
-}
-
-/// The `version` line that follows `name = "NAME"` in a Cargo.lock.
-fn locked_version<'a>(lock: &'a str, name: &str) -> Option<&'a str> {
-    let wanted = format!("name = \"{name}\"");
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line == wanted {
-            return lines
-                .next()?
-                .strip_prefix("version = \"")?
-                .strip_suffix('"');
-        }
-    }
-    None
 }

@@ -14,23 +14,20 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/tunnel/util/edge.rs"]
-mod edge;
-#[path = "../tests/tunnel/util/pki.rs"]
-mod pki;
-#[path = "../tests/tunnel/util/process.rs"]
-mod process;
 #[path = "../tests/tunnel/util/sshd.rs"]
 mod sshd;
 
 use std::env;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::path::PathBuf;
+use std::process::{Child, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use std::os::unix::process::ExitStatusExt;
+
+use common::pki;
+use common::tempdir::TempDir;
 
 const HOST: &str = "demo.vm.vers.sh";
 
@@ -55,7 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let dir = Scratch::new();
+    let dir = TempDir::new("demo");
     let ca = pki::Ca::new(dir.path(), "demo-ca");
     let vm = sshd::Vm::start(dir.path(), &ca, HOST);
     let proxy_command = vm.proxy_command(&tunnel, &ca);
@@ -124,81 +121,18 @@ fn wait_or_stop(mut child: Child) -> ExitStatus {
     }
 }
 
-/// The vers-tunnel binary: `$VERS_TUNNEL_BIN`, or the one cargo builds next
-/// to this example (`cargo run --example demo` builds only the example).
+/// The vers-tunnel binary: `$VERS_TUNNEL_BIN`, or the one cargo builds for
+/// this package (`cargo run --example demo` builds only the example).
 fn tunnel_binary() -> Result<PathBuf, String> {
     if let Some(path) = env::var_os("VERS_TUNNEL_BIN") {
         return Ok(path.into());
     }
-    let exe = env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-    // target/<profile>/examples/demo
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("cannot find the target directory")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(name) => name,
-    };
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("demo: cargo build --bin vers-tunnel");
-    let mut build = Command::new(&cargo);
     // With the example in the same build, features resolve as they did for
     // this example (and for `cargo test`), so nothing is built twice.
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--bin",
-            "vers-tunnel",
-            "--example",
-            "demo",
-        ])
-        .args(["--profile", profile]);
-    // Without what `cargo run` told this program about its package: build
-    // scripts that watch these would otherwise see a change and rebuild.
-    for (name, _) in env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-            ]
-            .contains(&name.as_ref())
-            || ["CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&name.as_ref())
-        {
-            build.env_remove(name.as_ref());
-        }
-    }
-    let status = build
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .map_err(|e| format!("cannot run cargo to build vers-tunnel: {e}"))?;
-    if !status.success() {
-        return Err(format!("building vers-tunnel failed ({status})"));
-    }
-    Ok(profile_dir.join("vers-tunnel"))
-}
-
-/// A private directory for keys, certificates and configs, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let path = env::temp_dir().join(format!("vers-tunnel-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        Scratch(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    common::cargo::build(
+        &["--bin", "vers-tunnel", "--example", "demo"],
+        "bin",
+        "vers-tunnel",
+    )
 }

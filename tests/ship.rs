@@ -2,15 +2,19 @@
 //! install.sh on a throwaway HOME, prefix and /etc/ssh, and the static musl binaries
 //! reaching a loopback TLS edge by name.
 //!
-//! Needs `ssh` (openssh-client), `file`, `unshare` and root, and for
+//! Needs `ssh` (openssh-client), `file` and root, and for
 //! the static builds the musl targets (install.sh adds them with rustup), `musl-tools`
 //! or the GNU gcc, and for arm64 `gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross` and
 //! `qemu-user`. A missing piece fails the test, never skips it.
 
+// Shared with tests/tunnel and the demo; this crate uses only part of it.
+#[allow(dead_code)]
 #[path = "common/mod.rs"]
 mod common;
 #[path = "ship/elf.rs"]
 mod elf;
+#[path = "../build/lockfile.rs"]
+mod lockfile;
 #[path = "ship/net.rs"]
 mod net;
 #[path = "ship/util.rs"]
@@ -22,11 +26,13 @@ use std::path::Path;
 use std::process::Command;
 
 use common::dns::{in_private_network, Dns};
+use common::private_etc::with_etc;
+use common::process::run_within;
 use elf::{assert_static, EM_AARCH64, EM_X86_64};
-use net::{hosts_file, relay_through_edge, with_private_etc};
+use net::{hosts_file, relay_through_edge};
 use util::{
-    assert_success, install_sh, mode, run, ssh_g, ssh_option, static_target_dir, text, TempDir,
-    BIN, BUILD_DEADLINE, REPO, RUN_DEADLINE,
+    install_sh, mode, ssh_g, ssh_option, static_target_dir, temp_dir, text, BIN, BUILD_DEADLINE,
+    REPO, RUN_DEADLINE,
 };
 
 const START_MARKER: &str = "# >>> vers-tunnel >>>";
@@ -37,10 +43,10 @@ const EDGE_NAME: &str = "edge.ship.test";
 
 #[test]
 fn ssh_config_prints_a_block_ssh_reads_with_this_binary() {
-    let dir = TempDir::new("block");
-    let out = run(Command::new(BIN).arg("ssh-config"), b"", RUN_DEADLINE);
-    assert_success(&out, "vers-tunnel ssh-config");
-    assert_eq!(text(&out.stderr), "");
+    let dir = temp_dir("block");
+    let out = run_within(Command::new(BIN).arg("ssh-config"), b"", RUN_DEADLINE);
+    out.assert_success("vers-tunnel ssh-config");
+    assert_eq!(out.stderr, "");
     let block = text(&out.stdout);
     let me = fs::canonicalize(BIN).unwrap();
     let lines: Vec<&str> = block.lines().collect();
@@ -81,7 +87,7 @@ fn ssh_config_prints_a_block_ssh_reads_with_this_binary() {
 
 #[test]
 fn ssh_runs_the_proxy_command_from_a_path_with_spaces_quotes_and_percent() {
-    let dir = TempDir::new("quoting");
+    let dir = temp_dir("quoting");
     let odd = dir.join("it's a 100%h dir");
     fs::create_dir_all(&odd).unwrap();
     let script = odd.join("vers-tunnel");
@@ -93,19 +99,19 @@ fn ssh_runs_the_proxy_command_from_a_path_with_spaces_quotes_and_percent() {
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
 
-    let out = run(
+    let out = run_within(
         Command::new(BIN)
             .args(["ssh-config", "--host", "*.example.test", "--path"])
             .arg(&script),
         b"",
         RUN_DEADLINE,
     );
-    assert_success(&out, "vers-tunnel ssh-config --path");
+    out.assert_success("vers-tunnel ssh-config --path");
     let config = dir.join("config");
     fs::write(&config, &out.stdout).unwrap();
     // The fake ProxyCommand exits at once, so ssh fails; what matters is that
     // ssh and the shell found it and passed it the host.
-    let ssh = run(
+    let ssh = run_within(
         Command::new("ssh")
             .arg("-F")
             .arg(&config)
@@ -117,7 +123,7 @@ fn ssh_runs_the_proxy_command_from_a_path_with_spaces_quotes_and_percent() {
     assert_eq!(
         fs::read_to_string(&seen).unwrap_or_else(|e| panic!(
             "the ProxyCommand did not run ({e}); ssh said: {}",
-            text(&ssh.stderr)
+            ssh.stderr
         )),
         "vm1.example.test\n"
     );
@@ -131,10 +137,10 @@ fn ssh_config_refuses_what_it_cannot_write() {
         &["ssh-config", "--path", ""],
         &["ssh-config", "extra"],
     ] {
-        let out = run(Command::new(BIN).args(args), b"", RUN_DEADLINE);
+        let out = run_within(Command::new(BIN).args(args), b"", RUN_DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(text(&out.stdout), "", "{args:?}");
-        let err = text(&out.stderr);
+        let err = out.stderr;
         assert!(
             err.starts_with("vers-tunnel: ") && err.lines().count() == 1,
             "{args:?}: {err}"
@@ -145,13 +151,9 @@ fn ssh_config_refuses_what_it_cannot_write() {
 #[test]
 fn version_names_rustls_provider_roots_and_target() {
     let lock = fs::read_to_string(Path::new(REPO).join("Cargo.lock")).unwrap();
-    let rustls = lock
-        .split("\n[[package]]\n")
-        .find_map(|entry| entry.strip_prefix("name = \"rustls\"\nversion = \""))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap();
-    let out = run(Command::new(BIN).arg("--version"), b"", RUN_DEADLINE);
-    assert_success(&out, "vers-tunnel --version");
+    let rustls = lockfile::locked_version(&lock, "rustls").unwrap();
+    let out = run_within(Command::new(BIN).arg("--version"), b"", RUN_DEADLINE);
+    out.assert_success("vers-tunnel --version");
     let version = text(&out.stdout);
     let lines: Vec<&str> = version.lines().collect();
     assert_eq!(
@@ -172,7 +174,7 @@ fn version_names_rustls_provider_roots_and_target() {
     assert!(roots > 100, "{roots} roots");
     assert!(lines[3].starts_with("built for "), "{version}");
 
-    let short = run(Command::new(BIN).arg("-V"), b"", RUN_DEADLINE);
+    let short = run_within(Command::new(BIN).arg("-V"), b"", RUN_DEADLINE);
     assert_eq!(text(&short.stdout).lines().count(), 1);
 }
 
@@ -188,7 +190,7 @@ Host foo
 
 #[test]
 fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them() {
-    let dir = TempDir::new("user-config");
+    let dir = temp_dir("user-config");
     let home = dir.join("home");
     let ssh_dir = home.join(".ssh");
     fs::create_dir_all(&ssh_dir).unwrap();
@@ -203,7 +205,7 @@ fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them
     let install = ["--binary", BIN, "--prefix", prefix_arg, "--ssh-config"];
 
     let out = install_sh(&home, &install, &[], RUN_DEADLINE);
-    assert_success(&out, "install.sh --ssh-config");
+    out.assert_success("install.sh --ssh-config");
     assert_eq!(mode(&installed) & 0o111, 0o111, "installed binary runs");
     let first = fs::read_to_string(&config).unwrap();
     assert!(first.starts_with(START_MARKER), "{first}");
@@ -226,19 +228,19 @@ fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them
     assert_eq!(ssh_option(&foo, "proxycommand"), None);
 
     let out = install_sh(&home, &install, &[], RUN_DEADLINE);
-    assert_success(&out, "install.sh --ssh-config, again");
+    out.assert_success("install.sh --ssh-config, again");
     assert_eq!(
         fs::read_to_string(&config).unwrap(),
         first,
         "a re-run changes nothing"
     );
-    assert!(text(&out.stderr).contains("nothing changed"));
+    assert!(out.stderr.contains("nothing changed"));
 
     // An edit outside the markers is the user's: a re-run keeps it and one block.
     let edited = format!("{first}\nHost bar\n    User baz\n");
     fs::write(&config, &edited).unwrap();
     let out = install_sh(&home, &install, &[], RUN_DEADLINE);
-    assert_success(&out, "install.sh --ssh-config after an edit");
+    out.assert_success("install.sh --ssh-config after an edit");
     let rerun = fs::read_to_string(&config).unwrap();
     assert_eq!(rerun.matches(START_MARKER).count(), 1, "{rerun}");
     assert_eq!(rerun, edited);
@@ -249,7 +251,7 @@ fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --uninstall");
+    out.assert_success("install.sh --uninstall");
     assert!(!installed.exists(), "binary removed");
     assert_eq!(
         fs::read_to_string(&config).unwrap(),
@@ -261,7 +263,7 @@ fn install_ssh_config_is_idempotent_keeps_user_lines_and_uninstall_restores_them
 
 #[test]
 fn install_ssh_config_creates_ssh_dir_0700_and_config_0600() {
-    let dir = TempDir::new("fresh-home");
+    let dir = temp_dir("fresh-home");
     let home = dir.join("home");
     fs::create_dir_all(&home).unwrap();
     let prefix = dir.join("bin");
@@ -272,7 +274,7 @@ fn install_ssh_config_creates_ssh_dir_0700_and_config_0600() {
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --ssh-config on a fresh HOME");
+    out.assert_success("install.sh --ssh-config on a fresh HOME");
     assert_eq!(mode(&home.join(".ssh")), 0o700);
     let config = home.join(".ssh/config");
     assert_eq!(mode(&config), 0o600);
@@ -288,13 +290,13 @@ fn install_ssh_config_creates_ssh_dir_0700_and_config_0600() {
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --uninstall");
+    out.assert_success("install.sh --uninstall");
     assert_eq!(fs::read_to_string(&config).unwrap(), "");
 }
 
 #[test]
 fn install_ssh_config_edits_a_symlinked_config_where_it_points() {
-    let dir = TempDir::new("symlink");
+    let dir = temp_dir("symlink");
     let home = dir.join("home");
     fs::create_dir_all(home.join(".ssh")).unwrap();
     let real = dir.join("dotfiles-ssh-config");
@@ -309,7 +311,7 @@ fn install_ssh_config_edits_a_symlinked_config_where_it_points() {
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --ssh-config with a symlinked config");
+    out.assert_success("install.sh --ssh-config with a symlinked config");
     assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
     assert!(fs::read_to_string(&real).unwrap().starts_with(START_MARKER));
     let out = install_sh(
@@ -318,14 +320,14 @@ fn install_ssh_config_edits_a_symlinked_config_where_it_points() {
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --uninstall");
+    out.assert_success("install.sh --uninstall");
     assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
     assert_eq!(fs::read_to_string(&real).unwrap(), USER_CONFIG);
 }
 
 #[test]
 fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
-    let dir = TempDir::new("broken-markers");
+    let dir = temp_dir("broken-markers");
     let home = dir.join("home");
     fs::create_dir_all(home.join(".ssh")).unwrap();
     let config = home.join(".ssh/config");
@@ -345,9 +347,9 @@ fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
         let out = install_sh(&home, args, &[], RUN_DEADLINE);
         assert!(!out.status.success(), "{args:?}");
         assert!(
-            text(&out.stderr).contains("markers that do not form one block"),
+            out.stderr.contains("markers that do not form one block"),
             "{}",
-            text(&out.stderr)
+            out.stderr
         );
         assert_eq!(fs::read_to_string(&config).unwrap(), broken);
     }
@@ -355,7 +357,7 @@ fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
 
 #[test]
 fn install_system_ssh_config_writes_a_drop_in_and_checks_the_include() {
-    let dir = TempDir::new("system");
+    let dir = temp_dir("system");
     let home = dir.join("home");
     fs::create_dir_all(&home).unwrap();
     let etc = dir.join("etc/ssh");
@@ -375,8 +377,8 @@ fn install_system_ssh_config_writes_a_drop_in_and_checks_the_include() {
     // Without an Include line, ssh would never read the drop-in: say so.
     fs::write(&main_config, "Host *\n    SendEnv LANG\n").unwrap();
     let out = install_sh(&home, &install, &env, RUN_DEADLINE);
-    assert_success(&out, "install.sh --system-ssh-config");
-    let err = text(&out.stderr);
+    out.assert_success("install.sh --system-ssh-config");
+    let err = out.stderr;
     assert!(err.contains("does not include"), "{err}");
 
     fs::write(
@@ -388,8 +390,8 @@ fn install_system_ssh_config_writes_a_drop_in_and_checks_the_include() {
     )
     .unwrap();
     let out = install_sh(&home, &install, &env, RUN_DEADLINE);
-    assert_success(&out, "install.sh --system-ssh-config, with Include");
-    assert!(!text(&out.stderr).contains("does not include"));
+    out.assert_success("install.sh --system-ssh-config, with Include");
+    assert!(!out.stderr.contains("does not include"));
     let drop_in = etc.join("ssh_config.d/vers-tunnel.conf");
     assert_eq!(mode(&drop_in), 0o644);
     let vm = ssh_g(&main_config, "x.vm.vers.sh");
@@ -408,15 +410,15 @@ fn install_system_ssh_config_writes_a_drop_in_and_checks_the_include() {
         &env,
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --uninstall --system-ssh-config");
+    out.assert_success("install.sh --uninstall --system-ssh-config");
     assert!(!drop_in.exists());
 }
 
 #[test]
 fn install_help_and_usage_errors() {
-    let dir = TempDir::new("help");
-    let out = install_sh(&dir.0, &["--help"], &[], RUN_DEADLINE);
-    assert_success(&out, "install.sh --help");
+    let dir = temp_dir("help");
+    let out = install_sh(dir.path(), &["--help"], &[], RUN_DEADLINE);
+    out.assert_success("install.sh --help");
     let help = text(&out.stdout);
     for flag in [
         "--prefix DIR",
@@ -429,15 +431,15 @@ fn install_help_and_usage_errors() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     for args in [&["--bogus"][..], &["--prefix"], &["--target", "x"]] {
-        let out = install_sh(&dir.0, args, &[], RUN_DEADLINE);
+        let out = install_sh(dir.path(), args, &[], RUN_DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out.stderr).contains("see --help"), "{args:?}");
+        assert!(out.stderr.contains("see --help"), "{args:?}");
     }
 }
 
 #[test]
 fn install_static_fails_clearly_when_the_musl_target_cannot_be_added() {
-    let dir = TempDir::new("no-target");
+    let dir = temp_dir("no-target");
     let fake_bin = dir.join("fake-bin");
     let sysroot = dir.join("sysroot");
     fs::create_dir_all(&fake_bin).unwrap();
@@ -461,13 +463,13 @@ fn install_static_fails_clearly_when_the_musl_target_cannot_be_added() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = install_sh(
-        &dir.0,
+        dir.path(),
         &["--static", "--prefix", dir.join("bin").to_str().unwrap()],
         &[("PATH", Path::new(&path))],
         RUN_DEADLINE,
     );
     assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("could not add the Rust target") && err.contains("-unknown-linux-musl"),
         "{err}"
@@ -487,7 +489,7 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
         "x86_64",
         "this test expects an x86_64 machine"
     );
-    let dir = TempDir::new("static");
+    let dir = temp_dir("static");
     let home = dir.join("home");
     fs::create_dir_all(home.join(".ssh")).unwrap();
     let config = home.join(".ssh/config");
@@ -499,10 +501,10 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
     let install = ["--static", "--ssh-config", "--prefix", prefix_arg];
 
     let out = install_sh(&home, &install, &env, BUILD_DEADLINE);
-    assert_success(&out, "install.sh --static --ssh-config");
+    out.assert_success("install.sh --static --ssh-config");
     let bin = prefix.join("vers-tunnel");
     assert_static(&bin, EM_X86_64);
-    let version = run(Command::new(&bin).arg("--version"), b"", RUN_DEADLINE);
+    let version = run_within(Command::new(&bin).arg("--version"), b"", RUN_DEADLINE);
     assert!(
         text(&version.stdout).contains("built for x86_64-unknown-linux-musl"),
         "{}",
@@ -510,12 +512,10 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
     );
 
     // musl's own resolver reads /etc/hosts.
-    let hosts = hosts_file(&dir, &[EDGE_NAME]);
-    relay_through_edge(
-        with_private_etc(&[bin.as_os_str()], &hosts, None),
-        &dir,
-        EDGE_NAME,
-    );
+    hosts_file(&dir, &[EDGE_NAME]);
+    let mut cmd = Command::new(&bin);
+    with_etc(&mut cmd, dir.path(), &["hosts"]);
+    relay_through_edge(cmd, &dir, EDGE_NAME);
 
     let vm = ssh_g(&config, "x.vm.vers.sh");
     assert_eq!(
@@ -524,7 +524,7 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
     );
     let configured = fs::read(&config).unwrap();
     let out = install_sh(&home, &install, &env, BUILD_DEADLINE);
-    assert_success(&out, "install.sh --static --ssh-config, again");
+    out.assert_success("install.sh --static --ssh-config, again");
     assert_eq!(
         fs::read(&config).unwrap(),
         configured,
@@ -537,7 +537,7 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
         &[],
         RUN_DEADLINE,
     );
-    assert_success(&out, "install.sh --uninstall");
+    out.assert_success("install.sh --uninstall");
     assert_eq!(fs::read_to_string(&config).unwrap(), USER_CONFIG);
     assert!(!bin.exists());
 }
@@ -545,7 +545,7 @@ fn static_install_is_static_small_configures_ssh_and_connects_by_name() {
 /// The arm64 static build, cross-compiled here, runs (under qemu-user) and relays.
 #[test]
 fn static_aarch64_build_runs_and_connects() {
-    let dir = TempDir::new("static-arm64");
+    let dir = temp_dir("static-arm64");
     let home = dir.join("home");
     fs::create_dir_all(&home).unwrap();
     let prefix = dir.join("bin");
@@ -562,29 +562,22 @@ fn static_aarch64_build_runs_and_connects() {
         &[("CARGO_TARGET_DIR", target_dir.as_path())],
         BUILD_DEADLINE,
     );
-    assert_success(
-        &out,
-        "install.sh --static --target aarch64-unknown-linux-musl",
-    );
+    out.assert_success("install.sh --static --target aarch64-unknown-linux-musl");
     let bin = prefix.join("vers-tunnel");
     assert_static(&bin, EM_AARCH64);
     let qemu = Path::new("qemu-aarch64");
-    let version = run(
+    let version = run_within(
         Command::new(qemu).arg(&bin).arg("--version"),
         b"",
         RUN_DEADLINE,
     );
-    assert_success(
-        &version,
-        "qemu-aarch64 vers-tunnel --version (Debian package qemu-user)",
-    );
+    version.assert_success("qemu-aarch64 vers-tunnel --version (Debian package qemu-user)");
     assert!(text(&version.stdout).contains("built for aarch64-unknown-linux-musl"));
-    let hosts = hosts_file(&dir, &[EDGE_NAME]);
-    relay_through_edge(
-        with_private_etc(&[qemu.as_os_str(), bin.as_os_str()], &hosts, None),
-        &dir,
-        EDGE_NAME,
-    );
+    hosts_file(&dir, &[EDGE_NAME]);
+    let mut cmd = Command::new(qemu);
+    cmd.arg(&bin);
+    with_etc(&mut cmd, dir.path(), &["hosts"]);
+    relay_through_edge(cmd, &dir, EDGE_NAME);
 }
 
 /// Name resolution in the static binary is musl's own: it must read /etc/hosts
@@ -595,7 +588,7 @@ fn static_aarch64_build_runs_and_connects() {
 fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
     const HOSTS_NAME: &str = "edge-from-hosts.ship.test";
     const DNS_NAME: &str = "edge-from-dns.ship.test";
-    let dir = TempDir::new("static-resolve");
+    let dir = temp_dir("static-resolve");
     let home = dir.join("home");
     fs::create_dir_all(&home).unwrap();
     let prefix = dir.join("bin");
@@ -605,19 +598,22 @@ fn static_binary_resolves_names_from_etc_hosts_and_resolv_conf() {
         &[("CARGO_TARGET_DIR", static_target_dir().as_path())],
         BUILD_DEADLINE,
     );
-    assert_success(&out, "install.sh --static");
+    out.assert_success("install.sh --static");
     let bin = prefix.join("vers-tunnel");
 
     in_private_network(move || {
         let dns = Dns::start(&[DNS_NAME]);
-        let hosts = hosts_file(&dir, &["localhost", HOSTS_NAME]);
-        let resolv = dir.join("resolv.conf");
+        hosts_file(&dir, &["localhost", HOSTS_NAME]);
         fs::write(
-            &resolv,
+            dir.join("resolv.conf"),
             "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
         )
         .unwrap();
-        let in_private_etc = || with_private_etc(&[bin.as_os_str()], &hosts, Some(&resolv));
+        let in_private_etc = || {
+            let mut cmd = Command::new(&bin);
+            with_etc(&mut cmd, dir.path(), &["hosts", "resolv.conf"]);
+            cmd
+        };
         relay_through_edge(in_private_etc(), &dir, HOSTS_NAME);
         assert_eq!(
             dns.asked(HOSTS_NAME),

@@ -5,10 +5,12 @@
 
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
 
 /// How long the server waits for a query before it stops: long after its test is done.
 const IDLE: Duration = Duration::from_secs(60);
@@ -110,11 +112,8 @@ pub fn in_private_network<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'sta
 /// Brings `lo` up in the calling thread's network namespace (a new namespace
 /// starts with it down): what `ip link set lo up` does.
 fn loopback_up() {
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-    // SAFETY: a fresh descriptor nothing else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Any socket will do to name the interface in the ioctls.
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
     // SAFETY: all-zero is a valid ifreq.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {

@@ -1,8 +1,21 @@
-//! Support shared by both test crates, `tests/tunnel` and `tests/ship`, which
-//! include this directory with `#[path]`: a clean environment for the programs
-//! under test, and a DNS server of the tests' own.
+//! Support shared by both test crates, `tests/tunnel` and `tests/ship`, and by
+//! the demo example, which include this directory with `#[path]`: a clean
+//! environment and a temp dir for the programs under test, running them with
+//! a deadline, a test CA and TLS edge on loopback, and a DNS server and
+//! `/etc` files of the tests' own.
 
+pub mod assert;
+pub mod cargo;
+pub mod deadline;
 pub mod dns;
+pub mod edge;
+pub mod pki;
+pub mod private_etc;
+pub mod process;
+pub mod procfs;
+pub mod slack;
+pub mod sys;
+pub mod tempdir;
 
 use std::process::Command;
 

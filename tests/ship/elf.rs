@@ -4,7 +4,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{assert_success, run, text, RUN_DEADLINE};
+use crate::common::process::run_within;
+use crate::util::{text, RUN_DEADLINE};
 
 /// The size the issue allows a static binary with ring: 2.5 MiB.
 const MAX_STATIC_SIZE: u64 = 2 * 1024 * 1024 + 512 * 1024;
@@ -60,8 +61,8 @@ pub fn assert_static(bin: &Path, machine: u16) {
         "{} has an ELF interpreter, so it is not static",
         bin.display()
     );
-    let out = run(Command::new("file").arg("-b").arg(bin), b"", RUN_DEADLINE);
-    assert_success(&out, "file (Debian package `file`)");
+    let out = run_within(Command::new("file").arg("-b").arg(bin), b"", RUN_DEADLINE);
+    out.assert_success("file (Debian package `file`)");
     let kind = text(&out.stdout);
     assert!(
         kind.contains("statically linked") || kind.contains("static-pie linked"),

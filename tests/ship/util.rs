@@ -1,98 +1,36 @@
-//! Running things for the ship tests: a temp dir, child processes with a
-//! deadline, install.sh on a throwaway HOME, and `ssh -G`.
+//! Running things for the ship tests: install.sh on a throwaway HOME, and
+//! `ssh -G`.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
+
+pub use crate::common::cargo::BUILD_DEADLINE;
+use crate::common::process::{run_within, Run};
+use crate::common::tempdir::TempDir;
 
 /// The binary under test, built by cargo for this test run.
 pub const BIN: &str = env!("CARGO_BIN_EXE_vers-tunnel");
 /// The checkout, where install.sh is.
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
-/// Bound on a static build (a cold one compiles every dependency).
-pub const BUILD_DEADLINE: Duration = Duration::from_secs(900);
 /// Bound on any other child process.
 pub const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A directory under cargo's tmp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("ship-{name}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `cmd` with `input` on stdin; panics if it outlives `deadline`.
-pub fn run(cmd: &mut Command, input: &[u8], deadline: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(deadline) {
-        Ok(output) => {
-            let _ = writer.join();
-            output.unwrap()
-        }
-        Err(_) => {
-            // SAFETY: kill() on the pid of our own child, which has not been reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{cmd:?} did not finish within {deadline:?}");
-        }
-    }
+/// A directory for one test under cargo's tmp dir (in the target directory,
+/// where the installed binaries may be run), removed on drop.
+pub fn temp_dir(name: &str) -> TempDir {
+    TempDir::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")), name)
 }
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-pub fn assert_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
 /// install.sh with `home` as HOME, cargo and rustup still finding their homes,
 /// and any extra environment.
-pub fn install_sh(home: &Path, args: &[&str], env: &[(&str, &Path)], deadline: Duration) -> Output {
+pub fn install_sh(home: &Path, args: &[&str], env: &[(&str, &Path)], deadline: Duration) -> Run {
     let real_home = std::env::var_os("HOME").unwrap_or_default();
     let mut cmd = Command::new("bash");
     cmd.arg(Path::new(REPO).join("install.sh")).args(args);
@@ -104,12 +42,12 @@ pub fn install_sh(home: &Path, args: &[&str], env: &[(&str, &Path)], deadline: D
     for (var, value) in env {
         cmd.env(var, value);
     }
-    run(&mut cmd, b"", deadline)
+    run_within(&mut cmd, b"", deadline)
 }
 
 /// `ssh -G -F config host`: the options ssh would use, as `key value` lines.
 pub fn ssh_g(config: &Path, host: &str) -> String {
-    let out = run(
+    let out = run_within(
         Command::new("ssh")
             .arg("-G")
             .arg("-F")
@@ -118,7 +56,7 @@ pub fn ssh_g(config: &Path, host: &str) -> String {
         b"",
         RUN_DEADLINE,
     );
-    assert_success(&out, &format!("ssh -G -F {} {host}", config.display()));
+    out.assert_success(&format!("ssh -G -F {} {host}", config.display()));
     text(&out.stdout)
 }
 

@@ -2,7 +2,8 @@
 
 use crate::util;
 use crate::util::common::dns::{in_private_network, Dns};
-use crate::util::net::{with_etc, ClosedPort};
+use crate::util::net::ClosedPort;
+use crate::util::with_etc;
 
 fn run_args(args: &[&str]) -> util::Run {
     util::run(util::bare_tunnel().args(args), b"")
@@ -48,7 +49,7 @@ fn unresolvable_name_fails_with_the_name() {
     // The question goes to a nameserver of the test's own, which says the
     // name does not exist; nothing leaves the machine.
     const NAME: &str = "no-such-vm.invalid";
-    let dir = util::TempDir::new();
+    let dir = util::TempDir::new("args");
     let files = [
         ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
         ("resolv.conf", "nameserver 127.0.0.1\n"),

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::sshd::require;
-use crate::util::{self, Behaviour, Mode, Prng, World, HOST, MIB};
+use crate::util::{self, slack, Behaviour, Mode, Prng, World, HOST, MIB};
 
 #[test]
 fn round_trip_through_echo_is_clean_and_quiet() {
@@ -135,7 +135,7 @@ fn stdout_closed_early_exits_promptly_and_quietly() {
     let mut first = [0; 100];
     util::read_exact_within(&mut stdout, &mut first, util::HANG);
     drop(stdout);
-    let status = util::wait(child, Duration::from_secs(5));
+    let status = util::wait(child, slack(Duration::from_secs(5)));
     assert_eq!(&first[..], &Prng::bytes(5, 100)[..]);
     assert_eq!(status.code(), Some(0));
     assert_eq!(util::stderr_text(stderr), "");

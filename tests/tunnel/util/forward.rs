@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use super::process::{poll_until, signal, Exit, HANG};
+use super::{poll_until, signal, Exit, HANG};
 
 /// A forwarder process and what it has said on stderr so far.
 pub struct Forwarder {

@@ -1,31 +1,35 @@
-//! Test support: a CA, a TLS edge and backends on loopback (and for the
-//! end-to-end tests a real sshd behind the edge and a tmux terminal), and
-//! running real programs with a deadline ([`process`]).
+//! Test support for the tunnel crate: backends behind the shared test edge
+//! (tests/common), network faults, and for the end-to-end tests a real sshd
+//! behind the edge and a tmux terminal; and one test's world (a temp dir and
+//! a CA) with the tunnel commands that use it.
 
 pub mod backend;
+// Shared with tests/ship and the demo; each uses only part of it.
+#[allow(dead_code)]
 #[path = "../../common/mod.rs"]
 pub mod common;
-pub mod edge;
 pub mod forward;
 pub mod net;
-pub mod pki;
-pub mod process;
 pub mod pty;
 pub mod session;
 pub mod sshd;
 pub mod tmux;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use backend::Behaviour;
 pub use common::clean_env;
-pub use edge::{Edge, EdgeBuilder, Mode};
-pub use pki::Ca;
-pub use process::*;
+pub use common::deadline::*;
+pub use common::edge::{Edge, EdgeBuilder, Mode};
+pub use common::pki::{self, Ca};
+pub use common::private_etc::with_etc;
+pub use common::process::*;
+pub use common::procfs::*;
+pub use common::slack::slack;
+pub use common::sys::*;
+pub use common::tempdir::TempDir;
 
 /// The VM name the tests connect to.
 pub const HOST: &str = "x.vm.vers.sh";
@@ -53,32 +57,6 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vers-tunnel")
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "vers-tunnel-test-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// One test's world: a temp dir and a CA whose PEM lives in it.
 pub struct World {
     pub dir: TempDir,
@@ -87,7 +65,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
-        let dir = TempDir::new();
+        let dir = TempDir::new("test");
         let ca = Ca::new(dir.path(), "test-ca");
         World { dir, ca }
     }

@@ -11,9 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::common::clean_env;
-use super::edge::{Edge, EdgeBuilder};
-use super::pki::Ca;
-use super::process::{poll_until, run};
+use super::common::deadline::poll_until;
+use super::common::edge::{Edge, EdgeBuilder};
+use super::common::pki::Ca;
+use super::common::process::run;
 
 /// How long sshd may take to start listening.
 const STARTUP: Duration = Duration::from_secs(10);

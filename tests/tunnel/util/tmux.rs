@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::process::{poll_until, Exit, HANG};
+use super::common::deadline::poll_until;
+use super::common::process::{Exit, HANG};
 use super::sshd::{check, require};
 
 /// One tmux server with one pane; the server is killed when dropped.

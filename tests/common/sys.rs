@@ -1,0 +1,25 @@
+//! The few system calls the tests make that std has no safe form for here:
+//! a close-on-exec pipe, and a signal to a process.
+
+use std::fs::File;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: two fresh descriptors nothing else owns.
+    unsafe {
+        (
+            OwnedFd::from_raw_fd(fds[0]).into(),
+            OwnedFd::from_raw_fd(fds[1]).into(),
+        )
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory effects; `pid` is a child we started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}

@@ -90,6 +90,8 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         at_limit: false,
         paused_at: None,
         busy: Vec::new(),
+        resume: false,
+        out_of_fds: false,
     };
     forwarder.serve(&mut poller)
 }
@@ -217,6 +219,10 @@ struct Forwarder<'a> {
     paused_at: Option<Instant>,
     /// Sessions that stopped with work left, to pump again before waiting.
     busy: Vec<usize>,
+    /// A connection ended while accepting waited: try again.
+    resume: bool,
+    /// The shortage of descriptors has been logged and not yet ended.
+    out_of_fds: bool,
 }
 
 impl Forwarder<'_> {
@@ -224,7 +230,7 @@ impl Forwarder<'_> {
         let mut touched: Vec<usize> = Vec::new();
         let mut accept = true;
         loop {
-            if accept {
+            if accept || std::mem::take(&mut self.resume) {
                 self.accept();
             }
             accept = false;
@@ -276,15 +282,16 @@ impl Forwarder<'_> {
                     return;
                 }
                 match self.listeners[i].accept() {
-                    Ok((stream, from)) => self.start(stream, from),
+                    Ok((stream, from)) => {
+                        self.start(stream, from);
+                        if self.paused_at.is_some() {
+                            return; // Its edge connection found no descriptor.
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                        log::warn!(
-                            "out of file descriptors with {} connections open: new ones wait",
-                            self.live
-                        );
-                        self.paused_at = Some(Instant::now());
+                    Err(e) if is_out_of_fds(&e) => {
+                        self.pause();
                         return;
                     }
                     // The client gave up while queued, or a transient failure.
@@ -296,6 +303,19 @@ impl Forwarder<'_> {
             }
         }
         self.at_limit = false;
+    }
+
+    /// Stops accepting for want of descriptors, saying so once per shortage.
+    fn pause(&mut self) {
+        if !self.out_of_fds {
+            log::warn!(
+                "out of file descriptors with {} connections open: new ones wait",
+                self.live
+            );
+            self.out_of_fds = true;
+        }
+        self.paused_at = Some(Instant::now());
+        self.resume = false;
     }
 
     /// Gives an accepted connection a slot and starts its race.
@@ -359,13 +379,20 @@ impl Forwarder<'_> {
         match race.step(&self.registry, ready) {
             RaceState::Running => {}
             RaceState::Won(sock, addr) => self.relay(index, sock, addr),
-            RaceState::Lost(attempts) => self.fail(
-                index,
-                Error::Connect {
-                    target: self.config.target(),
-                    attempts,
-                },
-            ),
+            RaceState::Lost(attempts) => {
+                let out_of_fds = attempts.iter().all(|(_, e)| is_out_of_fds(e));
+                self.fail(
+                    index,
+                    Error::Connect {
+                        target: self.config.target(),
+                        attempts,
+                    },
+                );
+                if out_of_fds {
+                    // Accepting more now would only reset them in turn.
+                    self.pause();
+                }
+            }
         }
     }
 
@@ -417,6 +444,7 @@ impl Forwarder<'_> {
             conn: Conn::Relaying(Box::new(session)),
             from,
         });
+        self.out_of_fds = false;
         self.pump(index);
     }
 
@@ -512,10 +540,13 @@ impl Forwarder<'_> {
         self.slots[index] = None;
         self.free.push(index);
         self.live -= 1;
-        if self.at_limit || self.paused_at.is_some() {
-            self.accept();
-        }
+        // Not accepting from here: a failure while accepting would recurse.
+        self.resume = self.at_limit || self.paused_at.is_some();
     }
+}
+
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

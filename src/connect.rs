@@ -192,6 +192,9 @@ pub struct Race {
     next_start: Instant,
     /// Attempt `i` is registered as `Token(first_token + i % MAX_ATTEMPTS)`.
     first_token: usize,
+    /// The last attempt could not even get a socket (EMFILE/ENFILE): it is
+    /// tried again at the next step instead of counting as a failure.
+    starved: bool,
 }
 
 /// What a step of a [`Race`] came to.
@@ -216,7 +219,13 @@ impl Race {
             next: 0,
             next_start: Instant::now(),
             first_token,
+            starved: false,
         }
+    }
+
+    /// Whether the race waits for a free descriptor to start its next attempt.
+    pub fn is_starved(&self) -> bool {
+        self.starved
     }
 
     /// Whether `token` belongs to one of this race's attempts.
@@ -227,7 +236,8 @@ impl Race {
     /// When the race next needs a step though no event came: the next
     /// attempt's start, if one is left to start.
     pub fn wake_at(&self) -> Option<Instant> {
-        (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS)
+        // A starved race waits for a descriptor to free, not for a time.
+        (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS && !self.starved)
             .then_some(self.next_start)
     }
 
@@ -279,8 +289,14 @@ impl Race {
                     self.pending.push((index, stream));
                     self.next_start = now + ATTEMPT_DELAY;
                 }
+                Err(e) if is_out_of_fds(&e) => {
+                    // Not this address's fault: it waits for a descriptor.
+                    self.starved = true;
+                    return RaceState::Running;
+                }
                 Err(e) => self.failed.push((addr, e)),
             }
+            self.starved = false;
             self.next += 1;
         }
         if self.pending.is_empty() && self.next >= self.addrs.len() {
@@ -323,6 +339,11 @@ fn start_attempt(registry: &Registry, addr: SocketAddr, token: Token) -> io::Res
     let mut stream = TcpStream::connect(addr)?;
     registry.register(&mut stream, token, Interest::WRITABLE)?;
     Ok(stream)
+}
+
+/// The process or the system has no descriptor left.
+pub fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// `Ok(true)` once connected, `Ok(false)` on a spurious wakeup, the error if it failed.

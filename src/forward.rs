@@ -20,7 +20,7 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::cli::{Config, ForwardConfig};
-use crate::connect::{self, Race, RaceState, MAX_ATTEMPTS};
+use crate::connect::{self, is_out_of_fds, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
 use crate::poller::Poller;
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
@@ -231,7 +231,10 @@ impl Forwarder<'_> {
         let mut accept = true;
         loop {
             if accept || std::mem::take(&mut self.resume) {
-                self.accept();
+                self.retry_starved();
+                if self.paused_at.is_none() {
+                    self.accept();
+                }
             }
             accept = false;
             touched.append(&mut self.busy);
@@ -268,7 +271,6 @@ impl Forwarder<'_> {
     /// Accepts until the listeners are drained, the limit is reached, or
     /// descriptors run out.
     fn accept(&mut self) {
-        self.paused_at = None;
         for i in 0..self.listeners.len() {
             loop {
                 if self.live >= self.max {
@@ -287,6 +289,7 @@ impl Forwarder<'_> {
                         if self.paused_at.is_some() {
                             return; // Its edge connection found no descriptor.
                         }
+                        self.out_of_fds = false;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -303,6 +306,24 @@ impl Forwarder<'_> {
             }
         }
         self.at_limit = false;
+    }
+
+    /// Gives the races that waited for a descriptor another go (they were
+    /// accepted first, so they come before new connections).
+    fn retry_starved(&mut self) {
+        self.paused_at = None;
+        for index in 0..self.slots.len() {
+            let starved = matches!(
+                self.slots[index].as_ref().map(|s| &s.conn),
+                Some(Conn::Dialing { race, .. }) if race.is_starved()
+            );
+            if starved {
+                self.step_race(index, &[]);
+                if self.paused_at.is_some() {
+                    return;
+                }
+            }
+        }
     }
 
     /// Stops accepting for want of descriptors, saying so once per shortage.
@@ -377,22 +398,19 @@ impl Forwarder<'_> {
             return;
         };
         match race.step(&self.registry, ready) {
-            RaceState::Running => {}
             RaceState::Won(sock, addr) => self.relay(index, sock, addr),
-            RaceState::Lost(attempts) => {
-                let out_of_fds = attempts.iter().all(|(_, e)| is_out_of_fds(e));
-                self.fail(
-                    index,
-                    Error::Connect {
-                        target: self.config.target(),
-                        attempts,
-                    },
-                );
-                if out_of_fds {
-                    // Accepting more now would only reset them in turn.
-                    self.pause();
-                }
+            RaceState::Running if race.is_starved() => {
+                // It waits for a descriptor; accepting more would only add waiters.
+                self.pause();
             }
+            RaceState::Running => {}
+            RaceState::Lost(attempts) => self.fail(
+                index,
+                Error::Connect {
+                    target: self.config.target(),
+                    attempts,
+                },
+            ),
         }
     }
 
@@ -444,7 +462,6 @@ impl Forwarder<'_> {
             conn: Conn::Relaying(Box::new(session)),
             from,
         });
-        self.out_of_fds = false;
         self.pump(index);
     }
 
@@ -543,10 +560,6 @@ impl Forwarder<'_> {
         // Not accepting from here: a failure while accepting would recurse.
         self.resume = self.at_limit || self.paused_at.is_some();
     }
-}
-
-fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

@@ -42,8 +42,13 @@ const RESERVED_FDS: libc::rlim_t = 16;
 /// Descriptors a connection holds: local and edge sockets, and while dialing
 /// a second attempt's.
 const FDS_PER_CONNECTION: libc::rlim_t = 3;
-/// The most descriptors asked for when raising the soft limit.
+/// The most descriptors asked for when raising the soft limit. macOS refuses
+/// a soft limit above its per-process maximum (OPEN_MAX, 10240) even when the
+/// hard limit is unlimited.
+#[cfg(not(target_vendor = "apple"))]
 const WANTED_FDS: libc::rlim_t = 65_536;
+#[cfg(target_vendor = "apple")]
+const WANTED_FDS: libc::rlim_t = 10_240;
 
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {

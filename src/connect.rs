@@ -38,14 +38,19 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     }
     let (stream, addr) = race(poller, config, interleave(addrs), deadline)?;
     log::info!("connected to {addr} in {:.1?}", started.elapsed());
+    set_socket_options(&stream);
+    Ok(stream)
+}
+
+/// TCP_NODELAY and keepalive, as every connection to the edge has them.
+pub(crate) fn set_socket_options(stream: &TcpStream) {
     // Neither option is needed for correctness: a failure is only logged.
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("could not set TCP_NODELAY: {e}");
     }
-    if let Err(e) = set_keepalive(&stream) {
+    if let Err(e) = set_keepalive(stream) {
         log::debug!("could not turn TCP keepalive on: {e}");
     }
-    Ok(stream)
 }
 
 /// Turns keepalive on, probing after `KEEPALIVE_SECS` of silence.
@@ -68,7 +73,11 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Every address of the connect host of the allowed family; IP literals skip the resolver.
-fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Vec<SocketAddr>> {
+pub(crate) fn resolve(
+    poller: &mut Poller,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Vec<SocketAddr>> {
     let port = config.connect_port;
     let addrs = match &config.connect_host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
@@ -150,7 +159,7 @@ fn lookup(
 }
 
 /// Orders addresses for the race: families alternate, starting with IPv6 (RFC 8305 §4).
-fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     let (v6, v4): (Vec<_>, Vec<_>) = addrs.into_iter().partition(SocketAddr::is_ipv6);
     let mut out = Vec::with_capacity(v6.len() + v4.len());
     let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
@@ -230,7 +239,11 @@ fn race(
     }
 }
 
-fn start_attempt(poller: &Poller, addr: SocketAddr, token: Token) -> io::Result<TcpStream> {
+pub(crate) fn start_attempt(
+    poller: &Poller,
+    addr: SocketAddr,
+    token: Token,
+) -> io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr)?;
     poller
         .registry()
@@ -239,7 +252,7 @@ fn start_attempt(poller: &Poller, addr: SocketAddr, token: Token) -> io::Result<
 }
 
 /// `Ok(true)` once connected, `Ok(false)` on a spurious wakeup, the error if it failed.
-fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
+pub(crate) fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -250,7 +263,7 @@ fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 
-fn deregister(poller: &Poller, stream: &mut TcpStream) {
+pub(crate) fn deregister(poller: &Poller, stream: &mut TcpStream) {
     // A failed deregister leaves a registration that dies with the socket.
     let _ = poller.registry().deregister(stream);
 }

@@ -32,6 +32,9 @@ pub mod exit {
     /// An established session ended without TLS close_notify (truncation
     /// cannot be ruled out), was reset, or broke at the TLS layer.
     pub const UNCLEAN: u8 = 5;
+    /// TLS with the edge completed, but the edge closed before the service sent
+    /// a byte: nothing on the VM accepted the connection.
+    pub const NO_SERVICE: u8 = 6;
     /// Added to the signal number when SIGHUP, SIGINT or SIGTERM ends the tunnel.
     pub const SIGNAL_BASE: u8 = 128;
 }
@@ -129,6 +132,14 @@ pub enum Error {
         /// What ended it.
         cause: UncleanCause,
     },
+    /// The edge closed the session, cleanly or not, before the service sent
+    /// a byte while our side was still open: nothing on the VM accepted it.
+    NoService {
+        /// The host as the user named it (IPv6 literals in brackets).
+        host: String,
+        /// The port as the user named it.
+        port: u16,
+    },
     /// Reading stdin or writing stdout failed.
     Stdio {
         /// "stdin" or "stdout".
@@ -195,6 +206,7 @@ impl Error {
             },
             Error::Tls { .. } | Error::HandshakeIo { .. } => exit::TLS,
             Error::Unclean { .. } => exit::UNCLEAN,
+            Error::NoService { .. } => exit::NO_SERVICE,
             Error::Stdio { .. } | Error::Setup { .. } | Error::TlsSetup { .. } => exit::LOCAL,
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
@@ -293,6 +305,12 @@ impl fmt::Display for Error {
                     UncleanCause::Tls(e) => write!(f, "{}", describe_tls_error(e, host, false)),
                 }
             }
+            Error::NoService { host, port } => write!(
+                f,
+                "the edge closed the connection to {host}:{port} before the service sent anything: {} \
+                 (`vers-tunnel doctor {host}:{port}` checks each step)",
+                describe_no_service(*port)
+            ),
             Error::Stdio { which, source } => write!(f, "{which}: {}", describe_io(source)),
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
@@ -310,10 +328,22 @@ impl fmt::Display for CaProblem {
             CaProblem::NoCertificate => f.write_str("it holds no PEM \"CERTIFICATE\" block"),
             CaProblem::Pem(e) => f.write_str(&describe_pem_error(e)),
             CaProblem::NotAnAnchor { index, source } => {
-                write!(f, "certificate {index} is not a usable CA certificate: {source}")
+                write!(
+                    f,
+                    "certificate {index} is not a usable CA certificate: {source}"
+                )
             }
         }
     }
+}
+
+/// What an edge closing before the service's first byte means, and its usual
+/// causes (the Vers docs' checklist), for the tunnel and the doctor alike.
+pub fn describe_no_service(port: u16) -> String {
+    format!(
+        "nothing on the VM accepted the connection on port {port}; usually the service \
+         is not running, listens on 0.0.0.0 (IPv4 only) instead of ::, or the VM is not running"
+    )
 }
 
 /// An I/O error in plain lowercase words, without the "(os error N)" suffix.
@@ -436,7 +466,7 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
 }
 
 /// `2026-11-25 17:11:05 UTC` for a unix time.
-fn utc(time: UnixTime) -> String {
+pub fn utc(time: UnixTime) -> String {
     let secs = time.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -484,6 +514,25 @@ mod tests {
         assert!(e.is_quiet());
     }
 
+    #[test]
+    fn no_service_names_the_port_the_causes_and_the_doctor() {
+        let e = Error::NoService {
+            host: "x.vm.vers.sh".into(),
+            port: 443,
+        };
+        assert_eq!(e.exit_code(), exit::NO_SERVICE);
+        let msg = e.to_string();
+        for words in [
+            "the edge closed the connection to x.vm.vers.sh:443 before the service sent anything",
+            "nothing on the VM accepted the connection on port 443",
+            "not running",
+            "0.0.0.0 (IPv4 only) instead of ::",
+            "`vers-tunnel doctor x.vm.vers.sh:443`",
+        ] {
+            assert!(msg.contains(words), "{words:?} not in {msg:?}");
+        }
+        assert!(describe_no_service(8080).contains("on port 8080;"));
+    }
 
     #[test]
     fn dates_render_in_utc() {

@@ -298,9 +298,9 @@ fn describe_chain(
         names.extend(cert.ip_addresses.iter().map(ToString::to_string));
         let days_left = (cert.not_after - now).div_euclid(86_400);
         let left = if cert.not_after < now {
-            format!("expired {} days ago", -days_left)
+            format!("expired {} ago", days(-days_left))
         } else {
-            format!("{days_left} days left")
+            format!("{} left", days(days_left))
         };
         let cn = |name: &Option<String>| name.clone().unwrap_or_else(|| "(no CN)".into());
         lines.push(format!(
@@ -317,7 +317,8 @@ fn describe_chain(
         ));
         if i == 0 && cert.not_after >= now && days_left < EXPIRY_WARNING_DAYS {
             warning = Some(format!(
-                "the certificate for {host} expires in {days_left} days, on {}",
+                "the certificate for {host} expires in {}, on {}",
+                days(days_left),
                 date(cert.not_after)
             ));
         }
@@ -331,6 +332,15 @@ fn describe_chain(
         ]));
     }
     (lines, values, warning)
+}
+
+/// `1 day`, `6 days`.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
 }
 
 /// A validity date in the tunnel's format; dates before 1970 are rare enough

@@ -10,7 +10,9 @@ use crate::util::common::dns::{in_private_network, Dns};
 use crate::util::net::{self, BlackHole, ClosedPort};
 use crate::util::sshd::Sshd;
 use crate::util::{self, Edge, EdgeBuilder, Mode, World, HOST};
-use support::{date_in, doctor, doctor_without_ca, ClosedPort6, Diagnosis, Service, PROMPT};
+use support::{
+    date_in, doctor, doctor_without_ca, ClosedPort6, Diagnosis, Haproxy, Service, PROMPT,
+};
 
 /// What the doctor sends first on port 443, as ssh would.
 const SSH_IDENT: &[u8] = b"SSH-2.0-vers-tunnel-doctor\r\n";
@@ -102,6 +104,28 @@ fn edge_resetting_before_the_first_byte_is_the_same_diagnosis() {
     );
     assert_eq!(d.step("service")["closed"], "reset");
     d.assert_line(&["the edge closed the connection abruptly (connection reset by peer)"]);
+}
+
+#[test]
+fn haproxy_edge_with_no_listener_behind_it_gets_the_same_diagnosis() {
+    let w = World::new();
+    let closed = ClosedPort::new();
+    let edge = Haproxy::start(w.dir.path(), &w.ca.leaf(&[HOST]), closed.addr);
+    let d = Diagnosis::of(|| doctor(&w, edge.addr, 443));
+    d.assert_verdict(
+        6,
+        &["TLS to the edge works, but nothing on the VM accepted the connection on port 443"],
+    );
+    assert_eq!(d.step("service")["closed"], "close_notify");
+    // haproxy retries the VM's port for about 3 s before it gives up: the
+    // default wait (4 s) outlasts it.
+    let waited = d.step("service")["ms"].as_f64().unwrap();
+    assert!(waited < 4000.0, "{waited} ms");
+    // Control: with a listener there, the same edge passes the banner on.
+    let service = Service::start(BANNER);
+    let edge = Haproxy::start(w.dir.path(), &w.ca.leaf(&[HOST]), service.addr);
+    Diagnosis::of(|| doctor(&w, edge.addr, 443))
+        .assert_verdict(0, &["SSH server answers (SSH-2.0-OpenSSH_9.6 pretend)"]);
 }
 
 #[test]

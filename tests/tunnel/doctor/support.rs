@@ -43,6 +43,7 @@ impl Diagnosis {
         assert_eq!(text_run.stderr, "", "the doctor logs nothing by default");
         assert_eq!(json_run.stderr, "", "the doctor logs nothing by default");
         assert!(!text.contains('\x1b'), "no colour on a pipe: {text}");
+        eprintln!("{out}");
         assert_eq!(json_run.code(), code, "text:\n{text}\njson: {out}");
         assert!(
             out.ends_with('\n') && out.matches('\n').count() == 1,

@@ -6,12 +6,14 @@
 //!
 //! The pieces are the tunnel's: [`crate::connect`] resolves and opens the
 //! attempts, [`crate::tls`] builds the trust store and config, and
-//! [`crate::error`] words every failure. [`session`] drives TLS and listens
-//! for the service; [`report`] renders what was found.
+//! [`crate::error`] words every failure. [`trust`] keeps the chain the server
+//! presented, [`session`] drives TLS and listens for the service, and
+//! [`report`] renders what was found.
 
 mod json;
 mod report;
 mod session;
+mod trust;
 mod x509;
 
 use std::io;
@@ -93,7 +95,7 @@ fn diagnose(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<String, Stop
 }
 
 /// `config`: what this build is and what the options change.
-fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<session::Trust, Stop> {
+fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<trust::Trust, Stop> {
     let config = &doctor.connect;
     let started = Instant::now();
     let detail = format!(
@@ -103,7 +105,7 @@ fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<session:
         crate::tls::CRYPTO_PROVIDER,
         version::builtin_roots()
     );
-    let trust = session::Trust::new(&config.cacerts);
+    let trust = trust::Trust::new(&config.cacerts);
     let mut step = Step::new("config", started.elapsed(), detail)
         .field("version", version::VERSION)
         .field("rustls", version::RUSTLS_VERSION)

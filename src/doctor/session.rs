@@ -1,41 +1,35 @@
-//! The doctor's `tls` and `service` steps: the tunnel's TLS config and
-//! verification, driven on the poller within the connect deadline, and then a
-//! bounded wait for the service's first bytes.
+//! The doctor's `tls` and `service` steps: the handshake with the tunnel's
+//! config ([`super::trust`]), driven on the poller within the connect
+//! deadline, and then a bounded wait for the service's first bytes.
 //!
 //! Beyond one SSH identification line on port 443 (what ssh itself would send
-//! first), nothing is written to the service: on a real edge the VM is
-//! connected only once the client has spoken, and a silent probe would never
-//! see a dead port there.
+//! first), nothing is written to the service. An edge may connect to the VM
+//! only once the client has spoken (issue 12 measured one that did); a silent
+//! probe would never see a dead port there.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::Interest;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConnection;
 
 use super::json::Value;
 use super::report::{duration, Step};
-use super::{x509, Stop};
+use super::trust::{describe_chain, Trust};
+use super::Stop;
 use crate::cli::Config;
-use crate::error::{describe_io, describe_no_service, exit, utc, Error, Phase, UncleanCause};
+use crate::error::{describe_io, describe_no_service, exit, Error, Phase, UncleanCause};
 use crate::poller::{Poller, SOCKET};
 use crate::target::DEFAULT_PORT;
-use crate::tls::{self, ClientCertProbe};
+use crate::tls::ClientCertProbe;
 
 /// What the doctor sends on port 443, the edge's SSH route, exactly as an ssh
 /// client starts: an edge that connects to the VM only once the client has
 /// spoken then shows a dead port by closing.
 const SSH_IDENT: &[u8] = b"SSH-2.0-vers-tunnel-doctor\r\n";
-
-/// A leaf certificate expiring within this many days gets a warning.
-const EXPIRY_WARNING_DAYS: i64 = 14;
 
 /// Once the service's first bytes arrive, how long to wait for the rest of
 /// its first line.
@@ -49,92 +43,6 @@ const EXCERPT_CHARS: usize = 60;
 
 /// How long closing cleanly (close_notify) may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-
-/// The tunnel's TLS config, with its verifier wrapped so that the chain the
-/// server presented is kept even when verification refuses it.
-pub(super) struct Trust {
-    config: Arc<ClientConfig>,
-    probe: Arc<ClientCertProbe>,
-    recorder: Arc<Recorder>,
-}
-
-impl Trust {
-    /// The trust the tunnel would use with `cacerts`, and how many
-    /// certificates each file added.
-    pub(super) fn new(cacerts: &[PathBuf]) -> Result<(Trust, Vec<usize>), Error> {
-        let probe = Arc::new(ClientCertProbe::default());
-        let mut config = Arc::unwrap_or_clone(tls::client_config(cacerts, Arc::clone(&probe))?);
-        let (roots, counts) = tls::root_store(cacerts)?;
-        let provider = Arc::clone(config.crypto_provider());
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| Error::TlsSetup {
-                source: rustls::Error::General(e.to_string()),
-            })?;
-        let recorder = Arc::new(Recorder {
-            inner: webpki,
-            chain: Mutex::new(Vec::new()),
-        });
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::clone(&recorder) as Arc<dyn ServerCertVerifier>);
-        let trust = Trust {
-            config: Arc::new(config),
-            probe,
-            recorder,
-        };
-        Ok((trust, counts))
-    }
-}
-
-/// Keeps the presented chain, then lets webpki decide exactly as in the
-/// tunnel: the verification and its error words are unchanged.
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<WebPkiServerVerifier>,
-    chain: Mutex<Vec<CertificateDer<'static>>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        *self.chain.lock().unwrap_or_else(PoisonError::into_inner) = chain;
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
 
 /// The established TLS session with the edge.
 pub(super) struct Session {
@@ -211,19 +119,13 @@ pub(super) fn handshake(
         addr,
         host: config.host.to_string(),
         conn,
-        probe: trust.probe,
+        probe: Arc::clone(&trust.probe),
     };
     let outcome = session.complete_handshake(poller, config, deadline);
     let took = started.elapsed();
     let chain = match session.conn.peer_certificates() {
         Some(chain) => chain.to_vec(),
-        None => std::mem::take(
-            &mut *trust
-                .recorder
-                .chain
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        ),
+        None => trust.presented_chain(),
     };
     let mut step = Step::new("tls", took, String::new()).field("address", addr.to_string());
     let (lines, certs, warning) = describe_chain(&chain, &session.host);
@@ -266,90 +168,6 @@ pub(super) fn handshake(
             .field("alpn", alpn),
     );
     Ok(session)
-}
-
-/// A line and a JSON object per certificate, and a warning if the leaf
-/// expires soon.
-fn describe_chain(
-    chain: &[CertificateDer<'_>],
-    host: &str,
-) -> (Vec<String>, Vec<Value>, Option<String>) {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let mut lines = Vec::new();
-    let mut values = Vec::new();
-    let mut warning = None;
-    for (i, der) in chain.iter().enumerate() {
-        let which = if i == 0 {
-            "certificate".to_string()
-        } else {
-            format!("issuer {i}")
-        };
-        let cert = match x509::parse(der) {
-            Ok(cert) => cert,
-            Err(problem) => {
-                lines.push(format!("{which}: cannot be read ({problem})"));
-                values.push(Value::Object(vec![("error".into(), problem.into())]));
-                continue;
-            }
-        };
-        let mut names: Vec<String> = cert.dns_names.clone();
-        names.extend(cert.ip_addresses.iter().map(ToString::to_string));
-        let days_left = (cert.not_after - now).div_euclid(86_400);
-        let left = if cert.not_after < now {
-            format!("expired {} ago", days(-days_left))
-        } else {
-            format!("{} left", days(days_left))
-        };
-        let cn = |name: &Option<String>| name.clone().unwrap_or_else(|| "(no CN)".into());
-        lines.push(format!(
-            "{which}: subject CN {}; covers {}; issuer CN {}; valid {} to {} ({left})",
-            cn(&cert.subject_cn),
-            if names.is_empty() {
-                "no names".to_string()
-            } else {
-                names.join(", ")
-            },
-            cn(&cert.issuer_cn),
-            date(cert.not_before),
-            date(cert.not_after),
-        ));
-        if i == 0 && cert.not_after >= now && days_left < EXPIRY_WARNING_DAYS {
-            warning = Some(format!(
-                "the certificate for {host} expires in {}, on {}",
-                days(days_left),
-                date(cert.not_after)
-            ));
-        }
-        values.push(Value::Object(vec![
-            ("subject_cn".into(), cert.subject_cn.clone().into()),
-            ("names".into(), names.into()),
-            ("issuer_cn".into(), cert.issuer_cn.clone().into()),
-            ("not_before".into(), date(cert.not_before).into()),
-            ("not_after".into(), date(cert.not_after).into()),
-            ("days_left".into(), Value::Int(days_left)),
-        ]));
-    }
-    (lines, values, warning)
-}
-
-/// `1 day`, `6 days`.
-fn days(n: i64) -> String {
-    if n == 1 {
-        "1 day".into()
-    } else {
-        format!("{n} days")
-    }
-}
-
-/// A validity date in the tunnel's format; dates before 1970 are rare enough
-/// to be shown only as such.
-fn date(secs: i64) -> String {
-    match u64::try_from(secs) {
-        Ok(secs) => utc(UnixTime::since_unix_epoch(Duration::from_secs(secs))),
-        Err(_) => "a date before 1970".into(),
-    }
 }
 
 impl Session {

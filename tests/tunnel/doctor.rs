@@ -4,10 +4,13 @@
 
 mod support;
 
+use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+use std::process::Stdio;
 
 use crate::util::common::dns::{in_private_network, Dns};
 use crate::util::net::{self, BlackHole, ClosedPort};
+use crate::util::pty::Pty;
 use crate::util::sshd::Sshd;
 use crate::util::{self, Edge, EdgeBuilder, Mode, World, HOST};
 use support::{
@@ -397,6 +400,47 @@ fn unusable_ca_file_stops_at_config_with_status_2() {
         &["cannot read CA file /nonexistent/ca.pem: no such file"],
     );
     assert_eq!(d.steps(), ["config"]);
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let closed = ClosedPort::new();
+    let report_on_a_tty = |no_color: Option<&str>| {
+        let Pty { mut master, slave } = Pty::open();
+        let mut cmd = util::bare_tunnel();
+        cmd.args(["doctor", &closed.addr.to_string()])
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(slave)
+            .stderr(Stdio::null());
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        let child = cmd.spawn().unwrap();
+        // Only the child holds the terminal now: once it exits, reading the
+        // master gives what it wrote, then EIO.
+        drop(cmd);
+        assert_eq!(util::wait(child, util::HANG).code(), Some(3));
+        let mut out = Vec::new();
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let coloured = report_on_a_tty(None);
+    assert!(coloured.contains("\x1b[1;31mFAIL\x1b[0m"), "{coloured:?}");
+    assert!(
+        coloured.contains("\x1b[1mverdict:\x1b[0m could not connect"),
+        "{coloured:?}"
+    );
+    // no-color.org: any value but the empty string turns colour off.
+    let plain = report_on_a_tty(Some("1"));
+    assert!(
+        plain.contains("FAIL") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    assert!(report_on_a_tty(Some("")).contains("\x1b[1;31mFAIL"));
 }
 
 /// The tunnel when the edge closes before the service's first byte (issue

@@ -61,6 +61,7 @@ on the VM accepted the connection.";
 #[derive(Debug, Parser)]
 #[command(
     name = "vers-tunnel doctor",
+    bin_name = "vers-tunnel doctor",
     version,
     about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
     after_help = DOCTOR_AFTER_HELP

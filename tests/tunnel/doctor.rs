@@ -403,6 +403,29 @@ fn unusable_ca_file_stops_at_config_with_status_2() {
 }
 
 #[test]
+fn help_names_every_option_and_usage_errors_are_one_line() {
+    let run = util::run(util::bare_tunnel().args(["doctor", "--help"]), b"");
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let help = String::from_utf8_lossy(&run.stdout);
+    for words in [
+        "Usage: vers-tunnel doctor [OPTIONS] <HOST[:PORT]>",
+        "--json",
+        "--wait <SECS>",
+        "--cacert <FILE>",
+        "--connect-to",
+        "--connect-timeout",
+        "-4, --ipv4",
+        "6 TLS completed but nothing\non the VM accepted the connection",
+    ] {
+        assert!(help.contains(words), "{words:?} not in {help}");
+    }
+    let usage = |args: &[&str]| util::run(util::bare_tunnel().arg("doctor").args(args), b"");
+    usage(&["--wait", "0", HOST]).assert_failure(2, &["--wait", "more than 0"]);
+    usage(&[]).assert_failure(2, &["HOST[:PORT]"]);
+    usage(&["h.sh:0"]).assert_failure(2, &["port 0"]);
+}
+
+#[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     let closed = ClosedPort::new();
     let report_on_a_tty = |no_color: Option<&str>| {

@@ -6,9 +6,9 @@
 //!
 //! The pieces are the tunnel's: [`crate::connect`] resolves and opens the
 //! attempts, [`crate::tls`] builds the trust store and config, and
-//! [`crate::error`] words every failure. [`trust`] keeps the chain the server
-//! presented, [`session`] drives TLS and listens for the service, and
-//! [`report`] renders what was found.
+//! [`crate::error`] words every failure. `trust` keeps the chain the server
+//! presented, `session` drives TLS and listens for the service, and
+//! `report` renders what was found.
 
 mod json;
 mod report;
@@ -30,7 +30,9 @@ use crate::poller::{Poller, ATTEMPT_BASE};
 use crate::target::Host;
 use crate::version;
 
-pub use report::{colour_wanted, Report, Step};
+pub use report::{colour_wanted, Report};
+
+use report::Step;
 
 use json::Value;
 use report::duration;
@@ -189,9 +191,9 @@ fn check_dns(
         Ok(addrs) => connect::interleave(addrs),
         Err(err) => {
             let hint = match &err {
-                Error::Resolve { .. } => Some(
-                    "no address for this name: check its spelling (a deleted VM's name is gone)",
-                ),
+                Error::Resolve { .. } => {
+                    Some("no address for this name: check it (the VM id) for typos")
+                }
                 Error::NoAddress { family, .. } if !family.is_empty() => {
                     Some("the name has addresses, but none of the family -4/-6 asks for")
                 }
@@ -334,7 +336,8 @@ fn check_tcp(
     };
     let count = connected(true) + connected(false);
     step.detail = format!("{count} of {} addresses connect", addrs.len());
-    let Some(mut sock) = fastest.and_then(|(i, _)| streams[i].take()) else {
+    let winner = fastest.and_then(|(i, _)| Some((streams[i].take()?, addrs[i])));
+    let Some((mut sock, addr)) = winner else {
         let timed_out = outcomes.iter().any(|o| matches!(o, Outcome::Waiting));
         let err = if timed_out {
             Error::Timeout {
@@ -369,7 +372,6 @@ fn check_tcp(
             ));
         }
     }
-    let addr = fastest.map_or(addrs[0], |(i, _)| addrs[i]);
     steps.push(step.field("fastest", addr.to_string()));
     // The other attempts close when `streams` is dropped; their registrations go with them.
     connect::deregister(poller, &mut sock);

@@ -9,7 +9,7 @@ use super::json::Value;
 
 /// One step's result.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub(super) struct Step {
     /// `config`, `dns`, `tcp`, `tls` or `service`.
     pub name: &'static str,
     /// Whether the step passed (a warning still passes).
@@ -59,7 +59,7 @@ pub struct Report {
     /// `host:port` as the user named it.
     pub target: String,
     /// The steps run, in order; the first failure is the last.
-    pub steps: Vec<Step>,
+    pub(super) steps: Vec<Step>,
     /// One line saying what works or what does not, and why.
     pub verdict: String,
     /// The exit status (README, "Exit status").

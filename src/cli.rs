@@ -23,7 +23,9 @@ stdin to the server and the server to stdout until both sides are done.
 
 Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
 4 TLS/certificate failure, 5 unclean end (possible truncation), 6 the edge closed
-before the service sent anything (nothing listening on the VM's port), 128+N signal N.";
+before the service sent anything (nothing listening on the VM's port), 128+N signal N.
+
+When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
 
 /// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
@@ -31,7 +33,7 @@ before the service sent anything (nothing listening on the VM's port), 128+N sig
     name = "vers-tunnel",
     version,
     long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]
@@ -123,6 +125,75 @@ where
         connect: args
             .connect
             .into_config(args.target.host, port, ssl_cert_file),
+    })
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Steps: config (this build, CA files, --connect-to), dns (every address), tcp (each
+address on its own), tls (version, cipher, certificate chain, trust, expiry), service
+(its first bytes: on port 443, the SSH route, after an SSH identification line; on any
+other port nothing is sent). It stops at the first step that fails.
+
+Exit status: 0 every step passed, 2 usage or an unusable CA file, 3 the name does not
+resolve or no TCP connection, 4 TLS or certificate failure, 6 TLS completed but nothing
+on the VM accepted the connection.";
+
+/// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vers-tunnel doctor",
+    bin_name = "vers-tunnel doctor",
+    version,
+    about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
+    after_help = DOCTOR_AFTER_HELP
+)]
+pub struct DoctorArgs {
+    /// Host to check, e.g. {vmId}.vm.vers.sh; PORT defaults to 443 ([V6]:PORT for IPv6)
+    #[arg(value_name = "HOST[:PORT]")]
+    target: HostPort,
+
+    #[command(flatten)]
+    connect: ConnectArgs,
+
+    /// Print one JSON object instead of lines of text
+    #[arg(long)]
+    json: bool,
+
+    /// Wait up to SECS for the service's first bytes
+    #[arg(long, value_name = "SECS", default_value = "4", value_parser = parse_timeout)]
+    wait: Duration,
+}
+
+/// What `vers-tunnel doctor` is to check, validated.
+#[derive(Debug, Clone)]
+pub struct DoctorConfig {
+    /// The connection to check, with every connecting option.
+    pub connect: Config,
+    /// `--json`.
+    pub json: bool,
+    /// How long to wait for the service's first bytes.
+    pub wait: Duration,
+}
+
+/// Parses `vers-tunnel doctor` arguments (`args[0]` is `doctor`) into a [`DoctorConfig`].
+///
+/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, as for [`parse`].
+pub fn parse_doctor<I, T>(
+    args: I,
+    ssl_cert_file: Option<OsString>,
+) -> Result<DoctorConfig, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: DoctorArgs = try_parse_from(args)?;
+    let port = args.target.port.unwrap_or(DEFAULT_PORT);
+    Ok(DoctorConfig {
+        connect: args
+            .connect
+            .into_config(args.target.host, port, ssl_cert_file),
+        json: args.json,
+        wait: args.wait,
     })
 }
 
@@ -359,6 +430,37 @@ mod tests {
         assert_eq!(c.cacerts, [PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
         let c = parse(argv, Some("".into())).unwrap();
         assert_eq!(c.cacerts, [PathBuf::from("a.pem")]);
+    }
+
+    #[test]
+    fn doctor_takes_the_connecting_options_json_and_wait() {
+        let d = parse_doctor(
+            [
+                "doctor",
+                "--json",
+                "--wait",
+                "1.5",
+                "-4",
+                "--connect-to",
+                "::127.0.0.1:8443",
+                "h.sh:22",
+            ],
+            Some("b.pem".into()),
+        )
+        .unwrap();
+        assert!(d.json);
+        assert_eq!(d.wait, Duration::from_millis(1500));
+        assert_eq!(d.connect.target(), "h.sh:22");
+        assert_eq!(d.connect.connect_port, 8443);
+        assert_eq!(d.connect.family, Family::V4);
+        assert_eq!(d.connect.cacerts, [PathBuf::from("b.pem")]);
+        let d = parse_doctor(["doctor", "h.sh"], None).unwrap();
+        assert_eq!(
+            (d.connect.port, d.json, d.wait),
+            (443, false, Duration::from_secs(4))
+        );
+        let err = one_line(&parse_doctor(["doctor", "--wait", "0", "h.sh"], None).unwrap_err());
+        assert!(err.contains("more than 0"), "{err}");
     }
 
     #[test]

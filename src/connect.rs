@@ -42,8 +42,9 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     Ok(stream)
 }
 
-/// TCP_NODELAY (ssh keystrokes must not wait for Nagle) and keepalive. Neither
-/// is needed for correctness: a failure is only logged.
+/// TCP_NODELAY (ssh keystrokes must not wait for Nagle) and keepalive, as
+/// every connection to the edge has them. Neither is needed for correctness:
+/// a failure is only logged.
 pub fn set_socket_options(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("could not set TCP_NODELAY: {e}");
@@ -162,7 +163,7 @@ fn lookup(
 }
 
 /// Orders addresses for the race: families alternate, starting with IPv6 (RFC 8305 §4).
-fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     let (v6, v4): (Vec<_>, Vec<_>) = addrs.into_iter().partition(SocketAddr::is_ipv6);
     let mut out = Vec::with_capacity(v6.len() + v4.len());
     let (mut a, mut b) = (v6.into_iter(), v4.into_iter());
@@ -262,12 +263,12 @@ impl Race {
                     Ok(true) => {
                         let (_, mut stream) = self.pending.swap_remove(i);
                         // The losers close when the race is dropped.
-                        let _ = registry.deregister(&mut stream);
+                        deregister(registry, &mut stream);
                         return RaceState::Won(stream, self.addrs[index]);
                     }
                     Err(e) => {
                         let (_, mut stream) = self.pending.swap_remove(i);
-                        let _ = registry.deregister(&mut stream);
+                        deregister(registry, &mut stream);
                         log::debug!("{}: {e}", self.addrs[index]);
                         self.failed.push((self.addrs[index], e));
                         self.next_start = Instant::now();
@@ -335,7 +336,12 @@ fn race(
     }
 }
 
-fn start_attempt(registry: &Registry, addr: SocketAddr, token: Token) -> io::Result<TcpStream> {
+/// A non-blocking connection attempt to `addr`, registered for writability.
+pub(crate) fn start_attempt(
+    registry: &Registry,
+    addr: SocketAddr,
+    token: Token,
+) -> io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr)?;
     registry.register(&mut stream, token, Interest::WRITABLE)?;
     Ok(stream)
@@ -347,7 +353,7 @@ pub fn is_out_of_fds(e: &io::Error) -> bool {
 }
 
 /// `Ok(true)` once connected, `Ok(false)` on a spurious wakeup, the error if it failed.
-fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
+pub(crate) fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -356,6 +362,12 @@ fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Stops polling `stream`; a failed deregister leaves a registration that
+/// dies with the socket.
+pub(crate) fn deregister(registry: &Registry, stream: &mut TcpStream) {
+    let _ = registry.deregister(stream);
 }
 
 fn timeout(config: &Config, phase: Phase) -> Error {

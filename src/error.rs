@@ -32,8 +32,8 @@ pub mod exit {
     /// An established session ended without TLS close_notify (truncation
     /// cannot be ruled out), was reset, or broke at the TLS layer.
     pub const UNCLEAN: u8 = 5;
-    /// The edge completed TLS, then closed before the service sent a byte:
-    /// nothing on the VM accepted the connection on that port.
+    /// TLS with the edge completed, but the edge closed before the service sent
+    /// a byte: nothing on the VM accepted the connection.
     pub const NO_SERVICE: u8 = 6;
     /// Added to the signal number when SIGHUP, SIGINT or SIGTERM ends the tunnel.
     pub const SIGNAL_BASE: u8 = 128;
@@ -132,12 +132,12 @@ pub enum Error {
         /// What ended it.
         cause: UncleanCause,
     },
-    /// The server ended the session without a byte while ours was still
-    /// open: the edge found nothing listening on the VM's port.
+    /// The edge closed the session, cleanly or not, before the service sent
+    /// a byte while our side was still open: nothing on the VM accepted it.
     NoService {
-        /// The VM's name.
+        /// The host as the user named it (IPv6 literals in brackets).
         host: String,
-        /// The port on the VM.
+        /// The port as the user named it.
         port: u16,
     },
     /// Reading stdin or writing stdout failed.
@@ -316,9 +316,9 @@ impl fmt::Display for Error {
             }
             Error::NoService { host, port } => write!(
                 f,
-                "the edge closed the connection to {host}:{port} before the service sent anything: \
-                 nothing on the VM accepted it on port {port} (not running, listening on 0.0.0.0 \
-                 instead of ::, or the VM is not running); run `vers-tunnel doctor {host}:{port}`"
+                "the edge closed the connection to {host}:{port} before the service sent anything: {} \
+                 (`vers-tunnel doctor {host}:{port}` checks each step)",
+                describe_no_service(*port)
             ),
             Error::Stdio { which, source } => write!(f, "{which}: {}", describe_io(source)),
             Error::Listen { addr, source } => {
@@ -347,6 +347,15 @@ impl fmt::Display for CaProblem {
             }
         }
     }
+}
+
+/// What an edge closing before the service's first byte means, and its usual
+/// causes (the Vers docs' checklist), for the tunnel and the doctor alike.
+pub fn describe_no_service(port: u16) -> String {
+    format!(
+        "nothing on the VM accepted the connection on port {port}; usually the service \
+         is not running, listens on 0.0.0.0 (IPv4 only) instead of ::, or the VM is not running"
+    )
 }
 
 /// An I/O error in plain lowercase words, without the "(os error N)" suffix.
@@ -469,7 +478,7 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
 }
 
 /// `2026-11-25 17:11:05 UTC` for a unix time.
-fn utc(time: UnixTime) -> String {
+pub fn utc(time: UnixTime) -> String {
     let secs = time.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -515,6 +524,26 @@ mod tests {
         };
         assert_eq!(e.exit_code(), 143);
         assert!(e.is_quiet());
+    }
+
+    #[test]
+    fn no_service_names_the_port_the_causes_and_the_doctor() {
+        let e = Error::NoService {
+            host: "x.vm.vers.sh".into(),
+            port: 443,
+        };
+        assert_eq!(e.exit_code(), exit::NO_SERVICE);
+        let msg = e.to_string();
+        for words in [
+            "the edge closed the connection to x.vm.vers.sh:443 before the service sent anything",
+            "nothing on the VM accepted the connection on port 443",
+            "not running",
+            "0.0.0.0 (IPv4 only) instead of ::",
+            "`vers-tunnel doctor x.vm.vers.sh:443`",
+        ] {
+            assert!(msg.contains(words), "{words:?} not in {msg:?}");
+        }
+        assert!(describe_no_service(8080).contains("on port 8080;"));
     }
 
     #[test]

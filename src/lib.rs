@@ -8,13 +8,15 @@
 //! through `records`), using [`stdio`] for the local ends and [`signals`] to
 //! stop cleanly. [`error`] says what went wrong and which exit status it gets.
 //!
-//! Around the tunnel: [`ssh_config`] prints the ssh_config block that uses it,
+//! Around the tunnel: [`doctor`] checks each of those steps on its own and
+//! says which fails, [`ssh_config`] prints the ssh_config block that uses it,
 //! [`version`] says what a build is made of, and [`alloc`] is the global
 //! allocator's one adjustment (large blocks on a cache line).
 
 pub mod alloc;
 pub mod cli;
 pub mod connect;
+pub mod doctor;
 pub mod error;
 pub mod forward;
 pub mod poller;

@@ -1,5 +1,5 @@
-//! `vers-tunnel HOST[:PORT]` and `vers-tunnel ssh-config`: parse, log, run, exit
-//! with the documented status.
+//! `vers-tunnel HOST[:PORT]`, `vers-tunnel ssh-config` and `vers-tunnel doctor`:
+//! parse, log, run, exit with the documented status.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
-use vers_tunnel::{cli, ssh_config};
+use vers_tunnel::{cli, doctor, ssh_config};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
 // record received, so the static build uses dlmalloc.
@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     let ssl_cert_file = std::env::var_os("SSL_CERT_FILE");
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == doctor::SUBCOMMAND) {
+        return run_doctor(&args[1..]);
     }
     if args.get(1).is_some_and(|a| a == "forward") {
         return match cli::parse_forward(&args[1..], ssl_cert_file) {
@@ -72,10 +75,31 @@ fn print_ssh_config(args: &[OsString]) -> ExitCode {
             return ExitCode::from(err.exit_code());
         }
     };
+    print(&text, ExitCode::SUCCESS)
+}
+
+/// `vers-tunnel doctor ...`: the report on stdout, its verdict as the status.
+fn run_doctor(args: &[OsString]) -> ExitCode {
+    let config = match cli::parse_doctor(args, std::env::var_os("SSL_CERT_FILE")) {
+        Ok(config) => config,
+        Err(err) => return usage(&err),
+    };
+    vers_tunnel::init_logging(config.connect.verbosity);
+    let report = doctor::run(&config);
+    let text = if config.json {
+        report.to_json()
+    } else {
+        report.to_text(doctor::colour_wanted())
+    };
+    print(&text, ExitCode::from(report.exit))
+}
+
+/// Writes a subcommand's output to stdout; `status` unless that fails.
+fn print(text: &str, status: ExitCode) -> ExitCode {
     match io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => status,
         // The reader took what it wanted (`| head`): not a failure.
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => status,
         Err(err) => {
             eprintln!("vers-tunnel: stdout: {}", describe_io(&err));
             ExitCode::from(exit::LOCAL)

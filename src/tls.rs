@@ -52,12 +52,7 @@ pub fn client_config(
     cacerts: &[impl AsRef<Path>],
     probe: Arc<ClientCertProbe>,
 ) -> Result<Arc<ClientConfig>> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    for path in cacerts {
-        add_pem_roots(&mut roots, path.as_ref())?;
-    }
+    let (roots, _) = root_store(cacerts)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -67,7 +62,21 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<()> {
+/// The built-in roots plus every certificate in `cacerts`, and how many
+/// certificates each file added.
+pub fn root_store(cacerts: &[impl AsRef<Path>]) -> Result<(RootCertStore, Vec<usize>)> {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let counts = cacerts
+        .iter()
+        .map(|path| add_pem_roots(&mut roots, path.as_ref()))
+        .collect::<Result<_>>()?;
+    Ok((roots, counts))
+}
+
+/// Adds the certificates in the PEM file at `path`; how many there were.
+fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<usize> {
     let invalid = |problem| Error::CaFileInvalid {
         path: path.to_path_buf(),
         problem,
@@ -94,5 +103,5 @@ fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<()> {
             CaProblem::NoCertificate
         }));
     }
-    Ok(())
+    Ok(found)
 }

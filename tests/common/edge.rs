@@ -223,7 +223,17 @@ fn serve(mut sock: TcpStream, shared: &Shared) {
         let _ = conn.complete_io(&mut sock);
         return;
     };
-    let backend = TcpStream::connect(backend).unwrap();
+    let Ok(backend) = TcpStream::connect(backend) else {
+        // What haproxy does when the VM's port has no listener: close
+        // cleanly, having sent nothing; draining, so that the close is a
+        // FIN and not a reset that could overtake the close_notify.
+        conn.send_close_notify();
+        let _ = conn.complete_io(&mut sock);
+        let _ = sock.shutdown(Shutdown::Write);
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = io::copy(&mut sock, &mut io::sink());
+        return;
+    };
     // Like a real edge: an ssh keystroke must not wait for Nagle on our hops.
     sock.set_nodelay(true).unwrap();
     backend.set_nodelay(true).unwrap();

@@ -4,6 +4,7 @@ mod util;
 
 mod args;
 mod demo;
+mod doctor;
 mod faults_local;
 mod faults_network;
 mod faults_trust;

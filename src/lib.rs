@@ -5,8 +5,10 @@
 //! builds the trust store; [`connect`] resolves and races addresses; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
 //! on the one [`poller::Poller`] (reading the socket a TLS record at a time
-//! through `records`), using [`stdio`] for the local ends and [`signals`] to
-//! stop cleanly. [`error`] says what went wrong and which exit status it gets.
+//! through `records`, each direction through a `buffer`), using [`stdio`] for
+//! the local ends and [`signals`] to stop cleanly. [`error`] says what went
+//! wrong and which exit status it gets. [`forward`] runs one such session per
+//! accepted connection, on the same loop.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
 //! says which fails, [`ssh_config`] prints the ssh_config block that uses it,
@@ -14,6 +16,7 @@
 //! allocator's one adjustment (large blocks on a cache line).
 
 pub mod alloc;
+mod buffer;
 pub mod cli;
 pub mod connect;
 pub mod doctor;

@@ -19,14 +19,16 @@ use rustls::ClientConnection;
 
 use crate::error::{Error, Phase, Result, UncleanCause};
 use crate::poller::Poller;
+use crate::buffer::Buffer;
 use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
 
-/// Bytes read from the local end at once, and the most rustls may hold unsent:
-/// with the kernel's socket buffers this bounds memory per direction, so a
-/// slow reader on one side stops reads on the other instead of growing buffers.
-pub const BUDGET: usize = 64 * 1024;
+/// The most rustls may hold unsent: with the direction buffers' own bound
+/// ([`buffer::BUDGET`](crate::buffer::BUDGET)) and the kernel's socket buffers
+/// this bounds memory per direction, so a slow reader on one side stops reads
+/// on the other instead of growing buffers.
+pub use crate::buffer::BUDGET;
 
 /// Rounds of work between two looks at events when data never stops coming.
 const ROUNDS_PER_WAIT: usize = 64;
@@ -100,63 +102,6 @@ enum Flow {
     /// Passed on, and ended at the far side too (close_notify sent and the TCP
     /// write side shut; or the local reader has seen EOF).
     Closed,
-}
-
-/// Bytes on their way from one end to the other, `data[start..end]`, at most
-/// [`BUDGET`]. Allocated when bytes first come; a buffer that may `release`
-/// gives its memory back whenever it is empty and its source has nothing more.
-#[derive(Debug)]
-struct Buffer {
-    data: Box<[u8]>,
-    start: usize,
-    end: usize,
-    /// Give the memory back when idle (many sessions) or keep it (one session).
-    release_when_idle: bool,
-}
-
-impl Buffer {
-    fn new(release_when_idle: bool) -> Buffer {
-        Buffer {
-            data: Box::default(),
-            start: 0,
-            end: 0,
-            release_when_idle,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
-    fn pending(&self) -> &[u8] {
-        &self.data[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-    }
-
-    /// The free space after the pending bytes (all of it once they are gone).
-    fn room(&mut self) -> &mut [u8] {
-        if self.is_empty() {
-            (self.start, self.end) = (0, 0);
-        }
-        if self.data.is_empty() {
-            self.data = vec![0; BUDGET].into_boxed_slice();
-        }
-        &mut self.data[self.end..]
-    }
-
-    fn filled(&mut self, n: usize) {
-        self.end += n;
-    }
-
-    /// The source has nothing more for now: an idle session holds no buffer.
-    fn idle(&mut self) {
-        if self.release_when_idle && self.is_empty() {
-            self.data = Box::default();
-        }
-    }
 }
 
 /// Which sources may have work for us; events set these, `WouldBlock` clears them.

@@ -5,16 +5,15 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token, Waker};
+use mio::{Interest, Registry, Token};
 
 use crate::cli::{Config, Family};
 use crate::error::{Error, Phase, Result};
-use crate::poller::{Poller, ATTEMPT_BASE, RESOLVER};
+use crate::poller::{Poller, ATTEMPT_BASE};
 use crate::target::Host;
 
 /// RFC 8305's recommended delay before trying the next address.
@@ -87,6 +86,11 @@ pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Host::Name(name) => lookup(poller, config, name, deadline)?,
     };
+    select(config, addrs)
+}
+
+/// The addresses of the family `-4`/`-6` allows; none is an error naming the host.
+pub fn select(config: &Config, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>> {
     let wanted = |addr: &SocketAddr| match config.family {
         Family::Any => true,
         Family::V4 => addr.is_ipv4(),
@@ -106,54 +110,68 @@ pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     Ok(addrs)
 }
 
-/// getaddrinfo blocks, so it runs on a thread that wakes the loop when done;
-/// the loop keeps honouring the deadline and stop signals meanwhile. A thread
-/// left behind by a timeout ends with the process.
+/// A name being looked up on a thread of its own (getaddrinfo blocks), which
+/// wakes the loop through the poller's resolver waker when it has the answer.
+/// A thread left behind (a timeout, a stop) ends with the process.
+#[derive(Debug)]
+pub struct Lookup {
+    name: String,
+    rx: mpsc::Receiver<io::Result<Vec<SocketAddr>>>,
+}
+
+impl Lookup {
+    /// Starts looking `name` up, for `port`.
+    pub fn start(poller: &mut Poller, name: &str, port: u16) -> Result<Lookup> {
+        let setup = |source| Error::Setup {
+            what: "starting the resolver",
+            source,
+        };
+        let waker = poller.resolver_waker().map_err(setup)?;
+        let (tx, rx) = mpsc::channel();
+        let query = (name.to_string(), port);
+        thread::Builder::new()
+            .name("resolver".into())
+            .spawn(move || {
+                let answer = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+                // The receiver is gone only if the loop gave up; nothing to do then.
+                let _ = tx.send(answer);
+                let _ = waker.wake();
+            })
+            .map_err(setup)?;
+        Ok(Lookup {
+            name: name.to_string(),
+            rx,
+        })
+    }
+
+    /// The answer, once it has come.
+    pub fn answer(&self) -> Option<Result<Vec<SocketAddr>>> {
+        let resolve_error = |source| Error::Resolve {
+            host: self.name.clone(),
+            source,
+        };
+        match self.rx.try_recv() {
+            Ok(answer) => Some(answer.map_err(resolve_error)),
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(resolve_error(io::Error::other(
+                "the resolver thread failed",
+            )))),
+            Err(mpsc::TryRecvError::Empty) => None,
+        }
+    }
+}
+
+/// Looks `name` up, waiting on the loop so that the deadline and stop
+/// signals are honoured meanwhile.
 fn lookup(
     poller: &mut Poller,
     config: &Config,
     name: &str,
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>> {
-    let waker =
-        Arc::new(
-            Waker::new(poller.registry(), RESOLVER).map_err(|source| Error::Setup {
-                what: "starting the resolver",
-                source,
-            })?,
-        );
-    // The thread gets its own handle: if it held the only one, dropping it
-    // would close the eventfd and could take the pending wakeup with it.
-    let thread_waker = Arc::clone(&waker);
-    let (tx, rx) = mpsc::channel();
-    let query = (name.to_string(), config.connect_port);
-    thread::Builder::new()
-        .name("resolver".into())
-        .spawn(move || {
-            let answer = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
-            // The receiver is gone only if the main thread gave up; nothing to do then.
-            let _ = tx.send(answer);
-            let _ = thread_waker.wake();
-        })
-        .map_err(|source| Error::Setup {
-            what: "starting the resolver",
-            source,
-        })?;
+    let lookup = Lookup::start(poller, name, config.connect_port)?;
     loop {
-        match rx.try_recv() {
-            Ok(answer) => {
-                return answer.map_err(|source| Error::Resolve {
-                    host: name.to_string(),
-                    source,
-                })
-            }
-            Err(mpsc::TryRecvError::Disconnected) => {
-                return Err(Error::Resolve {
-                    host: name.to_string(),
-                    source: io::Error::other("the resolver thread failed"),
-                })
-            }
-            Err(mpsc::TryRecvError::Empty) => {}
+        if let Some(answer) = lookup.answer() {
+            return answer;
         }
         if Instant::now() >= deadline {
             return Err(timeout(config, Phase::Resolve));

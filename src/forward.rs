@@ -2,7 +2,8 @@
 //! its own verified TLS connection to the edge, all of them on the one loop.
 //!
 //! Each connection is a slot: first `Dialing` (a [`Race`] over the target's
-//! addresses, resolved once at start), then `Relaying` (a [`Session`], the same
+//! addresses, resolved at start and looked up again in the background once
+//! they are a minute old or all of them failed), then `Relaying` (a [`Session`], the same
 //! pump as the stdio tunnel's, handshake included). A slot's tokens are its
 //! own range, so an event finds its connection by arithmetic. A failure ends
 //! only that connection, with a reset and one log line; the listener keeps
@@ -20,11 +21,11 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::cli::{Config, ForwardConfig};
-use crate::connect::{self, is_out_of_fds, Race, RaceState, MAX_ATTEMPTS};
+use crate::connect::{self, is_out_of_fds, Lookup, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
-use crate::poller::Poller;
+use crate::poller::{Poller, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
-use crate::target::Listen;
+use crate::target::{Host, Listen};
 use crate::tls::{self, ClientCertProbe};
 
 /// Tokens of the listeners (at most two: 127.0.0.1 and ::1).
@@ -42,6 +43,11 @@ const RESERVED_FDS: libc::rlim_t = 16;
 /// Descriptors a connection holds: local and edge sockets, and while dialing
 /// a second attempt's.
 const FDS_PER_CONNECTION: libc::rlim_t = 3;
+/// How old the target's addresses may get before a new connection has them
+/// looked up again (in the background; that connection uses the old ones).
+const REFRESH: Duration = Duration::from_secs(60);
+/// The least time between two lookups, however often every address fails.
+const MIN_REFRESH: Duration = Duration::from_secs(5);
 /// The most descriptors asked for when raising the soft limit. macOS refuses
 /// a soft limit above its per-process maximum (OPEN_MAX, 10240) even when the
 /// hard limit is unlimited.
@@ -58,6 +64,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let mut poller = Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
     let addrs = connect::resolve(&mut poller, config, deadline)?;
+    let resolved_at = Instant::now();
     let registry = poller
         .registry()
         .try_clone()
@@ -95,8 +102,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         at_limit: false,
         paused_at: None,
         busy: Vec::new(),
+        refresh_wanted: false,
         resume: false,
         out_of_fds: false,
+        lookup: None,
+        resolved_at,
     };
     forwarder.serve(&mut poller)
 }
@@ -224,10 +234,16 @@ struct Forwarder<'a> {
     paused_at: Option<Instant>,
     /// Sessions that stopped with work left, to pump again before waiting.
     busy: Vec<usize>,
+    /// The target's addresses should be looked up again.
+    refresh_wanted: bool,
     /// A connection ended while accepting waited: try again.
     resume: bool,
     /// The shortage of descriptors has been logged and not yet ended.
     out_of_fds: bool,
+    /// A lookup of the target's name under way, to refresh `addrs`.
+    lookup: Option<Lookup>,
+    /// When `addrs` were last looked up.
+    resolved_at: Instant,
 }
 
 impl Forwarder<'_> {
@@ -254,9 +270,15 @@ impl Forwarder<'_> {
             } else {
                 Some(Instant::now())
             };
+            if self.refresh_wanted {
+                self.refresh_wanted = false;
+                self.refresh(poller);
+            }
             for event in poller.wait(wait_until)? {
                 let token = event.token().0;
-                if (LISTENER_BASE..SESSION_BASE).contains(&token) {
+                if event.token() == RESOLVER {
+                    self.take_lookup();
+                } else if (LISTENER_BASE..SESSION_BASE).contains(&token) {
                     accept = true;
                 } else if let Some(slot) = token.checked_sub(SESSION_BASE).map(|t| t / STRIDE) {
                     if self.on_event(slot, event) {
@@ -313,6 +335,39 @@ impl Forwarder<'_> {
         self.at_limit = false;
     }
 
+    /// Starts looking the target up again, if it is a name and no lookup runs.
+    fn refresh(&mut self, poller: &mut Poller) {
+        let Host::Name(name) = &self.config.connect_host else {
+            return;
+        };
+        if self.lookup.is_some() || self.resolved_at.elapsed() < MIN_REFRESH {
+            return;
+        }
+        match Lookup::start(poller, name, self.config.connect_port) {
+            Ok(lookup) => self.lookup = Some(lookup),
+            Err(e) => log::debug!("{e}"),
+        }
+    }
+
+    /// Takes the refreshed addresses, when the lookup has them; a failed
+    /// lookup keeps the old ones (they may well still work).
+    fn take_lookup(&mut self) {
+        let Some(answer) = self.lookup.as_ref().and_then(Lookup::answer) else {
+            return;
+        };
+        self.lookup = None;
+        self.resolved_at = Instant::now();
+        match answer.and_then(|addrs| connect::select(self.config, addrs)) {
+            Ok(addrs) => {
+                if addrs != self.addrs {
+                    log::info!("{} now resolves to {addrs:?}", self.config.connect_host);
+                }
+                self.addrs = addrs;
+            }
+            Err(e) => log::info!("{e}; keeping the addresses looked up before"),
+        }
+    }
+
     /// Gives the races that waited for a descriptor another go (they were
     /// accepted first, so they come before new connections).
     fn retry_starved(&mut self) {
@@ -363,6 +418,9 @@ impl Forwarder<'_> {
             self.free.push(index);
             return;
         }
+        if self.resolved_at.elapsed() >= REFRESH {
+            self.refresh_wanted = true;
+        }
         let race = Race::new(self.addrs.clone(), base + 2);
         let deadline = Instant::now() + self.config.connect_timeout;
         self.slots[index] = Some(Slot {
@@ -409,13 +467,17 @@ impl Forwarder<'_> {
                 self.pause();
             }
             RaceState::Running => {}
-            RaceState::Lost(attempts) => self.fail(
-                index,
-                Error::Connect {
-                    target: self.config.target(),
-                    attempts,
-                },
-            ),
+            RaceState::Lost(attempts) => {
+                // Every address failed: perhaps they are no longer the target's.
+                self.refresh_wanted = true;
+                self.fail(
+                    index,
+                    Error::Connect {
+                        target: self.config.target(),
+                        attempts,
+                    },
+                );
+            }
         }
     }
 

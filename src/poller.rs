@@ -2,9 +2,10 @@
 //! turned into [`Error::Interrupted`] wherever the wait happens.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
-use mio::{Events, Poll, Registry, Token};
+use mio::{Events, Poll, Registry, Token, Waker};
 
 use crate::error::{Error, Result};
 use crate::signals::Signals;
@@ -22,8 +23,9 @@ pub const STDOUT: Token = Token(4);
 /// Connection attempts take `ATTEMPT_BASE + index`.
 pub const ATTEMPT_BASE: usize = 16;
 
-/// Events per wait: a handful of descriptors ever fire at once.
-const EVENT_CAPACITY: usize = 16;
+/// Events per wait: the tunnel has a handful of descriptors; `forward` may
+/// have hundreds of connections busy at once (12 bytes an event on Linux).
+const EVENT_CAPACITY: usize = 256;
 
 /// The poll, its event buffer and the stop signals.
 #[derive(Debug)]
@@ -31,6 +33,9 @@ pub struct Poller {
     poll: Poll,
     events: Events,
     signals: Signals,
+    /// The resolver threads' one waker (mio allows one per poll), made when
+    /// the first name is looked up.
+    resolver: Option<Arc<Waker>>,
 }
 
 impl Poller {
@@ -46,7 +51,18 @@ impl Poller {
             poll,
             events: Events::with_capacity(EVENT_CAPACITY),
             signals,
+            resolver: None,
         })
+    }
+
+    /// The waker resolver threads use to say an answer is ready ([`RESOLVER`]).
+    pub fn resolver_waker(&mut self) -> io::Result<Arc<Waker>> {
+        if let Some(waker) = &self.resolver {
+            return Ok(Arc::clone(waker));
+        }
+        let waker = Arc::new(Waker::new(self.poll.registry(), RESOLVER)?);
+        self.resolver = Some(Arc::clone(&waker));
+        Ok(waker)
     }
 
     /// The registry, for adding sources.

@@ -17,9 +17,9 @@ use mio::net::TcpStream;
 use mio::{Registry, Token};
 use rustls::ClientConnection;
 
+use crate::buffer::Buffer;
 use crate::error::{Error, Phase, Result, UncleanCause};
 use crate::poller::Poller;
-use crate::buffer::Buffer;
 use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;

@@ -6,6 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::util::common::dns::{in_private_network, Dns};
 use crate::util::forward::{connect_to, Forwarder};
 use crate::util::{
     self, bare_tunnel, connect_to as connect_to_rule, Behaviour, EdgeBuilder, Mode, Prng, World,
@@ -279,4 +280,64 @@ fn sigterm_with_open_sessions_exits_143_promptly() {
             "{err:?}"
         );
     }
+}
+
+#[test]
+fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failure() {
+    // A long-running forwarder must follow the edge's addresses if they
+    // change, without asking DNS once per failing connection.
+    const NAME: &str = "edge.test";
+    let dir = util::TempDir::new("refresh");
+    let files = [
+        ("hosts", "127.0.0.1 localhost\n"),
+        ("resolv.conf", "nameserver 127.0.0.1\n"),
+        ("nsswitch.conf", "hosts: files dns\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let etc = dir.path().to_path_buf();
+    let ca = World::new();
+    let pem = ca.ca.pem_path.clone();
+    let (asked_at_start, asked_later, lines) = in_private_network(move || {
+        let dns = Dns::start(&[NAME]);
+        // Nothing listens on the port the name leads to: every connection fails.
+        let closed = crate::util::net::ClosedPort::new();
+        let mut cmd = bare_tunnel();
+        cmd.arg("forward")
+            .arg("--cacert")
+            .arg(&pem)
+            .arg("--connect-to")
+            .arg(format!("{HOST}:443:{NAME}:{}", closed.addr.port()))
+            .arg("0")
+            .arg(format!("{HOST}:443"));
+        util::with_etc(&mut cmd, &etc, &files.map(|(name, _)| name));
+        let fwd = Forwarder::start(&mut cmd);
+        let at_start = dns.asked(NAME);
+        let started = std::time::Instant::now();
+        // Connections fail one after another; the name is looked up again
+        // once, a few seconds on (not at each failure).
+        util::wait_until(util::HANG, "a second lookup", || {
+            let mut s = fwd.connect();
+            let _ = read_all(&mut s);
+            dns.asked(NAME) > at_start
+        });
+        let waited = started.elapsed();
+        (at_start, (dns.asked(NAME), waited), fwd.stderr())
+    });
+    assert!(asked_at_start > 0, "not resolved at start: {lines:?}");
+    let (asked, waited) = asked_later;
+    assert!(
+        waited >= Duration::from_secs(4),
+        "looked up again after only {waited:?}"
+    );
+    // One lookup asks for A and AAAA: at most two queries more.
+    assert!(
+        asked <= asked_at_start * 2,
+        "{asked} queries after {asked_at_start}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("connection refused")),
+        "{lines:?}"
+    );
 }

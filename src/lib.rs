@@ -16,6 +16,7 @@ pub mod alloc;
 pub mod cli;
 pub mod connect;
 pub mod error;
+pub mod noproxy;
 pub mod poller;
 mod records;
 pub mod relay;

@@ -18,6 +18,7 @@ pub mod connect;
 pub mod error;
 pub mod noproxy;
 pub mod poller;
+pub mod proxy;
 mod records;
 pub mod relay;
 pub mod signals;

@@ -2,7 +2,9 @@
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
-//! builds the trust store; [`connect`] resolves and races addresses; [`relay`]
+//! builds the trust store; [`connect`] resolves and races addresses (of the
+//! proxy, when [`proxy`] and [`noproxy`] say one applies, and then asks it for
+//! a tunnel) and hands over a [`transport::Transport`]; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
 //! on the one [`poller::Poller`] (reading the socket a TLS record at a time
 //! through `records`), using [`stdio`] for the local ends and [`signals`] to
@@ -26,6 +28,7 @@ pub mod ssh_config;
 pub mod stdio;
 pub mod target;
 pub mod tls;
+pub mod transport;
 pub mod version;
 
 use std::io::Write;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
+use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::{cli, ssh_config};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
@@ -25,7 +26,8 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);
     }
-    let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE")) {
+    let proxy_env = ProxyEnv::from_lookup(|name| std::env::var_os(name));
+    let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE"), &proxy_env) {
         Ok(config) => config,
         Err(err) => return usage(&err),
     };

@@ -5,11 +5,10 @@
 //! each source is registered once (edge-triggered) and never re-registered.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry};
 use rustls::ClientConnection;
 
@@ -18,6 +17,7 @@ use crate::poller::{Poller, SOCKET, STDIN, STDOUT};
 use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
+use crate::transport::Transport;
 
 /// Bytes read from stdin at once, and the most rustls may hold unsent: with the
 /// kernel's socket buffers this bounds memory per direction, so a slow reader
@@ -30,8 +30,8 @@ const ROUNDS_PER_WAIT: usize = 64;
 /// Everything the relay needs to know about the connection it was handed.
 #[derive(Debug)]
 pub struct Session {
-    /// The established TCP connection.
-    pub sock: TcpStream,
+    /// The established connection (TCP to the edge, or through a proxy).
+    pub sock: Transport,
     /// Its peer address, for messages.
     pub addr: SocketAddr,
     /// The verified host name, for messages.
@@ -48,7 +48,7 @@ pub struct Session {
 
 /// One tunnel: the TLS session and both stdio ends.
 struct Tunnel {
-    sock: TcpStream,
+    sock: Transport,
     addr: SocketAddr,
     host: String,
     target: String,
@@ -422,7 +422,7 @@ impl Tunnel {
             return true;
         }
         if !self.client_done && !self.tls.wants_write() {
-            if let Err(e) = self.sock.shutdown(Shutdown::Write) {
+            if let Err(e) = self.sock.shutdown_write() {
                 log::debug!("shutting down the TCP write side: {e}");
             }
             self.client_done = true;

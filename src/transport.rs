@@ -156,7 +156,9 @@ impl ProxyTls {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
-            // Nothing decrypted is waiting (`reader` said so): fetch records.
+            // Nothing decrypted is waiting (`reader` said so). Records that
+            // must go first (the handshake's first flight) go now.
+            self.flush_unless_full(stream)?;
             let eof = self.conn.read_tls(stream)? == 0;
             if let Err(e) = self.conn.process_new_packets() {
                 // Best effort: tell the proxy why (rustls queued an alert).
@@ -165,10 +167,7 @@ impl ProxyTls {
             }
             // Handshake messages, key updates: sent now if there is room, else
             // by the next write or read.
-            match self.flush(stream) {
-                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                _ => {}
-            }
+            self.flush_unless_full(stream)?;
             if eof && self.conn.is_handshaking() {
                 return Ok(0);
             }
@@ -191,6 +190,14 @@ impl ProxyTls {
         }
         self.flush(stream)?;
         Ok(std::mem::take(&mut self.taken))
+    }
+
+    /// [`ProxyTls::flush`], where a full socket is not an error.
+    fn flush_unless_full(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        match self.flush(stream) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn flush(&mut self, stream: &mut TcpStream) -> io::Result<()> {
@@ -233,6 +240,128 @@ impl Source for Transport {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
+
+    /// A connected pair: the transport's mio stream and the peer's std stream.
+    fn pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (TcpStream::from_std(client), peer)
+    }
+
+    /// Client and server TLS configs for `proxy.test`, from a fresh self-signed certificate.
+    fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["proxy.test".to_string()]).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let server = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        (Arc::new(client), Arc::new(server))
+    }
+
+    /// Retries `step` until it stops saying `WouldBlock`, for at most 10 s.
+    fn until_ready<T>(mut step: impl FnMut() -> io::Result<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match step() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "still blocked after 10 s");
+                    std::thread::yield_now();
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    /// A write whose records do not all fit in the socket is answered
+    /// `WouldBlock`, and its retry (the same bytes) with their count once they
+    /// are out: every byte reaches the proxy once, none twice, none lost.
+    #[test]
+    fn writes_over_proxy_tls_survive_a_full_socket_exactly_once() {
+        let (client_config, server_config) = configs();
+        let (stream, mut peer) = pair();
+        let (go, started) = mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let mut conn = ServerConnection::new(server_config).unwrap();
+            while conn.is_handshaking() {
+                conn.complete_io(&mut peer).unwrap();
+            }
+            // Read nothing until the client's socket is full.
+            started.recv().unwrap();
+            let mut got = Vec::new();
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let eof = conn.read_tls(&mut peer).unwrap() == 0;
+                conn.process_new_packets().unwrap();
+                loop {
+                    match conn.reader().read(&mut buf) {
+                        Ok(0) => return got,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                assert!(!eof, "TCP EOF without close_notify");
+            }
+        });
+        let name = ServerName::try_from("proxy.test").unwrap();
+        let conn = ClientConnection::new(client_config, name).unwrap();
+        let mut t = Transport::tls(stream, conn);
+        while t.is_handshaking() {
+            let mut nothing = [0; 1];
+            match t.read(&mut nothing) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                other => panic!("during the handshake: {other:?}"),
+            }
+        }
+        // Fill the socket: write until a write is refused.
+        let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut sent = Vec::new();
+        let mut round = 0u8;
+        let refused = loop {
+            let mut piece = chunk.clone();
+            piece[0] = round;
+            match t.write(&piece) {
+                Ok(n) => sent.extend_from_slice(&piece[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break piece,
+                Err(e) => panic!("{e}"),
+            }
+            round = round.wrapping_add(1);
+            assert!(sent.len() < 256 * 1024 * 1024, "the socket never filled");
+        };
+        assert!(
+            t.proxy_tls.as_ref().unwrap().taken > 0,
+            "no write was cut short"
+        );
+        go.send(()).unwrap();
+        let n = until_ready(|| t.write(&refused));
+        sent.extend_from_slice(&refused[..n]);
+        until_ready(|| t.flush());
+        t.shutdown_write().unwrap();
+        let got = server.join().unwrap();
+        assert_eq!(got.len(), sent.len());
+        assert!(
+            got == sent,
+            "the proxy received other bytes than were written"
+        );
+    }
 
     #[test]
     fn early_bytes_come_first_then_the_socket() {

@@ -229,21 +229,25 @@ pub enum ProxyProblem {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// 407 to a request without credentials.
+    /// 407 (or 401, as tinyproxy sends) to a request without credentials.
     AuthRequired {
+        /// 407 or 401.
+        status: u16,
         /// The proxy's reason phrase.
         reason: String,
         /// The schemes its `Proxy-Authenticate` headers offer (`Basic`, `NTLM`...).
         offered: Vec<String>,
     },
-    /// 407 to a request with credentials: they were wrong.
+    /// 407 (or 401) to a request with credentials: they were wrong.
     CredentialsRejected {
         /// The user name sent (never the password).
         user: String,
+        /// 407 or 401.
+        status: u16,
         /// The proxy's reason phrase.
         reason: String,
     },
-    /// Any other status than 2xx and 407.
+    /// Any other status than 2xx, 401 and 407.
     Refused {
         /// The status code.
         status: u16,
@@ -496,12 +500,16 @@ fn describe_proxy_problem(
             f,
             "proxy {proxy} answered CONNECT {target} with a header longer than {limit} bytes"
         ),
-        P::AuthRequired { reason, offered } => {
+        P::AuthRequired {
+            status,
+            reason,
+            offered,
+        } => {
             write!(
                 f,
                 "proxy {proxy} requires credentials ({}): put them in the proxy URL as \
                  USER:PASSWORD@ before the host, percent-encoding special characters",
-                status_line(407, reason)
+                status_line(*status, reason)
             )?;
             if !offered.is_empty() && !offered.iter().any(|s| s.eq_ignore_ascii_case("basic")) {
                 write!(
@@ -512,10 +520,14 @@ fn describe_proxy_problem(
             }
             Ok(())
         }
-        P::CredentialsRejected { user, reason } => write!(
+        P::CredentialsRejected {
+            user,
+            status,
+            reason,
+        } => write!(
             f,
             "proxy {proxy} rejected the credentials for user {user} ({})",
-            status_line(407, reason)
+            status_line(*status, reason)
         ),
         P::Refused { status, reason } => {
             write!(

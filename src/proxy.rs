@@ -490,12 +490,16 @@ impl Connect {
         Ok((status, reason))
     }
 
-    /// Records the schemes a `Proxy-Authenticate` header offers.
+    /// Records the schemes a `Proxy-Authenticate` (or, with a 401,
+    /// `WWW-Authenticate`) header offers.
     fn header_line(&mut self, line: &[u8]) {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return;
         };
-        if line[..colon].eq_ignore_ascii_case(b"proxy-authenticate") {
+        let name = &line[..colon];
+        if name.eq_ignore_ascii_case(b"proxy-authenticate")
+            || name.eq_ignore_ascii_case(b"www-authenticate")
+        {
             let value = String::from_utf8_lossy(&line[colon + 1..]);
             if let Some(scheme) = value.split_whitespace().next() {
                 let scheme = printable(scheme.trim_end_matches(','));
@@ -507,7 +511,9 @@ impl Connect {
     }
 
     /// A header block ended: 1xx is skipped (RFC 9110 §15.2), 2xx opens the
-    /// tunnel (its Content-Length means nothing, RFC 9110 §9.3.6), the rest fail.
+    /// tunnel (its Content-Length means nothing, RFC 9110 §9.3.6), the rest
+    /// fail. No origin server answers before the tunnel exists, so a 401 is
+    /// the proxy's too: tinyproxy 1.11 sends it for wrong credentials.
     fn end_of_block(
         &mut self,
         status: u16,
@@ -518,12 +524,14 @@ impl Connect {
             200..=299 => Ok(Some(Progress::Established {
                 leftover: self.answer.split_off(self.line_start),
             })),
-            407 => Err(match &self.user {
+            401 | 407 => Err(match &self.user {
                 Some(user) => ProxyProblem::CredentialsRejected {
                     user: user.clone(),
+                    status,
                     reason,
                 },
                 None => ProxyProblem::AuthRequired {
+                    status,
                     reason,
                     offered: std::mem::take(&mut self.offered),
                 },
@@ -904,7 +912,7 @@ mod tests {
     }
 
     #[test]
-    fn a_407_says_whether_credentials_were_sent() {
+    fn a_407_or_401_says_whether_credentials_were_sent() {
         let answer = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate abc\r\n\r\n";
         let p = problem(answer);
         assert!(
@@ -914,6 +922,13 @@ mod tests {
         let mut c = exchange("http://alice:secret@proxy:3128");
         let p = c.receive(answer).unwrap_err();
         assert!(matches!(p, ProxyProblem::CredentialsRejected { ref user, .. } if user == "alice"));
+        // tinyproxy's answer to wrong credentials.
+        let mut c = exchange("http://alice:secret@proxy:3128");
+        let p = c.receive(b"HTTP/1.0 401 Unauthorized\r\n\r\n").unwrap_err();
+        assert!(
+            matches!(p, ProxyProblem::CredentialsRejected { status: 401, .. }),
+            "{p:?}"
+        );
     }
 
     #[test]

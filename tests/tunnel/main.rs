@@ -10,6 +10,7 @@ mod faults_trust;
 mod load;
 mod openssl;
 mod parsers;
+mod proxy;
 mod relay;
 mod session;
 mod ssh;

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod net;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 pub mod pty;
 pub mod session;
 pub mod sshd;

@@ -465,7 +465,7 @@ fn describe_proxy_problem(
                 ),
                 other => describe_tls_error(other, host, false),
             };
-            write!(f, "TLS handshake with proxy {proxy} ({addr}) failed: {why}")
+            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
         }
         P::TlsIo { addr, source } => {
             let why = if source.kind() == io::ErrorKind::UnexpectedEof {
@@ -473,7 +473,7 @@ fn describe_proxy_problem(
             } else {
                 describe_io(source)
             };
-            write!(f, "TLS handshake with proxy {proxy} ({addr}) failed: {why}")
+            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
         }
         P::Io(source) => write!(
             f,

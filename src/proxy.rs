@@ -209,9 +209,17 @@ impl fmt::Display for Proxy {
 
 /// The values of [`PROXY_VARS`] and [`NO_PROXY_VARS`], read once at the CLI
 /// edge (tests make their own); an empty value counts as unset, as in curl.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ProxyEnv {
     values: Vec<(&'static str, OsString)>,
+}
+
+/// Names only: a value may hold a password.
+impl fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.values.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("ProxyEnv").field("set", &names).finish()
+    }
 }
 
 impl ProxyEnv {
@@ -362,7 +370,6 @@ pub enum Progress {
 
 /// The CONNECT exchange with a proxy: the request to send, then the proxy's
 /// answer fed in as it arrives, in pieces of any size (one byte works).
-#[derive(Debug)]
 pub struct Connect {
     request: Vec<u8>,
     /// Everything received so far; at most the header and one feed beyond.
@@ -377,6 +384,17 @@ pub struct Connect {
     offered: Vec<String>,
     /// The user whose credentials the request carries.
     user: Option<String>,
+}
+
+/// Leaves the request out: its `Proxy-Authorization` is the password.
+impl fmt::Debug for Connect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connect")
+            .field("answer_bytes", &self.answer.len())
+            .field("status", &self.status)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connect {
@@ -674,6 +692,10 @@ mod tests {
         assert_eq!(c.password, b"p@ss$:%w");
         assert_eq!(u.to_string(), "http://alice:***@proxy:3128");
         assert!(!format!("{u:?}").contains("p@ss"), "{u:?}");
+        let c = Connect::new(&u, &name("x.vm.vers.sh"), 443);
+        assert!(!format!("{c:?}").contains("YWxpY2U6cEBzcyQ6JXc="), "{c:?}");
+        let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "http://alice:p%40ss@p")]);
+        assert_eq!(format!("{env:?}"), r#"ProxyEnv { set: ["HTTPS_PROXY"] }"#);
         // The password is split at the first ':' and may hold more of them.
         let c = url("http://bob:a:b@proxy").credentials.unwrap();
         assert_eq!((c.user, c.password), (b"bob".to_vec(), b"a:b".to_vec()));

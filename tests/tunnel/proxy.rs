@@ -394,7 +394,10 @@ fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
     run.assert_failure(
         4,
         &[
-            &format!("TLS handshake with proxy {url} (from HTTPS_PROXY)"),
+            &format!(
+                "TLS handshake with proxy {url} (from HTTPS_PROXY) at {} failed",
+                front.addr()
+            ),
             &format!("the certificate for {PROXY_NAME} is not signed by a trusted authority"),
             "--proxy-cacert FILE",
         ],

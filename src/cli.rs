@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
+use crate::proxy::{self, ProxyEnv, Route};
 use crate::target::{ConnectTo, Host, HostPort, Listen, DEFAULT_PORT};
 
 const AFTER_HELP: &str = "\
@@ -21,9 +22,13 @@ that do not speak TLS (see `vers-tunnel forward --help`).
 It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays
 stdin to the server and the server to stdout until both sides are done.
 
-Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
-4 TLS/certificate failure, 5 unclean end (possible truncation), 6 the edge closed
-before the service sent anything (nothing listening on the VM's port), 128+N signal N.
+Behind an HTTP proxy, it tunnels with CONNECT through --proxy, or else https_proxy,
+HTTPS_PROXY, all_proxy or ALL_PROXY; NO_PROXY/no_proxy or --noproxy list hosts to reach directly.
+
+Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure (also
+the proxy's, or its refusal), 4 TLS/certificate failure (also to an https:// proxy),
+5 unclean end (possible truncation), 6 the edge closed before the service sent
+anything (nothing listening on the VM's port), 128+N signal N.
 
 When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
 
@@ -104,6 +109,7 @@ pub struct ForwardConfig {
 pub fn parse_forward<I, T>(
     args: I,
     ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
 ) -> Result<ForwardConfig, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -124,7 +130,7 @@ where
         max_connections: args.max_connections.map(|n| n as usize),
         connect: args
             .connect
-            .into_config(args.target.host, port, ssl_cert_file),
+            .into_config(args.target.host, port, ssl_cert_file, proxy_env)?,
     })
 }
 
@@ -181,6 +187,7 @@ pub struct DoctorConfig {
 pub fn parse_doctor<I, T>(
     args: I,
     ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
 ) -> Result<DoctorConfig, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -191,7 +198,7 @@ where
     Ok(DoctorConfig {
         connect: args
             .connect
-            .into_config(args.target.host, port, ssl_cert_file),
+            .into_config(args.target.host, port, ssl_cert_file, proxy_env)?,
         json: args.json,
         wait: args.wait,
     })
@@ -224,14 +231,43 @@ pub struct ConnectArgs {
     /// Log connection details to stderr (-vv for more); RUST_LOG overrides
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+
+    /// Tunnel through this HTTP(S) proxy ([http|https://][USER:PASSWORD@]HOST[:PORT]); '' for none
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+
+    /// Reach hosts in this comma-separated list without the proxy (overrides NO_PROXY; '*' for all)
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
+
+    /// Also trust the CA certificates in this PEM file for an https:// proxy (repeatable)
+    #[arg(long, value_name = "FILE")]
+    proxy_cacert: Vec<PathBuf>,
 }
 
 impl ConnectArgs {
     /// The validated [`Config`] for reaching `host:port` with these options.
     ///
-    /// `ssl_cert_file` is the value of `SSL_CERT_FILE`, passed in so tests need
-    /// not touch the environment.
-    pub fn into_config(self, host: Host, port: u16, ssl_cert_file: Option<OsString>) -> Config {
+    /// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the
+    /// proxy variables', passed in so tests need not touch the environment.
+    /// The error is a proxy URL (from `--proxy` or the environment) that is
+    /// not usable.
+    pub fn into_config(
+        self,
+        host: Host,
+        port: u16,
+        ssl_cert_file: Option<OsString>,
+        proxy_env: &ProxyEnv,
+    ) -> Result<Config, clap::Error> {
+        let route = proxy::route(
+            self.proxy.as_deref(),
+            self.noproxy.as_deref(),
+            proxy_env,
+            &host,
+        )
+        .map_err(|reason| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, reason + "\n")
+        })?;
         let (connect_host, connect_port) = self
             .connect_to
             .iter()
@@ -244,7 +280,7 @@ impl ConnectArgs {
             (_, true) => Family::V6,
             _ => Family::Any,
         };
-        Config {
+        Ok(Config {
             host,
             port,
             connect_host,
@@ -253,7 +289,9 @@ impl ConnectArgs {
             connect_timeout: self.connect_timeout,
             family,
             verbosity: self.verbose,
-        }
+            route,
+            proxy_cacerts: self.proxy_cacert,
+        })
     }
 }
 
@@ -287,6 +325,10 @@ pub struct Config {
     pub family: Family,
     /// Number of `-v`.
     pub verbosity: u8,
+    /// Straight to the connect host, or through which proxy.
+    pub route: Route,
+    /// Extra PEM trust anchors for an `https://` proxy, on top of `cacerts`.
+    pub proxy_cacerts: Vec<PathBuf>,
 }
 
 impl Config {
@@ -298,9 +340,13 @@ impl Config {
 
 /// Parses `args` (including the program name) into a [`Config`].
 ///
-/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, passed in so tests need not
-/// touch the environment.
-pub fn parse<I, T>(args: I, ssl_cert_file: Option<OsString>) -> Result<Config, clap::Error>
+/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the proxy
+/// variables', passed in so tests need not touch the environment.
+pub fn parse<I, T>(
+    args: I,
+    ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
+) -> Result<Config, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -316,9 +362,8 @@ where
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => DEFAULT_PORT,
     };
-    Ok(args
-        .connect
-        .into_config(args.target.host, port, ssl_cert_file))
+    args.connect
+        .into_config(args.target.host, port, ssl_cert_file, proxy_env)
 }
 
 /// Parses `args` (including the program name, or the subcommand's name) as `P`,
@@ -384,13 +429,13 @@ mod tests {
     fn parse_ok(args: &[&str]) -> Config {
         let mut argv = vec!["vers-tunnel"];
         argv.extend_from_slice(args);
-        parse(argv, None).unwrap()
+        parse(argv, None, &ProxyEnv::default()).unwrap()
     }
 
     fn parse_err(args: &[&str]) -> String {
         let mut argv = vec!["vers-tunnel"];
         argv.extend_from_slice(args);
-        one_line(&parse(argv, None).unwrap_err())
+        one_line(&parse(argv, None, &ProxyEnv::default()).unwrap_err())
     }
 
     #[test]
@@ -426,9 +471,10 @@ mod tests {
     #[test]
     fn ssl_cert_file_is_added_after_cacert() {
         let argv = ["vers-tunnel", "--cacert", "a.pem", "h.sh"];
-        let c = parse(argv, Some("b.pem".into())).unwrap();
+        let no_proxy = ProxyEnv::default();
+        let c = parse(argv, Some("b.pem".into()), &no_proxy).unwrap();
         assert_eq!(c.cacerts, [PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
-        let c = parse(argv, Some("".into())).unwrap();
+        let c = parse(argv, Some("".into()), &no_proxy).unwrap();
         assert_eq!(c.cacerts, [PathBuf::from("a.pem")]);
     }
 
@@ -446,6 +492,7 @@ mod tests {
                 "h.sh:22",
             ],
             Some("b.pem".into()),
+            &ProxyEnv::default(),
         )
         .unwrap();
         assert!(d.json);
@@ -454,13 +501,61 @@ mod tests {
         assert_eq!(d.connect.connect_port, 8443);
         assert_eq!(d.connect.family, Family::V4);
         assert_eq!(d.connect.cacerts, [PathBuf::from("b.pem")]);
-        let d = parse_doctor(["doctor", "h.sh"], None).unwrap();
+        let d = parse_doctor(["doctor", "h.sh"], None, &ProxyEnv::default()).unwrap();
         assert_eq!(
             (d.connect.port, d.json, d.wait),
             (443, false, Duration::from_secs(4))
         );
-        let err = one_line(&parse_doctor(["doctor", "--wait", "0", "h.sh"], None).unwrap_err());
+        let err = one_line(
+            &parse_doctor(
+                ["doctor", "--wait", "0", "h.sh"],
+                None,
+                &ProxyEnv::default(),
+            )
+            .unwrap_err(),
+        );
         assert!(err.contains("more than 0"), "{err}");
+    }
+
+    #[test]
+    fn the_proxy_is_chosen_for_host_as_named_and_keeps_the_connect_to_target() {
+        let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "http://u:pw@p.corp:3128")]);
+        let argv = [
+            "vers-tunnel",
+            "--connect-to",
+            "x.vm.vers.sh:443:127.0.0.1:9999",
+            "x.vm.vers.sh",
+        ];
+        let c = parse(argv, None, &env).unwrap();
+        let proxy = c.route.proxy().unwrap();
+        assert_eq!(
+            proxy.to_string(),
+            "http://u:***@p.corp:3128 (from HTTPS_PROXY)"
+        );
+        assert_eq!(
+            (c.connect_host.to_string(), c.connect_port),
+            ("127.0.0.1".into(), 9999)
+        );
+        // NO_PROXY is matched against HOST, not the --connect-to target.
+        let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "p.corp"), ("NO_PROXY", "127.0.0.1")]);
+        assert!(parse(argv, None, &env).unwrap().route.proxy().is_some());
+        let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "p.corp"), ("NO_PROXY", "vers.sh")]);
+        assert!(parse(argv, None, &env).unwrap().route.proxy().is_none());
+    }
+
+    #[test]
+    fn bad_proxy_urls_are_usage_errors_without_the_password() {
+        let msg = parse_err(&["--proxy", "socks5://u:hunter2@p", "h.sh"]);
+        assert!(
+            msg.contains("--proxy: socks5:// proxies are not supported"),
+            "{msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let env = ProxyEnv::from_pairs(&[("ALL_PROXY", "gopher://u:hunter2@p")]);
+        let err = parse(["vers-tunnel", "h.sh"], None, &env).unwrap_err();
+        let msg = one_line(&err);
+        assert!(msg.contains("ALL_PROXY: unsupported proxy scheme"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Getting a TCP connection: resolving the name off-thread, then racing the
-//! addresses Happy-Eyeballs style (RFC 8305), all within one deadline.
+//! Getting a connection to the edge: resolving the name off-thread, racing the
+//! addresses Happy-Eyeballs style (RFC 8305), and through a proxy, the CONNECT
+//! exchange with it ([`crate::via_proxy`]); all within one deadline.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -12,9 +13,12 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::cli::{Config, Family};
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Phase, ProxyPhase, ProxyProblem, Result};
 use crate::poller::{Poller, ATTEMPT_BASE};
+use crate::proxy::{Proxy, Route};
 use crate::target::Host;
+use crate::transport::Transport;
+use crate::via_proxy;
 
 /// RFC 8305's recommended delay before trying the next address.
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -24,11 +28,14 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// not after Linux's default two hours.
 const KEEPALIVE_SECS: libc::c_int = 60;
 
-/// Resolves and connects to the config's connect host and port before `deadline`.
-pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<TcpStream> {
+/// Connects to the config's connect host and port before `deadline`: straight
+/// there, or, when a proxy applies, to the proxy and through its tunnel.
+pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Transport> {
+    log_route(config);
+    let hop = Hop::of(config);
     let started = Instant::now();
     let addrs = resolve(poller, config, deadline)?;
-    if let Host::Name(name) = &config.connect_host {
+    if let Host::Name(name) = hop.host {
         log::debug!(
             "resolved {name} to {} in {:.1?}",
             join(&addrs),
@@ -38,7 +45,101 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     let (stream, addr) = race(poller, config, addrs, deadline)?;
     log::info!("connected to {addr} in {:.1?}", started.elapsed());
     set_socket_options(&stream);
-    Ok(stream)
+    match hop.proxy {
+        None => Ok(Transport::tcp(stream)),
+        Some(proxy) => via_proxy::open(poller, stream, proxy, config, deadline),
+    }
+}
+
+/// Says at `-v` which proxy is used and where it came from (password hidden).
+pub fn log_route(config: &Config) {
+    match &config.route {
+        Route::Proxy(proxy) => log::info!("using proxy {proxy}"),
+        Route::Exempt { proxy, by } => {
+            log::info!("not using proxy {proxy}: {} is in {by}", config.host)
+        }
+        Route::Direct => {}
+    }
+}
+
+/// Where TCP goes: the edge (after `--connect-to`), or the proxy in front of
+/// it; and the words for failing to get there.
+#[derive(Debug, Clone, Copy)]
+pub struct Hop<'a> {
+    /// The host to resolve and connect to.
+    pub host: &'a Host,
+    /// Its port.
+    pub port: u16,
+    /// The proxy, when it is one.
+    pub proxy: Option<&'a Proxy>,
+}
+
+impl<'a> Hop<'a> {
+    /// The first hop of `config`'s route.
+    pub fn of(config: &'a Config) -> Hop<'a> {
+        match config.route.proxy() {
+            Some(proxy) => Hop {
+                host: &proxy.url.host,
+                port: proxy.url.port,
+                proxy: Some(proxy),
+            },
+            None => Hop {
+                host: &config.connect_host,
+                port: config.connect_port,
+                proxy: None,
+            },
+        }
+    }
+
+    /// The name did not resolve.
+    pub fn resolve_failed(&self, config: &Config, source: io::Error) -> Error {
+        match self.proxy {
+            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::Resolve(source)),
+            None => Error::Resolve {
+                host: self.host.to_string(),
+                source,
+            },
+        }
+    }
+
+    fn no_address(&self, config: &Config, family: &'static str) -> Error {
+        match self.proxy {
+            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::NoAddress { family }),
+            None => Error::NoAddress {
+                host: self.host.to_string(),
+                family,
+            },
+        }
+    }
+
+    /// Every address failed.
+    pub fn unreachable(&self, config: &Config, attempts: Vec<(SocketAddr, io::Error)>) -> Error {
+        match self.proxy {
+            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::Connect(attempts)),
+            None => Error::Connect {
+                target: config.target(),
+                attempts,
+            },
+        }
+    }
+
+    /// The connect phase ran out of time in `phase`.
+    pub fn timed_out(&self, config: &Config, phase: Phase) -> Error {
+        let Some(proxy) = self.proxy else {
+            return Error::Timeout {
+                target: config.target(),
+                phase,
+                after: config.connect_timeout,
+            };
+        };
+        let phase = match phase {
+            Phase::Resolve => ProxyPhase::Resolve,
+            Phase::Connect => ProxyPhase::Connect,
+            Phase::Handshake => ProxyPhase::Handshake,
+        };
+        let after = config.connect_timeout;
+        via_proxy::error(config, proxy, ProxyProblem::Timeout { phase, after })
+    }
 }
 
 /// TCP_NODELAY (ssh keystrokes must not wait for Nagle) and keepalive, as
@@ -79,18 +180,19 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Every address of the connect host of the allowed family; IP literals skip the resolver.
+/// Every address of the first hop (the edge, or the proxy) of the allowed
+/// family; IP literals skip the resolver.
 pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Vec<SocketAddr>> {
-    let port = config.connect_port;
-    let addrs = match &config.connect_host {
-        Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
-        Host::Name(name) => lookup(poller, config, name, deadline)?,
+    let hop = Hop::of(config);
+    let addrs = match hop.host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, hop.port)],
+        Host::Name(name) => lookup(poller, config, &hop, name, deadline)?,
     };
-    select(config, addrs)
+    select(config, &hop, addrs)
 }
 
 /// The addresses of the family `-4`/`-6` allows; none is an error naming the host.
-pub fn select(config: &Config, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>> {
+pub fn select(config: &Config, hop: &Hop, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>> {
     let wanted = |addr: &SocketAddr| match config.family {
         Family::Any => true,
         Family::V4 => addr.is_ipv4(),
@@ -98,14 +200,12 @@ pub fn select(config: &Config, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>
     };
     let addrs: Vec<SocketAddr> = addrs.into_iter().filter(wanted).collect();
     if addrs.is_empty() {
-        return Err(Error::NoAddress {
-            host: config.connect_host.to_string(),
-            family: match config.family {
-                Family::Any => "",
-                Family::V4 => "IPv4 ",
-                Family::V6 => "IPv6 ",
-            },
-        });
+        let family = match config.family {
+            Family::Any => "",
+            Family::V4 => "IPv4 ",
+            Family::V6 => "IPv6 ",
+        };
+        return Err(hop.no_address(config, family));
     }
     Ok(addrs)
 }
@@ -115,7 +215,6 @@ pub fn select(config: &Config, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>
 /// A thread left behind (a timeout, a stop) ends with the process.
 #[derive(Debug)]
 pub struct Lookup {
-    name: String,
     rx: mpsc::Receiver<io::Result<Vec<SocketAddr>>>,
 }
 
@@ -138,23 +237,16 @@ impl Lookup {
                 let _ = waker.wake();
             })
             .map_err(setup)?;
-        Ok(Lookup {
-            name: name.to_string(),
-            rx,
-        })
+        Ok(Lookup { rx })
     }
 
     /// The answer, once it has come.
-    pub fn answer(&self) -> Option<Result<Vec<SocketAddr>>> {
-        let resolve_error = |source| Error::Resolve {
-            host: self.name.clone(),
-            source,
-        };
+    pub fn answer(&self) -> Option<io::Result<Vec<SocketAddr>>> {
         match self.rx.try_recv() {
-            Ok(answer) => Some(answer.map_err(resolve_error)),
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(resolve_error(io::Error::other(
-                "the resolver thread failed",
-            )))),
+            Ok(answer) => Some(answer),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Some(Err(io::Error::other("the resolver thread failed")))
+            }
             Err(mpsc::TryRecvError::Empty) => None,
         }
     }
@@ -165,16 +257,17 @@ impl Lookup {
 fn lookup(
     poller: &mut Poller,
     config: &Config,
+    hop: &Hop,
     name: &str,
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>> {
-    let lookup = Lookup::start(poller, name, config.connect_port)?;
+    let lookup = Lookup::start(poller, name, hop.port)?;
     loop {
         if let Some(answer) = lookup.answer() {
-            return answer;
+            return answer.map_err(|source| hop.resolve_failed(config, source));
         }
         if Instant::now() >= deadline {
-            return Err(timeout(config, Phase::Resolve));
+            return Err(hop.timed_out(config, Phase::Resolve));
         }
         poller.wait(Some(deadline))?;
     }
@@ -338,16 +431,11 @@ fn race(
     loop {
         match race.step(poller.registry(), &ready) {
             RaceState::Won(stream, addr) => return Ok((stream, addr)),
-            RaceState::Lost(attempts) => {
-                return Err(Error::Connect {
-                    target: config.target(),
-                    attempts,
-                })
-            }
+            RaceState::Lost(attempts) => return Err(Hop::of(config).unreachable(config, attempts)),
             RaceState::Running => {}
         }
         if Instant::now() >= deadline {
-            return Err(timeout(config, Phase::Connect));
+            return Err(Hop::of(config).timed_out(config, Phase::Connect));
         }
         let wake = race.wake_at().map_or(deadline, |at| at.min(deadline));
         ready = poller.wait(Some(wake))?.iter().map(|e| e.token()).collect();
@@ -386,14 +474,6 @@ pub(crate) fn attempt_state(stream: &TcpStream) -> io::Result<bool> {
 /// dies with the socket.
 pub(crate) fn deregister(registry: &Registry, stream: &mut TcpStream) {
     let _ = registry.deregister(stream);
-}
-
-fn timeout(config: &Config, phase: Phase) -> Error {
-    Error::Timeout {
-        target: config.target(),
-        phase,
-        after: config.connect_timeout,
-    }
 }
 
 fn join(addrs: &[SocketAddr]) -> String {

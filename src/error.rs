@@ -24,10 +24,13 @@ pub mod exit {
     pub const LOCAL: u8 = 1;
     /// Bad command line or configuration (including an unusable `--cacert`).
     pub const USAGE: u8 = 2;
-    /// The name did not resolve, or no TCP connection could be made in time.
+    /// The name did not resolve, or no TCP connection could be made in time;
+    /// or, through a proxy, the proxy could not be reached, refused the
+    /// tunnel (403, 407, 502...), or did not answer CONNECT in HTTP or in time.
     pub const CONNECT: u8 = 3;
     /// The TLS handshake failed: untrusted or invalid certificate, no common
-    /// protocol, a server that does not speak TLS, or no answer in time.
+    /// protocol, a server that does not speak TLS, or no answer in time; the
+    /// same for the TLS to an `https://` proxy itself.
     pub const TLS: u8 = 4;
     /// An established session ended without TLS close_notify (truncation
     /// cannot be ruled out), was reset, or broke at the TLS layer.
@@ -48,6 +51,19 @@ pub enum Phase {
     Connect,
     /// Waiting for the TLS handshake to finish.
     Handshake,
+}
+
+/// Where the proxy part of a connection was when time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyPhase {
+    /// Looking the proxy's name up.
+    Resolve,
+    /// Waiting for a TCP connection to the proxy.
+    Connect,
+    /// Waiting for the TLS handshake with an `https://` proxy.
+    Handshake,
+    /// Waiting for the proxy's answer to CONNECT.
+    Answer,
 }
 
 /// Why a tunnel did not end cleanly.
@@ -166,6 +182,96 @@ pub enum Error {
         /// The signal number.
         signal: i32,
     },
+    /// The proxy could not be reached, or did not open the tunnel.
+    Proxy {
+        /// The proxy's URL, its password replaced by `***`.
+        proxy: String,
+        /// Where the proxy came from: `--proxy` or the variable's name.
+        from: &'static str,
+        /// The `host:port` the CONNECT request names.
+        target: String,
+        /// What went wrong (boxed: it is large, and `Result`s carry `Error`).
+        problem: Box<ProxyProblem>,
+    },
+}
+
+/// What went wrong with a proxy (the cause, in [`Error::Proxy`]).
+#[derive(Debug)]
+pub enum ProxyProblem {
+    /// The proxy's name did not resolve.
+    Resolve(io::Error),
+    /// The proxy's name resolved, but to no address of the requested family.
+    NoAddress {
+        /// "IPv4 " or "IPv6 " (with `-4`/`-6`), or "" for any family.
+        family: &'static str,
+    },
+    /// Every address of the proxy refused or failed.
+    Connect(Vec<(SocketAddr, io::Error)>),
+    /// The connect phase ran out of time in this part of the proxy exchange.
+    Timeout {
+        /// The phase that was under way.
+        phase: ProxyPhase,
+        /// The connect timeout in force.
+        after: Duration,
+    },
+    /// The TLS handshake with an `https://` proxy failed.
+    Tls {
+        /// The name the proxy's certificate was checked against.
+        host: String,
+        /// The proxy's address.
+        addr: SocketAddr,
+        /// The TLS error.
+        source: rustls::Error,
+    },
+    /// The socket failed, or the proxy closed it, during the TLS handshake with it.
+    TlsIo {
+        /// The proxy's address.
+        addr: SocketAddr,
+        /// What happened; `UnexpectedEof` for a close.
+        source: io::Error,
+    },
+    /// The socket failed while the CONNECT exchange was under way.
+    Io(io::Error),
+    /// The proxy closed the connection before its answer's header was complete.
+    Closed {
+        /// Whether any part of an answer had arrived.
+        partly_answered: bool,
+    },
+    /// The answer does not start with an HTTP/1.x status line.
+    NotHttp {
+        /// Its first bytes, escaped to printable ASCII.
+        start: String,
+    },
+    /// The answer's header went on past the limit.
+    HeaderTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// 407 (or 401, as tinyproxy sends) to a request without credentials.
+    AuthRequired {
+        /// 407 or 401.
+        status: u16,
+        /// The proxy's reason phrase.
+        reason: String,
+        /// The schemes its `Proxy-Authenticate` headers offer (`Basic`, `NTLM`...).
+        offered: Vec<String>,
+    },
+    /// 407 (or 401) to a request with credentials: they were wrong.
+    CredentialsRejected {
+        /// The user name sent (never the password).
+        user: String,
+        /// 407 or 401.
+        status: u16,
+        /// The proxy's reason phrase.
+        reason: String,
+    },
+    /// Any other status than 2xx, 401 and 407.
+    Refused {
+        /// The status code.
+        status: u16,
+        /// The proxy's reason phrase.
+        reason: String,
+    },
 }
 
 /// What is wrong with a CA file that could be read.
@@ -220,6 +326,15 @@ impl Error {
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
             }
+            Error::Proxy { problem, .. } => match **problem {
+                ProxyProblem::Tls { .. }
+                | ProxyProblem::TlsIo { .. }
+                | ProxyProblem::Timeout {
+                    phase: ProxyPhase::Handshake,
+                    ..
+                } => exit::TLS,
+                _ => exit::CONNECT,
+            },
         }
     }
 
@@ -326,7 +441,140 @@ impl fmt::Display for Error {
             }
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
+            Error::Proxy {
+                proxy,
+                from,
+                target,
+                problem,
+            } => describe_proxy_problem(f, &format!("{proxy} (from {from})"), target, problem),
         }
+    }
+}
+
+/// One line for a proxy failure; `proxy` is the redacted URL and its source.
+fn describe_proxy_problem(
+    f: &mut fmt::Formatter<'_>,
+    proxy: &str,
+    target: &str,
+    problem: &ProxyProblem,
+) -> fmt::Result {
+    use ProxyProblem as P;
+    match problem {
+        P::Resolve(source) => write!(
+            f,
+            "could not resolve proxy {proxy}: {}",
+            describe_io(source)
+        ),
+        P::NoAddress { family } => write!(f, "proxy {proxy} has no {family}address"),
+        P::Connect(attempts) => {
+            write!(f, "could not connect to proxy {proxy}: ")?;
+            for (i, (addr, err)) in attempts.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "; " };
+                write!(f, "{sep}{addr}: {}", describe_io(err))?;
+            }
+            Ok(())
+        }
+        P::Timeout { phase, after } => {
+            let during = match phase {
+                ProxyPhase::Resolve => "resolving its name".to_string(),
+                ProxyPhase::Connect => "waiting for a TCP connection".to_string(),
+                ProxyPhase::Handshake => "waiting for the TLS handshake with it".to_string(),
+                ProxyPhase::Answer => format!("waiting for its answer to CONNECT {target}"),
+            };
+            write!(
+                f,
+                "timed out connecting to proxy {proxy} after {}s, {during} (see --connect-timeout)",
+                after.as_secs_f64()
+            )
+        }
+        P::Tls { host, addr, source } => {
+            let why = match source {
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+                    "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
+                     if the proxy uses a private CA, pass it with --proxy-cacert FILE"
+                ),
+                other => describe_tls_error(other, host, false),
+            };
+            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
+        }
+        P::TlsIo { addr, source } => {
+            let why = if source.kind() == io::ErrorKind::UnexpectedEof {
+                "the proxy closed the connection".to_string()
+            } else {
+                describe_io(source)
+            };
+            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
+        }
+        P::Io(source) => write!(
+            f,
+            "connection to proxy {proxy} failed during CONNECT {target}: {}",
+            describe_io(source)
+        ),
+        P::Closed {
+            partly_answered: false,
+        } => write!(
+            f,
+            "proxy {proxy} closed the connection without answering CONNECT {target}"
+        ),
+        P::Closed {
+            partly_answered: true,
+        } => write!(
+            f,
+            "proxy {proxy} closed the connection in the middle of its answer to CONNECT {target}"
+        ),
+        P::NotHttp { start } => write!(
+            f,
+            "proxy {proxy} did not answer CONNECT {target} in HTTP (its answer began \"{start}\"); is it an HTTP proxy?"
+        ),
+        P::HeaderTooLong { limit } => write!(
+            f,
+            "proxy {proxy} answered CONNECT {target} with a header longer than {limit} bytes"
+        ),
+        P::AuthRequired {
+            status,
+            reason,
+            offered,
+        } => {
+            write!(
+                f,
+                "proxy {proxy} requires credentials ({}): put them in the proxy URL as \
+                 USER:PASSWORD@ before the host, percent-encoding special characters",
+                status_line(*status, reason)
+            )?;
+            if !offered.is_empty() && !offered.iter().any(|s| s.eq_ignore_ascii_case("basic")) {
+                write!(
+                    f,
+                    "; but it offers only {}, and vers-tunnel sends Basic",
+                    offered.join(", ")
+                )?;
+            }
+            Ok(())
+        }
+        P::CredentialsRejected {
+            user,
+            status,
+            reason,
+        } => write!(
+            f,
+            "proxy {proxy} rejected the credentials for user {user} ({})",
+            status_line(*status, reason)
+        ),
+        P::Refused { status, reason } => {
+            write!(
+                f,
+                "proxy {proxy} refused CONNECT {target}: {}",
+                status_line(*status, reason)
+            )
+        }
+    }
+}
+
+/// `403 Forbidden`, or `403` when the proxy gave no reason phrase.
+fn status_line(status: u16, reason: &str) -> String {
+    if reason.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {reason}")
     }
 }
 

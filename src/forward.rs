@@ -21,12 +21,14 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::cli::{Config, ForwardConfig};
-use crate::connect::{self, is_out_of_fds, Lookup, Race, RaceState, MAX_ATTEMPTS};
+use crate::connect::{self, is_out_of_fds, Hop, Lookup, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
 use crate::poller::{Poller, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::target::{Host, Listen};
 use crate::tls::{self, ClientCertProbe};
+use crate::transport::Transport;
+use crate::via_proxy::ProxyDial;
 
 /// Tokens of the listeners (at most two: 127.0.0.1 and ::1).
 const LISTENER_BASE: usize = 8;
@@ -204,6 +206,14 @@ enum Conn {
         race: Race,
         deadline: Instant,
     },
+    /// Connected to the proxy: asking it for a tunnel to the edge.
+    Proxying {
+        local: TcpStream,
+        dial: Box<ProxyDial>,
+        /// The proxy's address.
+        addr: SocketAddr,
+        deadline: Instant,
+    },
     /// Handshaking, then relaying.
     Relaying(Box<Session>),
 }
@@ -337,13 +347,14 @@ impl Forwarder<'_> {
 
     /// Starts looking the target up again, if it is a name and no lookup runs.
     fn refresh(&mut self, poller: &mut Poller) {
-        let Host::Name(name) = &self.config.connect_host else {
+        let hop = Hop::of(self.config);
+        let Host::Name(name) = hop.host else {
             return;
         };
         if self.lookup.is_some() || self.resolved_at.elapsed() < MIN_REFRESH {
             return;
         }
-        match Lookup::start(poller, name, self.config.connect_port) {
+        match Lookup::start(poller, name, hop.port) {
             Ok(lookup) => self.lookup = Some(lookup),
             Err(e) => log::debug!("{e}"),
         }
@@ -357,10 +368,12 @@ impl Forwarder<'_> {
         };
         self.lookup = None;
         self.resolved_at = Instant::now();
-        match answer.and_then(|addrs| connect::select(self.config, addrs)) {
+        let hop = Hop::of(self.config);
+        let answer = answer.map_err(|source| hop.resolve_failed(self.config, source));
+        match answer.and_then(|addrs| connect::select(self.config, &hop, addrs)) {
             Ok(addrs) => {
                 if addrs != self.addrs {
-                    log::info!("{} now resolves to {addrs:?}", self.config.connect_host);
+                    log::info!("{} now resolves to {addrs:?}", hop.host);
                 }
                 self.addrs = addrs;
             }
@@ -445,6 +458,10 @@ impl Forwarder<'_> {
                 self.step_race(index, &[event.token()]);
                 false
             }
+            Conn::Proxying { .. } => {
+                self.step_proxy(index);
+                false
+            }
             Conn::Relaying(session) => {
                 session.on_event(event);
                 true
@@ -470,36 +487,17 @@ impl Forwarder<'_> {
             RaceState::Lost(attempts) => {
                 // Every address failed: perhaps they are no longer the target's.
                 self.refresh_wanted = true;
-                self.fail(
-                    index,
-                    Error::Connect {
-                        target: self.config.target(),
-                        attempts,
-                    },
-                );
+                let err = Hop::of(self.config).unreachable(self.config, attempts);
+                self.fail(index, err);
             }
         }
     }
 
     /// The race is won: the slot becomes a session and starts its handshake.
+    /// The race is won: straight to the edge, the session starts; through a
+    /// proxy, the CONNECT exchange comes first.
     fn relay(&mut self, index: usize, mut sock: TcpStream, addr: SocketAddr) {
         connect::set_socket_options(&sock);
-        let base = SESSION_BASE + index * STRIDE;
-        let tokens = Tokens {
-            edge: Token(base),
-            local_in: Token(base + 1),
-            local_out: Token(base + 1),
-        };
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(source) = self.registry.register(&mut sock, tokens.edge, interest) {
-            let what = "registering the socket";
-            return self.fail(index, Error::Setup { what, source });
-        }
-        let server_name = self.config.host.server_name();
-        let tls = match ClientConnection::new(Arc::clone(&self.tls), server_name) {
-            Ok(tls) => tls,
-            Err(source) => return self.fail(index, Error::TlsSetup { source }),
-        };
         let Some(Slot {
             conn: Conn::Dialing {
                 local, deadline, ..
@@ -509,6 +507,86 @@ impl Forwarder<'_> {
         else {
             return;
         };
+        let edge = Token(SESSION_BASE + index * STRIDE);
+        let Some(proxy) = self.config.route.proxy() else {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(source) = self.registry.register(&mut sock, edge, interest) {
+                let what = "registering the socket";
+                return self.abort(index, from, local, Error::Setup { what, source });
+            }
+            return self.established(index, from, local, Transport::tcp(sock), addr, deadline);
+        };
+        match ProxyDial::new(&self.registry, sock, edge, proxy, self.config) {
+            Ok(dial) => {
+                let conn = Conn::Proxying {
+                    local,
+                    dial: Box::new(dial),
+                    addr,
+                    deadline,
+                };
+                self.slots[index] = Some(Slot { conn, from });
+                self.step_proxy(index);
+            }
+            Err(e) => self.abort(index, from, local, e),
+        }
+    }
+
+    /// Moves the CONNECT exchange on; once the tunnel is open, the slot
+    /// becomes a session.
+    fn step_proxy(&mut self, index: usize) {
+        let Some(Slot {
+            conn: Conn::Proxying { dial, .. },
+            ..
+        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let Some(proxy) = self.config.route.proxy() else {
+            return;
+        };
+        match dial.step(proxy, self.config) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return self.fail(index, e),
+        }
+        let Some(Slot {
+            conn:
+                Conn::Proxying {
+                    local,
+                    dial,
+                    addr,
+                    deadline,
+                },
+            from,
+        }) = self.slots[index].take()
+        else {
+            return;
+        };
+        self.established(index, from, local, dial.into_transport(), addr, deadline);
+    }
+
+    /// The slot becomes a session over `transport` (registered with the
+    /// slot's edge token) and starts its handshake.
+    fn established(
+        &mut self,
+        index: usize,
+        from: SocketAddr,
+        local: TcpStream,
+        transport: Transport,
+        addr: SocketAddr,
+        deadline: Instant,
+    ) {
+        let base = SESSION_BASE + index * STRIDE;
+        let tokens = Tokens {
+            edge: Token(base),
+            local_in: Token(base + 1),
+            local_out: Token(base + 1),
+        };
+        let server_name = self.config.host.server_name();
+        let tls = match ClientConnection::new(Arc::clone(&self.tls), server_name) {
+            Ok(tls) => tls,
+            Err(source) => return self.abort(index, from, local, Error::TlsSetup { source }),
+        };
         let peer = Peer {
             host: self.config.host.to_string(),
             port: self.config.port,
@@ -516,15 +594,8 @@ impl Forwarder<'_> {
             connect_timeout: self.config.connect_timeout,
         };
         let probe = Arc::clone(&self.probe);
-        let session = Session::new(
-            peer,
-            sock,
-            tls,
-            probe,
-            Local::Socket(local),
-            tokens,
-            deadline,
-        );
+        let local = Local::Socket(local);
+        let session = Session::new(peer, transport, tls, probe, local, tokens, deadline);
         self.slots[index] = Some(Slot {
             conn: Conn::Relaying(Box::new(session)),
             from,
@@ -559,17 +630,20 @@ impl Forwarder<'_> {
             let expired = match self.slots[index].as_ref().map(|s| &s.conn) {
                 Some(Conn::Dialing { deadline, race, .. }) => {
                     if now >= *deadline {
-                        Some(Error::Timeout {
-                            target: self.config.target(),
-                            phase: Phase::Connect,
-                            after: self.config.connect_timeout,
-                        })
+                        let hop = Hop::of(self.config);
+                        Some(hop.timed_out(self.config, Phase::Connect))
                     } else {
                         if race.wake_at().is_some_and(|at| now >= at) {
                             self.step_race(index, &[]);
                         }
                         None
                     }
+                }
+                Some(Conn::Proxying { dial, deadline, .. }) => {
+                    let proxy = self.config.route.proxy();
+                    proxy
+                        .filter(|_| now >= *deadline)
+                        .map(|proxy| dial.timed_out(proxy, self.config))
                 }
                 Some(Conn::Relaying(session)) => session.check_deadline(now).err(),
                 None => None,
@@ -590,6 +664,7 @@ impl Forwarder<'_> {
                 Conn::Dialing { race, deadline, .. } => {
                     Some(race.wake_at().map_or(*deadline, |at| at.min(*deadline)))
                 }
+                Conn::Proxying { deadline, .. } => Some(*deadline),
                 Conn::Relaying(session) => session.wake_at(),
             })
             .chain(retry)
@@ -602,9 +677,8 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots[index].take() else {
             return;
         };
-        log::warn!("connection from {}: {err}", slot.from);
         let local = match slot.conn {
-            Conn::Dialing { local, .. } => local,
+            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
             Conn::Relaying(session) => {
                 session.log_totals();
                 match session.into_local() {
@@ -614,6 +688,12 @@ impl Forwarder<'_> {
                 }
             }
         };
+        self.abort(index, slot.from, local, err);
+    }
+
+    /// [`Forwarder::fail`] for a connection already out of its slot.
+    fn abort(&mut self, index: usize, from: SocketAddr, local: TcpStream, err: Error) {
+        log::warn!("connection from {from}: {err}");
         reset(&local);
         drop(local);
         self.release(index);

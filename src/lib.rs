@@ -2,7 +2,9 @@
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
-//! builds the trust store; [`connect`] resolves and races addresses; [`relay`]
+//! builds the trust store; [`connect`] resolves and races addresses (of the
+//! proxy, when [`proxy`] and [`noproxy`] say one applies, and then asks it for
+//! a tunnel) and hands over a [`transport::Transport`]; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
 //! on the one [`poller::Poller`] (reading the socket a TLS record at a time
 //! through `records`, each direction through a `buffer`), using [`stdio`] for
@@ -22,7 +24,9 @@ pub mod connect;
 pub mod doctor;
 pub mod error;
 pub mod forward;
+pub mod noproxy;
 pub mod poller;
+pub mod proxy;
 mod records;
 pub mod relay;
 pub mod signals;
@@ -30,7 +34,9 @@ pub mod ssh_config;
 pub mod stdio;
 pub mod target;
 pub mod tls;
+pub mod transport;
 pub mod version;
+pub mod via_proxy;
 
 use std::io::Write;
 use std::sync::Arc;

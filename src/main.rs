@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
+use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::{cli, doctor, ssh_config};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
@@ -26,11 +27,13 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);
     }
+    // The environment is read here, at the edge; the core gets values.
+    let proxy_env = ProxyEnv::from_lookup(|name| std::env::var_os(name));
     if args.get(1).is_some_and(|a| a == doctor::SUBCOMMAND) {
-        return run_doctor(&args[1..]);
+        return run_doctor(&args[1..], ssl_cert_file, &proxy_env);
     }
     if args.get(1).is_some_and(|a| a == "forward") {
-        return match cli::parse_forward(&args[1..], ssl_cert_file) {
+        return match cli::parse_forward(&args[1..], ssl_cert_file, &proxy_env) {
             Ok(forward) => {
                 vers_tunnel::init_logging(forward.connect.verbosity);
                 finish(vers_tunnel::forward::run(&forward))
@@ -38,7 +41,7 @@ fn main() -> ExitCode {
             Err(err) => usage(&err),
         };
     }
-    match cli::parse(args, ssl_cert_file) {
+    match cli::parse(args, ssl_cert_file, &proxy_env) {
         Ok(config) => {
             vers_tunnel::init_logging(config.verbosity);
             finish(vers_tunnel::run(&config))
@@ -79,8 +82,12 @@ fn print_ssh_config(args: &[OsString]) -> ExitCode {
 }
 
 /// `vers-tunnel doctor ...`: the report on stdout, its verdict as the status.
-fn run_doctor(args: &[OsString]) -> ExitCode {
-    let config = match cli::parse_doctor(args, std::env::var_os("SSL_CERT_FILE")) {
+fn run_doctor(
+    args: &[OsString],
+    ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
+) -> ExitCode {
+    let config = match cli::parse_doctor(args, ssl_cert_file, proxy_env) {
         Ok(config) => config,
         Err(err) => return usage(&err),
     };

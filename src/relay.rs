@@ -23,6 +23,7 @@ use crate::poller::Poller;
 use crate::records::Records;
 use crate::stdio::StdFd;
 use crate::tls::ClientCertProbe;
+use crate::transport::Transport;
 
 /// The most rustls may hold unsent: with the direction buffers' own bound
 /// ([`buffer::BUDGET`](crate::buffer::BUDGET)) and the kernel's socket buffers
@@ -126,7 +127,7 @@ enum Gone {
 #[derive(Debug)]
 pub struct Session {
     peer: Peer,
-    sock: TcpStream,
+    sock: Transport,
     tls: ClientConnection,
     probe: Arc<ClientCertProbe>,
     local: Local,
@@ -176,13 +177,13 @@ pub fn run(poller: &mut Poller, mut session: Session) -> Result<()> {
 }
 
 impl Session {
-    /// A session over `sock` (connected) with a fresh client connection,
+    /// A session over `sock` (connected to the edge, or through a proxy) with a fresh client connection,
     /// relaying for `local`; the handshake must finish by `deadline`. The
     /// caller has registered every source with its token in `tokens`, for
     /// reading and writing (stdin and stdout, each in its one direction).
     pub fn new(
         peer: Peer,
-        sock: TcpStream,
+        sock: Transport,
         mut tls: ClientConnection,
         probe: Arc<ClientCertProbe>,
         local: Local,
@@ -518,7 +519,7 @@ impl Session {
                 true
             }
             Flow::Closing if !self.tls.wants_write() => {
-                if let Err(e) = self.sock.shutdown(Shutdown::Write) {
+                if let Err(e) = self.sock.shutdown_write() {
                     log::debug!("shutting down the TCP write side: {e}");
                 }
                 self.up = Flow::Closed;

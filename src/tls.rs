@@ -62,6 +62,24 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The client config for TLS to an `https://` proxy: the roots of
+/// [`client_config`] plus `proxy_cacerts` (`--proxy-cacert`), offering ALPN
+/// `http/1.1` as curl does (some proxies pick their protocol by it).
+pub fn proxy_client_config(
+    cacerts: &[impl AsRef<Path>],
+    proxy_cacerts: &[impl AsRef<Path>],
+) -> Result<Arc<ClientConfig>> {
+    let paths: Vec<&Path> = cacerts
+        .iter()
+        .map(AsRef::as_ref)
+        .chain(proxy_cacerts.iter().map(AsRef::as_ref))
+        .collect();
+    let config = client_config(&paths, Arc::new(ClientCertProbe::default()))?;
+    let mut config = Arc::unwrap_or_clone(config);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The built-in roots plus every certificate in `cacerts`, and how many
 /// certificates each file added.
 pub fn root_store(cacerts: &[impl AsRef<Path>]) -> Result<(RootCertStore, Vec<usize>)> {

@@ -27,6 +27,7 @@ use crate::cli::{Config, DoctorConfig, Family};
 use crate::connect;
 use crate::error::{describe_io, Error, Phase};
 use crate::poller::{Poller, ATTEMPT_BASE};
+use crate::proxy::Route;
 use crate::target::Host;
 use crate::version;
 
@@ -86,7 +87,12 @@ pub fn run(doctor: &DoctorConfig) -> Report {
 
 /// The steps in order; the verdict when all pass.
 fn diagnose(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<String, Stop> {
-    let config = &doctor.connect;
+    // The checks go straight to the edge, whatever the route (see check_config).
+    let direct = Config {
+        route: Route::Direct,
+        ..doctor.connect.clone()
+    };
+    let config = &direct;
     let deadline = Instant::now() + config.connect_timeout;
     let trust = check_config(doctor, steps)?;
     let mut poller = Poller::new()?;
@@ -156,6 +162,20 @@ fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<trust::T
     if config.family != Family::Any {
         step.lines.push(format!("{family} addresses only"));
     }
+    match &config.route {
+        Route::Proxy(proxy) => {
+            step.lines.push(format!("proxy {proxy}"));
+            step.warnings.push(format!(
+                "the tunnel goes through proxy {proxy}, and these checks do not: the doctor does not use proxies yet"
+            ));
+        }
+        Route::Exempt { proxy, by } => step.lines.push(format!(
+            "proxy {proxy} not used: {} is in {by}",
+            config.host
+        )),
+        Route::Direct => {}
+    }
+    let proxy = config.route.proxy().map(ToString::to_string);
     step.lines.push(format!(
         "connect timeout {}, service wait {}",
         duration(config.connect_timeout),
@@ -163,6 +183,7 @@ fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<trust::T
     ));
     steps.push(
         step.field("connect_to", connect_to)
+            .field("proxy", proxy)
             .field("family", family)
             .field(
                 "connect_timeout_ms",

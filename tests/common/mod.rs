@@ -20,9 +20,20 @@ pub mod tempdir;
 use std::process::Command;
 
 /// Environment variables that change what the programs under test trust
-/// (`SSL_CERT_FILE`), print (`RUST_LOG`) or log in with (`SSH_AUTH_SOCK`: an
-/// agent's keys): a test must not inherit them from whoever runs it.
-const INHERITED_SETTINGS: [&str; 3] = ["SSL_CERT_FILE", "RUST_LOG", "SSH_AUTH_SOCK"];
+/// (`SSL_CERT_FILE`), print (`RUST_LOG`), log in with (`SSH_AUTH_SOCK`: an
+/// agent's keys) or connect through (the proxy variables): a test must not
+/// inherit them from whoever runs it.
+const INHERITED_SETTINGS: [&str; 9] = [
+    "SSL_CERT_FILE",
+    "RUST_LOG",
+    "SSH_AUTH_SOCK",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 /// Removes [`INHERITED_SETTINGS`] from `cmd`'s environment.
 pub fn clean_env(cmd: &mut Command) -> &mut Command {

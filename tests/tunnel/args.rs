@@ -131,7 +131,12 @@ fn hostile_hosts_and_rules_are_usage_errors_with_a_reason() {
 fn nul_byte_in_a_host_is_refused_by_the_parser() {
     // exec(2) cannot carry a NUL in an argument, so this one is checked at
     // the parser the binary uses.
-    let err = vers_tunnel::cli::parse(["vers-tunnel", "a\0b.sh"], None).unwrap_err();
+    let err = vers_tunnel::cli::parse(
+        ["vers-tunnel", "a\0b.sh"],
+        None,
+        &vers_tunnel::proxy::ProxyEnv::default(),
+    )
+    .unwrap_err();
     let msg = vers_tunnel::cli::one_line(&err);
     assert!(msg.contains("control character (U+0000)"), "{msg}");
     let err = "a\0b.sh"

@@ -12,6 +12,7 @@ mod forward;
 mod load;
 mod openssl;
 mod parsers;
+mod proxy;
 mod relay;
 mod session;
 mod ssh;

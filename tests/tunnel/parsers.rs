@@ -126,7 +126,7 @@ proptest! {
     ) {
         let mut argv = vec!["vers-tunnel".to_string()];
         argv.extend(args);
-        if let Err(err) = cli::parse(argv, None) {
+        if let Err(err) = cli::parse(argv, None, &vers_tunnel::proxy::ProxyEnv::default()) {
             if err.use_stderr() {
                 assert_one_clean_line(&cli::one_line(&err));
             }

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod common;
 pub mod forward;
 pub mod net;
+pub mod proxy;
 pub mod pty;
 pub mod session;
 pub mod sshd;

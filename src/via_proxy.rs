@@ -1,0 +1,224 @@
+//! Through a proxy: the CONNECT exchange over a live connection to it (TLS
+//! with an `https://` proxy first), driven by readiness, so that the stdio
+//! tunnel (which waits for it on the poller) and `forward` (which runs one per
+//! connection on its loop) share one implementation. The exchange's bytes
+//! are [`proxy::Connect`]'s; this only moves them.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use rustls::ClientConnection;
+
+use crate::cli::Config;
+use crate::error::{Error, ProxyPhase, ProxyProblem, Result};
+use crate::poller::{Poller, SOCKET};
+use crate::proxy::{self, Progress, Proxy, Scheme};
+use crate::tls;
+use crate::transport::Transport;
+
+/// Asks `proxy`, connected on `stream`, for a tunnel to the connect host and
+/// port before `deadline`, waiting on the poller; the transport, unregistered.
+pub fn open(
+    poller: &mut Poller,
+    stream: TcpStream,
+    proxy: &Proxy,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Transport> {
+    let mut dial = ProxyDial::new(poller.registry(), stream, SOCKET, proxy, config)?;
+    let answer = loop {
+        match dial.step(proxy, config) {
+            Ok(true) => break Ok(()),
+            Ok(false) => {}
+            Err(e) => break Err(e),
+        }
+        if Instant::now() >= deadline {
+            break Err(dial.timed_out(proxy, config));
+        }
+        if let Err(e) = poller.wait(Some(deadline)) {
+            break Err(e);
+        }
+    };
+    let mut transport = dial.into_transport();
+    // The relay registers the transport again, as its own.
+    let _ = poller.registry().deregister(&mut transport);
+    answer.map(|()| transport)
+}
+
+/// A CONNECT exchange under way on a connection to the proxy, registered
+/// for reading and writing.
+#[derive(Debug)]
+pub struct ProxyDial {
+    transport: Transport,
+    exchange: proxy::Connect,
+    /// Bytes of the request written so far.
+    sent: usize,
+    /// The proxy's address, for messages.
+    addr: SocketAddr,
+    started: Instant,
+}
+
+impl ProxyDial {
+    /// Starts the exchange over `stream` (connected to `proxy`), registering
+    /// it with `token`: TLS first for an `https://` proxy.
+    pub fn new(
+        registry: &Registry,
+        stream: TcpStream,
+        token: Token,
+        proxy: &Proxy,
+        config: &Config,
+    ) -> Result<ProxyDial> {
+        let setup = |what| move |source| Error::Setup { what, source };
+        let addr = stream
+            .peer_addr()
+            .map_err(setup("reading the proxy's address"))?;
+        let mut transport = match proxy.url.scheme {
+            Scheme::Http => Transport::tcp(stream),
+            Scheme::Https => {
+                let tls_config = tls::proxy_client_config(&config.cacerts, &config.proxy_cacerts)?;
+                let conn = ClientConnection::new(tls_config, proxy.url.host.server_name())
+                    .map_err(|source| Error::TlsSetup { source })?;
+                Transport::tls(stream, conn)
+            }
+        };
+        registry
+            .register(
+                &mut transport,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(setup("registering the socket"))?;
+        Ok(ProxyDial {
+            transport,
+            exchange: proxy::Connect::new(&proxy.url, &config.connect_host, config.connect_port),
+            sent: 0,
+            addr,
+            started: Instant::now(),
+        })
+    }
+
+    /// Moves what can move; `Ok(true)` once the tunnel is open (bytes that
+    /// came after the proxy's answer are the transport's first).
+    pub fn step(&mut self, proxy: &Proxy, config: &Config) -> Result<bool> {
+        let was_handshaking = self.transport.is_handshaking();
+        // Over TLS, rustls keeps the request until its handshake is done.
+        while self.sent < self.exchange.request().len() {
+            match self.transport.write(&self.exchange.request()[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_failed(proxy, config, e)),
+            }
+        }
+        match self.transport.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+                return Err(self.io_failed(proxy, config, e));
+            }
+            _ => {}
+        }
+        let mut buf = [0; 4096];
+        loop {
+            match self.transport.read(&mut buf) {
+                Ok(0) if self.transport.is_handshaking() => {
+                    let source = io::ErrorKind::UnexpectedEof.into();
+                    let problem = ProxyProblem::TlsIo {
+                        addr: self.addr,
+                        source,
+                    };
+                    return Err(error(config, proxy, problem));
+                }
+                Ok(0) => return Err(error(config, proxy, self.exchange.closed())),
+                Ok(n) => match self.exchange.receive(&buf[..n]) {
+                    Ok(Progress::NeedMore) => {}
+                    Ok(Progress::Established { leftover }) => {
+                        log::info!(
+                            "proxy opened a tunnel to {} in {:.1?}",
+                            connect_target(config),
+                            self.started.elapsed()
+                        );
+                        if !leftover.is_empty() {
+                            log::debug!(
+                                "{} tunnel bytes came with the proxy's answer",
+                                leftover.len()
+                            );
+                            self.transport.unread(leftover);
+                        }
+                        return Ok(true);
+                    }
+                    Err(problem) => return Err(error(config, proxy, problem)),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_failed(proxy, config, e)),
+            }
+        }
+        if was_handshaking && !self.transport.is_handshaking() {
+            if let Some(session) = self.transport.proxy_session() {
+                log::debug!(
+                    "{:?} established with proxy {}",
+                    session.protocol_version(),
+                    proxy.url.host
+                );
+            }
+            // The handshake's end may have let the request out: go again.
+            return self.step(proxy, config);
+        }
+        Ok(false)
+    }
+
+    /// The error for running out of time where the exchange stands.
+    pub fn timed_out(&self, proxy: &Proxy, config: &Config) -> Error {
+        let phase = match self.transport.is_handshaking() {
+            true => ProxyPhase::Handshake,
+            false => ProxyPhase::Answer,
+        };
+        let after = config.connect_timeout;
+        error(config, proxy, ProxyProblem::Timeout { phase, after })
+    }
+
+    /// The connection, still registered, to carry the edge's TLS.
+    pub fn into_transport(self) -> Transport {
+        self.transport
+    }
+
+    fn io_failed(&self, proxy: &Proxy, config: &Config, source: io::Error) -> Error {
+        let tls_error = source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        error(
+            config,
+            proxy,
+            match tls_error {
+                Some(tls_error) => ProxyProblem::Tls {
+                    host: proxy.url.host.to_string(),
+                    addr: self.addr,
+                    source: tls_error.clone(),
+                },
+                None if self.transport.is_handshaking() => ProxyProblem::TlsIo {
+                    addr: self.addr,
+                    source,
+                },
+                None => ProxyProblem::Io(source),
+            },
+        )
+    }
+}
+
+/// The error for `problem` with `proxy`, naming the tunnel's target.
+pub fn error(config: &Config, proxy: &Proxy, problem: ProxyProblem) -> Error {
+    Error::Proxy {
+        proxy: proxy.url.to_string(),
+        from: proxy.source.name(),
+        target: connect_target(config),
+        problem: Box::new(problem),
+    }
+}
+
+/// Where the CONNECT request asks the proxy to connect: `--connect-to`'s
+/// target when one applies, as in curl.
+fn connect_target(config: &Config) -> String {
+    format!("{}:{}", config.connect_host, config.connect_port)
+}

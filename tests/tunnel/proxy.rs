@@ -1,0 +1,680 @@
+//! Behind an HTTP(S) proxy: the tunnel through a real tinyproxy (named by
+//! HTTPS_PROXY or --proxy, with Basic credentials, under ssh and scp), through
+//! TLS to an https:// proxy, around the proxy by NO_PROXY; and every way a
+//! proxy can refuse or misbehave, each one line naming the proxy and where it
+//! came from, never the password, with the documented status.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::net::ClosedPort;
+use crate::util::proxy::{Script, StubProxy, Tinyproxy, TinyproxyConfig};
+use crate::util::session::{bin, Session};
+use crate::util::{self, backend, Behaviour, Ca, Edge, EdgeBuilder, Prng, World, HOST, MIB};
+
+/// base64("alice:p@ss$:%w"), from coreutils: `printf 'alice:p@ss$:%%w' | base64`.
+const SPECIAL_BASIC: &str = "YWxpY2U6cEBzcyQ6JXc=";
+/// `printf 'alice:pw.1' | base64`.
+const ALICE_BASIC: &str = "YWxpY2U6cHcuMQ==";
+
+/// tinyproxy allowing CONNECT to `edge`'s port only.
+fn tinyproxy_for(w: &World, edge: &Edge, basic_auth: Option<(&str, &str)>) -> Tinyproxy {
+    let config = TinyproxyConfig {
+        connect_ports: vec![edge.addr().port()],
+        basic_auth: basic_auth.map(|(u, p)| (u.to_string(), p.to_string())),
+    };
+    Tinyproxy::start(w.dir.path(), &config)
+}
+
+/// `CONNECT ADDR HTTP/1.1` for the edge: the --connect-to target, as curl sends.
+fn connect_line(edge: &Edge) -> String {
+    format!("CONNECT {} HTTP/1.1", edge.addr())
+}
+
+/// What the edge of [`download_edge`] sends.
+const DOWNLOAD: Behaviour = Behaviour::Download {
+    len: MIB as u64,
+    seed: 11,
+};
+
+/// An edge whose backend sends [`DOWNLOAD`] and closes: the server ends first.
+fn download_edge(w: &World) -> Edge {
+    w.edge(HOST, DOWNLOAD)
+}
+
+/// Runs `cmd` the way ssh drives a ProxyCommand: stdin stays open until the
+/// server has finished and stdout is closed, and only then closes. tinyproxy
+/// 1.11 does not pass a half-close on (on the client's EOF it closes both
+/// ways; see `a_half_close_through_tinyproxy_is_reported_as_unclean`).
+fn server_first(cmd: &mut Command) -> util::Run {
+    let started = Instant::now();
+    let util::Piped {
+        child,
+        stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(cmd);
+    let received = util::read_to_end_within(&mut stdout, util::HANG);
+    drop(stdin);
+    let status = util::wait(child, util::HANG);
+    util::Run {
+        status,
+        stdout: received,
+        stderr: util::stderr_text(stderr),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Asserts a quiet success that delivered all of [`DOWNLOAD`].
+fn assert_downloaded(run: &util::Run) {
+    run.assert_clean();
+    assert_eq!(run.stdout.len(), MIB);
+    assert!(
+        run.stdout == Prng::bytes(11, MIB),
+        "the download is corrupt"
+    );
+}
+
+#[test]
+fn tunnel_works_through_tinyproxy_named_by_https_proxy() {
+    let w = World::new();
+    let edge = download_edge(&w);
+    let proxy = tinyproxy_for(&w, &edge, None);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", proxy.url(None));
+    assert_downloaded(&server_first(&mut cmd));
+    assert_eq!(proxy.connects(), [connect_line(&edge)], "{}", proxy.log());
+    assert_eq!(edge.sni_seen(), [Some(HOST.to_string())]);
+}
+
+#[test]
+fn the_proxy_flag_wins_over_the_environment() {
+    let w = World::new();
+    let edge = download_edge(&w);
+    let proxy = tinyproxy_for(&w, &edge, None);
+    let nowhere = ClosedPort::new();
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("https_proxy", format!("http://{}", nowhere.addr))
+        .arg("--proxy")
+        .arg(proxy.url(None));
+    assert_downloaded(&server_first(&mut cmd));
+    assert_eq!(proxy.connects(), [connect_line(&edge)]);
+}
+
+/// tinyproxy closes both directions on the client's EOF, so the answer to
+/// `printf req | vers-tunnel HOST` never comes back through it: the tunnel
+/// must say so (exit 5), not end as if the stream were complete.
+#[test]
+fn a_half_close_through_tinyproxy_is_reported_as_unclean() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let proxy = tinyproxy_for(&w, &edge, None);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", proxy.url(None));
+    let run = util::run(&mut cmd, b"request\n");
+    run.assert_unclean(&[
+        &format!("connection to {HOST} ended uncleanly"),
+        "without TLS close_notify",
+    ]);
+    assert_eq!(proxy.connects(), [connect_line(&edge)]);
+}
+
+#[test]
+fn basic_credentials_in_the_url_get_through_tinyproxy() {
+    let w = World::new();
+    let edge = download_edge(&w);
+    let proxy = tinyproxy_for(&w, &edge, Some(("alice", "pw.1")));
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("--proxy").arg(proxy.url(Some("alice:pw.1")));
+    assert_downloaded(&server_first(&mut cmd));
+    assert_eq!(proxy.connects(), [connect_line(&edge)]);
+}
+
+#[test]
+fn wrong_or_missing_credentials_get_the_407_message_without_the_password() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let proxy = tinyproxy_for(&w, &edge, Some(("alice", "pw.1")));
+    let shown = format!("http://alice:***@{}", proxy.addr());
+
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("--proxy").arg(proxy.url(Some("alice:wrong.pw")));
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        3,
+        &[
+            &format!("proxy {shown} (from --proxy)"),
+            "rejected the credentials for user alice",
+            // tinyproxy's status for wrong credentials.
+            "(401 Unauthorized)",
+        ],
+    );
+    assert!(!run.stderr.contains("wrong.pw"), "{}", run.stderr);
+
+    // Not at -vv either, nor its base64 in the request.
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("-vv")
+        .env("HTTPS_PROXY", proxy.url(Some("alice:wrong.pw")));
+    let run = util::run(&mut cmd, b"secret\n");
+    assert_eq!(run.code(), 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{shown} (from HTTPS_PROXY)")),
+        "{}",
+        run.stderr
+    );
+    for secret in ["wrong.pw", "YWxpY2U6d3JvbmcucHc="] {
+        assert!(!run.stderr.contains(secret), "{secret} in {}", run.stderr);
+    }
+
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", proxy.url(None));
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        3,
+        &[
+            &format!("proxy http://{} (from HTTPS_PROXY)", proxy.addr()),
+            "requires credentials (407 Proxy Authentication Required)",
+            "USER:PASSWORD@",
+        ],
+    );
+    assert!(edge.sni_seen().is_empty(), "no tunnel may have opened");
+}
+
+/// tinyproxy's config takes only `[-a-z0-9._]` in a password, so the
+/// special characters are checked against the stub, which requires the
+/// exact `Proxy-Authorization` curl sends for them.
+#[test]
+fn a_password_with_special_characters_is_percent_decoded_into_basic_auth() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let stub = StubProxy::start(Script::Tunnel {
+        byte_by_byte: false,
+        to: None,
+        require: Some(format!("Basic {SPECIAL_BASIC}")),
+    });
+    let url = format!("http://alice:p%40ss%24%3A%25w@{}", stub.addr);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("-vv").env("HTTPS_PROXY", &url);
+    let run = util::run(&mut cmd, b"special\n");
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_eq!(run.stdout, b"special\n");
+    assert!(
+        run.stderr.contains(&format!(
+            "using proxy http://alice:***@{} (from HTTPS_PROXY)",
+            stub.addr
+        )),
+        "{}",
+        run.stderr
+    );
+    for secret in ["p@ss", "p%40ss", SPECIAL_BASIC] {
+        assert!(!run.stderr.contains(secret), "{secret} in {}", run.stderr);
+    }
+    let target = edge.addr();
+    assert_eq!(
+        stub.requests(),
+        [format!(
+            "CONNECT {target} HTTP/1.1\nHost: {target}\nUser-Agent: vers-tunnel/{}\n\
+             Proxy-Authorization: Basic {SPECIAL_BASIC}",
+            env!("CARGO_PKG_VERSION")
+        )]
+    );
+}
+
+#[test]
+fn verbose_names_the_proxy_and_its_source_with_the_password_redacted() {
+    let w = World::new();
+    let edge = download_edge(&w);
+    let proxy = tinyproxy_for(&w, &edge, Some(("alice", "pw.1")));
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("-vv")
+        .env("HTTPS_PROXY", proxy.url(Some("alice:pw.1")));
+    let run = server_first(&mut cmd);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_eq!(run.stdout.len(), MIB);
+    for line in [
+        format!(
+            "using proxy http://alice:***@{} (from HTTPS_PROXY)",
+            proxy.addr()
+        ),
+        format!("connected to {}", proxy.addr()),
+        format!("proxy opened a tunnel to {}", edge.addr()),
+    ] {
+        assert!(run.stderr.contains(&line), "{line:?} not in {}", run.stderr);
+    }
+    for secret in ["pw.1", ALICE_BASIC] {
+        assert!(!run.stderr.contains(secret), "{secret} in {}", run.stderr);
+    }
+}
+
+#[test]
+fn ssh_and_scp_reach_the_vm_through_tinyproxy() {
+    let s = Session::new();
+    let edge = s.vm.edge.addr6();
+    let config = TinyproxyConfig {
+        connect_ports: vec![edge.port()],
+        basic_auth: None,
+    };
+    let proxy = Tinyproxy::start(s.w.dir.path(), &config);
+
+    // ssh runs the ProxyCommand with its own environment: HTTPS_PROXY set
+    // for ssh reaches vers-tunnel, with the ssh-config block unchanged.
+    let mut ssh = s.ssh("echo \"via the proxy as $(whoami)\"");
+    ssh.env("HTTPS_PROXY", proxy.url(None));
+    let run = util::run(&mut ssh, b"");
+    s.assert_quiet_success(&run, "ssh through tinyproxy");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("via the proxy as {}\n", util::sshd::login_user())
+    );
+
+    // Where the environment does not carry it: --proxy in the block.
+    let proxy_command = format!(
+        "{} --proxy {}",
+        s.vm.proxy_command(bin(), &s.w.ca),
+        proxy.url(None)
+    );
+    let client = s.client_via("with-flag", &proxy_command);
+    let (local, remote, back) = (s.path("up.bin"), s.path("remote.bin"), s.path("back.bin"));
+    let data = Prng::bytes(41, 8 * MIB);
+    std::fs::write(&local, &data).unwrap();
+    let scp = |from: &Path, to: String| {
+        let run = util::run(client.command("scp").arg(from).arg(to), b"");
+        s.assert_quiet_success(&run, "scp through tinyproxy");
+    };
+    scp(&local, client.remote(&remote));
+    assert_eq!(std::fs::read(&remote).unwrap(), data);
+    let run = util::run(
+        client.command("scp").arg(client.remote(&remote)).arg(&back),
+        b"",
+    );
+    s.assert_quiet_success(&run, "scp back through tinyproxy");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    // Every session went through the proxy, to the edge on [::1].
+    let line = format!("CONNECT [::1]:{} HTTP/1.1", edge.port());
+    assert_eq!(
+        proxy.connects(),
+        [line.clone(), line.clone(), line],
+        "{}",
+        proxy.log()
+    );
+}
+
+/// The name the tests' private /etc/hosts gives 127.0.0.1 for the https:// proxy.
+const PROXY_NAME: &str = "proxy.test";
+
+/// Has `cmd` resolve [`PROXY_NAME`] to 127.0.0.1 alone.
+fn resolve_proxy_name(w: &World, cmd: &mut Command) {
+    let etc = w.dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("hosts"), format!("127.0.0.1 {PROXY_NAME}\n")).unwrap();
+    util::with_etc(cmd, &etc, &["hosts"]);
+}
+
+/// tinyproxy behind TLS for [`PROXY_NAME`] with a certificate from `ca`: an
+/// https:// proxy (the test edge terminates TLS and forwards to tinyproxy).
+fn https_proxy(ca: &Ca, tinyproxy: &Tinyproxy) -> Edge {
+    EdgeBuilder::new(ca.leaf(&[PROXY_NAME]))
+        .backend(tinyproxy.addr())
+        .start()
+}
+
+#[test]
+fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
+    let w = World::new();
+    let edge = download_edge(&w);
+    let tinyproxy = tinyproxy_for(&w, &edge, None);
+    let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
+    let front = https_proxy(&proxy_ca, &tinyproxy);
+    let url = format!("https://{PROXY_NAME}:{}", front.addr().port());
+
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("--proxy")
+        .arg(&url)
+        .arg("--proxy-cacert")
+        .arg(&proxy_ca.pem_path);
+    resolve_proxy_name(&w, &mut cmd);
+    assert_downloaded(&server_first(&mut cmd));
+    // TLS to the proxy by its name, and the edge's own TLS inside the tunnel.
+    assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
+    assert_eq!(edge.sni_seen(), [Some(HOST.to_string())]);
+    assert_eq!(tinyproxy.connects(), [connect_line(&edge)]);
+}
+
+/// The edge's records inside TLS to the proxy, the heavy way up: 16 MiB,
+/// then stdin's EOF passed on through both TLS layers (close_notify to the
+/// proxy), and the digest the backend sends after it comes back. The proxy
+/// behind the TLS front is the stub, which passes half-closes on.
+#[test]
+fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_returns() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let stub = StubProxy::start(Script::Tunnel {
+        byte_by_byte: false,
+        to: None,
+        require: None,
+    });
+    let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
+    let front = EdgeBuilder::new(proxy_ca.leaf(&[PROXY_NAME]))
+        .backend(stub.addr)
+        .start();
+    let data = Prng::bytes(12, 16 * MIB);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env(
+        "HTTPS_PROXY",
+        format!("https://{PROXY_NAME}:{}", front.addr().port()),
+    )
+    .arg("--proxy-cacert")
+    .arg(&proxy_ca.pem_path);
+    resolve_proxy_name(&w, &mut cmd);
+    let run = util::run(&mut cmd, &data);
+    run.assert_clean();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{} {}\n", util::sha256(&data), data.len())
+    );
+    assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
+    assert_eq!(stub.requests().len(), 1);
+}
+
+#[test]
+fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let tinyproxy = tinyproxy_for(&w, &edge, None);
+    let stranger = Ca::new(w.dir.path(), "stranger-ca");
+    let front = https_proxy(&stranger, &tinyproxy);
+    let url = format!("https://{PROXY_NAME}:{}", front.addr().port());
+
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", &url);
+    resolve_proxy_name(&w, &mut cmd);
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        4,
+        &[
+            &format!(
+                "TLS handshake with proxy {url} (from HTTPS_PROXY) at {} failed",
+                front.addr()
+            ),
+            &format!("the certificate for {PROXY_NAME} is not signed by a trusted authority"),
+            "--proxy-cacert FILE",
+        ],
+    );
+    assert!(
+        !run.stderr.contains(HOST),
+        "the edge is not at fault: {}",
+        run.stderr
+    );
+    assert!(tinyproxy.connects().is_empty());
+    assert_eq!(edge.accepted(), 0);
+}
+
+/// A proxy that opens the tunnel to a server of its own and re-signs the
+/// edge's certificate with its CA: refused like any untrusted certificate.
+#[test]
+fn a_tls_inspecting_proxy_is_refused_with_the_cacert_hint() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let inspector = Ca::new(w.dir.path(), "inspecting-proxy-ca");
+    let impostor = EdgeBuilder::new(inspector.leaf(&[HOST]))
+        .backend(backend::start(Behaviour::Echo))
+        .start();
+    let stub = StubProxy::start(Script::Tunnel {
+        byte_by_byte: false,
+        to: Some(impostor.addr()),
+        require: None,
+    });
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", stub.url());
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        4,
+        &[
+            &format!("the certificate for {HOST} is not signed by a trusted authority"),
+            "pass it with --cacert FILE",
+        ],
+    );
+    assert_eq!(impostor.accepted(), 1, "the tunnel went to the impostor");
+    assert!(impostor.sni_seen().is_empty(), "and no handshake completed");
+    assert_eq!(edge.accepted(), 0);
+}
+
+/// The tunnel through a stub proxy following `script`, with a 2 s connect timeout.
+fn through_stub(w: &World, script: Script) -> (util::Run, StubProxy, Edge) {
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let stub = StubProxy::start(script);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["--connect-timeout", "2"])
+        .env("HTTPS_PROXY", stub.url());
+    let run = util::run(&mut cmd, b"secret\n");
+    (run, stub, edge)
+}
+
+#[test]
+fn refusals_give_the_status_and_reason_not_the_body() {
+    let w = World::new();
+    for (answer, status) in [
+        (
+            &b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 41\r\n\r\n<html><body>policy says no</body></html>\n"[..],
+            "403 Forbidden",
+        ),
+        (
+            b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 23\r\n\r\nupstream is unreachable",
+            "502 Bad Gateway",
+        ),
+    ] {
+        let (run, stub, edge) = through_stub(&w, Script::Answer(answer.to_vec()));
+        run.assert_failure(
+            3,
+            &[
+                &format!("proxy {} (from HTTPS_PROXY)", stub.url()),
+                &format!("refused CONNECT {}: {status}", edge.addr()),
+            ],
+        );
+        for body in ["policy says no", "upstream is unreachable"] {
+            assert!(!run.stderr.contains(body), "{}", run.stderr);
+        }
+        assert_eq!(edge.accepted(), 0);
+        // What the proxy was asked: the --connect-to target, unresolved, and
+        // nothing of the tunnel before the answer.
+        let target = edge.addr();
+        assert_eq!(
+            stub.requests(),
+            [format!(
+                "CONNECT {target} HTTP/1.1\nHost: {target}\nUser-Agent: vers-tunnel/{}",
+                env!("CARGO_PKG_VERSION")
+            )]
+        );
+    }
+}
+
+#[test]
+fn an_answer_that_is_not_http_is_named_as_such() {
+    let w = World::new();
+    let (run, stub, _edge) =
+        through_stub(&w, Script::Answer(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()));
+    run.assert_failure(
+        3,
+        &[
+            &format!("proxy {} (from HTTPS_PROXY)", stub.url()),
+            "did not answer CONNECT",
+            "in HTTP",
+            "SSH-2.0",
+            "is it an HTTP proxy?",
+        ],
+    );
+}
+
+#[test]
+fn a_never_ending_header_is_cut_at_16_kib() {
+    let w = World::new();
+    let (run, _stub, edge) = through_stub(&w, Script::EndlessHeader);
+    run.assert_failure(
+        3,
+        &[&format!(
+            "answered CONNECT {} with a header longer than 16384 bytes",
+            edge.addr()
+        )],
+    );
+}
+
+#[test]
+fn an_answer_split_one_byte_at_a_time_still_opens_the_tunnel() {
+    let w = World::new();
+    let script = Script::Tunnel {
+        byte_by_byte: true,
+        to: None,
+        require: None,
+    };
+    let (run, _stub, edge) = through_stub(&w, script);
+    run.assert_clean();
+    assert_eq!(run.stdout, b"secret\n");
+    assert_eq!(edge.sni_seen(), [Some(HOST.to_string())]);
+}
+
+/// Bytes after the header, in the same write, are the tunnel's: here the
+/// edge's first record is a fatal TLS alert, which the tunnel must act on
+/// (had the bytes been dropped, it would wait for the timeout instead).
+#[test]
+fn tunnel_bytes_in_the_packet_of_the_header_end_reach_the_edges_tls() {
+    let _timed = util::timed();
+    let w = World::new();
+    let mut answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    // A TLS 1.2 alert record: fatal (2), handshake_failure (40).
+    answer.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+    let (run, _stub, _edge) = through_stub(&w, Script::Answer(answer));
+    run.assert_failure(
+        4,
+        &[
+            &format!("TLS handshake with {HOST}"),
+            "refused the connection with a HandshakeFailure alert",
+        ],
+    );
+    assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_silent_proxy_is_bounded_by_the_connect_timeout() {
+    let _timed = util::timed();
+    let w = World::new();
+    let (run, stub, edge) = through_stub(&w, Script::Silent);
+    run.assert_failure(
+        3,
+        &[
+            &format!(
+                "timed out connecting to proxy {} (from HTTPS_PROXY) after 2s",
+                stub.url()
+            ),
+            &format!("waiting for its answer to CONNECT {}", edge.addr()),
+            "--connect-timeout",
+        ],
+    );
+    let secs = run.elapsed.as_secs_f64();
+    eprintln!("silent proxy: gave up after {secs:.2}s (--connect-timeout 2)");
+    assert!((2.0..3.5).contains(&secs), "took {secs:.2}s");
+}
+
+#[test]
+fn a_proxy_that_closes_without_answering_is_named() {
+    let w = World::new();
+    let (run, stub, edge) = through_stub(&w, Script::Close);
+    run.assert_failure(
+        3,
+        &[
+            &format!("proxy {} (from HTTPS_PROXY)", stub.url()),
+            &format!(
+                "closed the connection without answering CONNECT {}",
+                edge.addr()
+            ),
+        ],
+    );
+}
+
+#[test]
+fn an_unreachable_proxy_is_named_with_the_address_that_refused() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let nowhere = ClosedPort::new();
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("ALL_PROXY", format!("http://{}", nowhere.addr));
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        3,
+        &[
+            &format!(
+                "could not connect to proxy http://{0} (from ALL_PROXY): {0}",
+                nowhere.addr
+            ),
+            "connection refused",
+        ],
+    );
+    assert_eq!(edge.accepted(), 0);
+}
+
+#[test]
+fn no_proxy_matching_host_as_named_bypasses_the_proxy() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let stub = StubProxy::start(Script::Answer(b"HTTP/1.1 403 Forbidden\r\n\r\n".to_vec()));
+    let tunnel = |no_proxy: Option<&str>, extra: &[&str]| {
+        let mut cmd = w.tunnel(edge.addr(), HOST);
+        cmd.env("HTTPS_PROXY", stub.url()).args(extra);
+        if let Some(list) = no_proxy {
+            cmd.env("NO_PROXY", list);
+        }
+        util::run(&mut cmd, b"direct\n")
+    };
+
+    let run = tunnel(Some("localhost, .vm.vers.sh"), &[]);
+    run.assert_clean();
+    assert_eq!(run.stdout, b"direct\n");
+    let run = tunnel(Some("*"), &["-v"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let why = format!(
+        "not using proxy {} (from HTTPS_PROXY): {HOST} is in NO_PROXY",
+        stub.url()
+    );
+    assert!(run.stderr.contains(&why), "{}", run.stderr);
+    // --proxy '' goes direct whatever the environment says.
+    tunnel(None, &["--proxy", ""]).assert_clean();
+    assert_eq!(stub.accepted(), 0, "no connection may reach the proxy");
+
+    // The --connect-to target is not what is matched, and --noproxy replaces NO_PROXY.
+    let run = tunnel(Some("127.0.0.1"), &[]);
+    run.assert_failure(3, &["403 Forbidden"]);
+    let run = tunnel(Some(".vm.vers.sh"), &["--noproxy", ""]);
+    run.assert_failure(3, &["403 Forbidden"]);
+    let run = tunnel(None, &["--noproxy", "other.example,x.VM.vers.sh"]);
+    run.assert_clean();
+    assert_eq!(stub.accepted(), 2);
+}
+
+#[test]
+fn unusable_proxy_urls_are_usage_errors_naming_where_they_came_from() {
+    let mut cmd = util::bare_tunnel();
+    cmd.args(["--proxy", "socks5://alice:hunter2@127.0.0.1:1080", HOST]);
+    let run = util::run(&mut cmd, b"");
+    run.assert_failure(
+        2,
+        &[
+            "invalid proxy URL in --proxy",
+            "socks5:// proxies are not supported",
+        ],
+    );
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+
+    let mut cmd = util::bare_tunnel();
+    cmd.arg(HOST)
+        .env("HTTPS_PROXY", "ftp://alice:hunter2@127.0.0.1");
+    let run = util::run(&mut cmd, b"");
+    run.assert_failure(
+        2,
+        &[
+            "invalid proxy URL in HTTPS_PROXY",
+            "unsupported proxy scheme 'ftp://'",
+        ],
+    );
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}

@@ -341,3 +341,57 @@ fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failur
         "{lines:?}"
     );
 }
+
+#[test]
+fn forward_goes_through_an_http_proxy_from_the_environment() {
+    // Each forwarded connection asks the proxy for its own CONNECT tunnel,
+    // on the forwarder's one loop, and the edge's TLS runs inside it. The
+    // server ends first, as tinyproxy 1.11 does not pass a client's
+    // half-close on (see proxy::a_half_close_through_tinyproxy_...).
+    let w = World::new();
+    let edge = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: 300_000,
+            seed: 9,
+        },
+    );
+    let config = crate::util::proxy::TinyproxyConfig {
+        connect_ports: vec![edge.addr().port()],
+        ..Default::default()
+    };
+    let proxy = crate::util::proxy::Tinyproxy::start(w.dir.path(), &config);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.env("HTTPS_PROXY", proxy.url(None));
+    let fwd = Forwarder::start(&mut cmd);
+    for round in 0..3 {
+        let mut s = fwd.connect();
+        let (got, err) = read_all(&mut s);
+        assert!(err.is_none(), "round {round}: {err:?}");
+        assert_eq!(got, Prng::bytes(9, 300_000), "round {round}");
+    }
+    let connects = proxy.connects();
+    assert_eq!(connects.len(), 3, "{connects:?}");
+    assert_eq!(fwd.stderr().len(), 1, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn a_proxy_refusal_resets_that_connection_naming_the_proxy() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    // tinyproxy only allows CONNECT to other ports: it answers 403.
+    let config = crate::util::proxy::TinyproxyConfig {
+        connect_ports: vec![1],
+        ..Default::default()
+    };
+    let proxy = crate::util::proxy::Tinyproxy::start(w.dir.path(), &config);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.arg("--proxy").arg(proxy.url(None));
+    let fwd = Forwarder::start(&mut cmd);
+    let mut s = fwd.connect();
+    let (got, err) = read_all(&mut s);
+    assert!(got.is_empty());
+    assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
+    let line = fwd.wait_for_line("from --proxy", util::HANG);
+    assert!(line.contains("403"), "{line}");
+}

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::target::{ConnectTo, Host, HostPort, DEFAULT_PORT};
 
@@ -28,7 +28,7 @@ Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure,
     name = "vers-tunnel",
     version,
     long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]
@@ -150,6 +150,12 @@ where
         family,
         verbosity: args.verbose,
     })
+}
+
+/// The tunnel's arguments as clap sees them, for the man page and shell
+/// completions (`examples/gen_docs`); each subcommand module has its own.
+pub fn command() -> clap::Command {
+    Args::command()
 }
 
 /// No host, port, rule or file name here needs a control character, and

@@ -8,6 +8,7 @@ mod faults_local;
 mod faults_network;
 mod faults_trust;
 mod load;
+mod multiplex;
 mod openssl;
 mod parsers;
 mod relay;

@@ -169,8 +169,7 @@ fn escape_zsh_value_names(command: Command) -> Command {
 }
 
 fn man_page(readme: &str) -> Result<Vec<u8>, String> {
-    let root = cli::command();
-    let man = Man::new(root.clone()).title("VERS-TUNNEL");
+    let man = Man::new(cli::command()).title("VERS-TUNNEL");
     let mut page = Vec::new();
     let mut add = |render: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
         render(&mut page).map_err(|e| format!("rendering the man page: {e}"))
@@ -222,8 +221,8 @@ fn man_page(readme: &str) -> Result<Vec<u8>, String> {
     Ok(page)
 }
 
-/// `.SH` sections rendered on their own each start with roff's preamble and
-/// their own heading; inside one page a subcommand's parts go under a `.SS`.
+/// A section clap_mangen renders on its own, without its `.SH` heading (and
+/// roff's preamble before it), to go under a heading of ours.
 fn without_heading(rendered: &[u8]) -> String {
     let text = String::from_utf8_lossy(rendered);
     let mut lines = text.lines();

@@ -289,11 +289,11 @@ fn ssh_config_section(w: &mut Vec<u8>) -> std::io::Result<()> {
          instead of paying TCP, TLS and the ssh key exchange again. ssh -O check HOST says \
          whether one is open, and ssh -O exit HOST closes it: do so when the VM was restarted \
          or replaced, since until ssh notices the old connection is dead (ServerAliveInterval \
-         30: within 90 seconds), new runs go through it and hang. A run that reuses the \
-         connection ignores what only matters when connecting (User, IdentityFile, \
-         ProxyCommand). With ControlPersist, ssh sends the ProxyCommand's stderr to /dev/null, \
+         30: within 90 seconds), new runs may go through it and hang. A run that reuses the \
+         connection ignores what only matters when connecting (IdentityFile, ProxyCommand); \
+         ssh -o ControlPath=none HOST connects afresh. With ControlPersist, ssh sends the ProxyCommand's stderr to /dev/null, \
          so a failure to connect shows only as ssh's own message; run vers-tunnel doctor HOST \
-         to see why.",
+         to see why, or ssh -o ControlPath=none HOST to see vers-tunnel's own line.",
     )]);
     roff.to_writer(w)
 }

@@ -19,7 +19,8 @@ usage() {
 Usage: ./install.sh [OPTIONS]
 
 Builds vers-tunnel from this checkout (cargo build --release --locked) and installs it
-as DIR/vers-tunnel.
+as DIR/vers-tunnel, with its man page and bash, zsh and fish completions under
+DIR/../share (DIR/share when DIR does not end in /bin).
 
 Options:
   --prefix DIR          Directory the binary goes in (default: ~/.local/bin, or
@@ -37,8 +38,12 @@ Options:
                         re-running replaces the block, nothing outside the markers changes
   --system-ssh-config   Write the block to /etc/ssh/ssh_config.d/vers-tunnel.conf for
                         every user of this machine (root only; for VM images)
-  --uninstall           Remove DIR/vers-tunnel and the ~/.ssh/config block (and, with
-                        --system-ssh-config, the system file)
+  --multiplex           With --ssh-config or --system-ssh-config: let runs to the same VM
+                        share one connection (ControlMaster; `ssh -O exit HOST` ends it)
+  --persist DURATION    With --multiplex: how long an idle shared connection stays open
+                        (ssh's time format: 30s, 10m, 1h30m; default 10m)
+  --uninstall           Remove DIR/vers-tunnel, its man page and completions, and the
+                        ~/.ssh/config block (and, with --system-ssh-config, the system file)
   -h, --help            Show this help
 
 Environment:
@@ -48,6 +53,7 @@ Environment:
 
 Examples:
   ./install.sh --ssh-config                      # laptop: ~/.local/bin + ~/.ssh/config
+  ./install.sh --ssh-config --multiplex          # ... with one shared connection per VM
   ./install.sh --static --prefix /usr/local/bin --system-ssh-config   # VM image
   ./install.sh --uninstall
 EOF
@@ -74,6 +80,8 @@ target=""
 binary=""
 user_config=0
 system_config=0
+multiplex=0
+persist=""
 uninstall=0
 
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; }
@@ -89,6 +97,9 @@ while [ $# -gt 0 ]; do
         --binary=*) binary=${1#--binary=}; shift ;;
         --ssh-config) user_config=1; shift ;;
         --system-ssh-config) system_config=1; shift ;;
+        --multiplex) multiplex=1; shift ;;
+        --persist) need_value "$@"; persist=$2; shift 2 ;;
+        --persist=*) persist=${1#--persist=}; shift ;;
         --uninstall) uninstall=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage_error "unknown option: $1" ;;
@@ -97,6 +108,9 @@ done
 
 [ -z "$target" ] || [ "$static" -eq 1 ] || usage_error "--target needs --static"
 [ -z "$binary" ] || [ "$static" -eq 0 ] || usage_error "--binary and --static exclude each other"
+[ -z "$persist" ] || [ "$multiplex" -eq 1 ] || usage_error "--persist needs --multiplex"
+[ "$multiplex" -eq 0 ] || [ "$uninstall" -eq 1 ] || [ "$user_config" -eq 1 ] || [ "$system_config" -eq 1 ] ||
+    usage_error "--multiplex goes with --ssh-config or --system-ssh-config"
 
 if [ -z "$prefix" ]; then
     if is_root; then prefix=/usr/local/bin; else prefix="${HOME:?HOME is not set}/.local/bin"; fi
@@ -104,6 +118,25 @@ fi
 case "$prefix" in /*) ;; *) prefix="$PWD/$prefix" ;; esac
 prefix=${prefix%/}
 readonly bin="$prefix/$NAME"
+
+# The man page and completions go beside the binary's directory, where man,
+# bash-completion, zsh and fish look: ~/.local/bin -> ~/.local/share,
+# /usr/local/bin -> /usr/local/share.
+if [ "$(basename "$prefix")" = bin ]; then
+    share_dir="$(dirname "$prefix")"
+    share_dir="${share_dir%/}/share"
+else
+    share_dir="$prefix/share"
+fi
+readonly share_dir
+# Each generated file, relative to share/ in this checkout and to $share_dir
+# (examples/gen_docs makes them).
+readonly docs=(
+    man/man1/vers-tunnel.1
+    bash-completion/completions/vers-tunnel
+    zsh/site-functions/_vers-tunnel
+    fish/vendor_completions.d/vers-tunnel.fish
+)
 
 ssh_etc=${VERS_TUNNEL_SSH_ETC:-/etc/ssh}
 readonly ssh_etc
@@ -227,6 +260,41 @@ install_binary() {
     esac
 }
 
+# ---- man page and completions -------------------------------------------------
+
+install_docs() {
+    local src_dir doc src dest tmp
+    src_dir="$(repo_dir)/share"
+    for doc in "${docs[@]}"; do
+        src="$src_dir/$doc"
+        dest="$share_dir/$doc"
+        [ -f "$src" ] || die "$src is missing from this checkout (cargo run --example gen_docs makes it)"
+        mkdir -p "$(dirname "$dest")" || die "cannot create $(dirname "$dest")"
+        tmp="$(dirname "$dest")/.$NAME.new.$$"
+        cp "$src" "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$dest" || {
+            rm -f "$tmp"
+            die "cannot install $dest"
+        }
+    done
+    say "installed the man page and bash, zsh and fish completions under $share_dir"
+    # Debian's zsh looks in /usr/local/share/zsh/site-functions, not in ~/.local/share.
+    case "$share_dir" in
+        /usr/local/share | /usr/share) ;;
+        *) say "note: for zsh, add $share_dir/zsh/site-functions to fpath before compinit" ;;
+    esac
+}
+
+remove_docs() {
+    local doc removed=0
+    for doc in "${docs[@]}"; do
+        if [ -e "$share_dir/$doc" ]; then
+            rm -f -- "$share_dir/$doc" || die "cannot remove $share_dir/$doc"
+            removed=1
+        fi
+    done
+    if [ "$removed" -eq 1 ]; then say "removed the man page and completions from $share_dir"; fi
+}
+
 # ---- ssh config files ---------------------------------------------------------
 
 # Gives $1 the content of the file $3 through a temporary file in the same
@@ -268,8 +336,17 @@ find_block() {
 
 # The block `vers-tunnel ssh-config` prints for the installed binary.
 ssh_config_text() {
-    "$bin" ssh-config --path "$bin" ||
-        die "$bin ssh-config failed; the ssh config needs a binary that runs on this machine"
+    local args=(ssh-config --path "$bin")
+    if [ "$multiplex" -eq 1 ]; then args+=(--multiplex); fi
+    if [ -n "$persist" ]; then args+=(--persist "$persist"); fi
+    local status=0
+    "$bin" "${args[@]}" || status=$?
+    case "$status" in
+        0) ;;
+        # A usage error (a --persist it refuses): its own line says why.
+        2) die "no ssh config written" ;;
+        *) die "$bin ssh-config failed; the ssh config needs a binary that runs on this machine" ;;
+    esac
 }
 
 # The managed block for ~/.ssh/config.
@@ -402,6 +479,7 @@ if [ "$uninstall" -eq 1 ]; then
     else
         say "no $bin (if you installed elsewhere, pass the same --prefix)"
     fi
+    remove_docs
     remove_user_config
     if [ "$system_config" -eq 1 ]; then remove_system_config; fi
     exit 0
@@ -415,5 +493,6 @@ else
 fi
 if [ "$static" -eq 1 ]; then check_static "$artifact"; fi
 install_binary "$artifact"
+install_docs
 if [ "$user_config" -eq 1 ]; then add_user_config; fi
 if [ "$system_config" -eq 1 ]; then add_system_config; fi

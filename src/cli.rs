@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::proxy::{self, ProxyEnv, Route};
 use crate::target::{ConnectTo, Host, HostPort, Listen, DEFAULT_PORT};
@@ -38,7 +38,7 @@ When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and 
     name = "vers-tunnel",
     version,
     long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN]",
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]
@@ -377,6 +377,22 @@ where
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     reject_control_characters(&args)?;
     P::try_parse_from(args)
+}
+
+/// The tunnel's arguments as clap sees them, for the man page and shell
+/// completions (`examples/gen_docs`); each subcommand module has its own.
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// `vers-tunnel forward`'s clap definition, for the man page and completions.
+pub fn forward_command() -> clap::Command {
+    ForwardArgs::command()
+}
+
+/// `vers-tunnel doctor`'s clap definition, for the man page and completions.
+pub fn doctor_command() -> clap::Command {
+    DoctorArgs::command()
 }
 
 /// No host, port, rule or file name here needs a control character, and

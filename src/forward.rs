@@ -30,6 +30,9 @@ use crate::tls::{self, ClientCertProbe};
 use crate::transport::Transport;
 use crate::via_proxy::ProxyDial;
 
+/// The first argument that selects this subcommand instead of a tunnel.
+pub const SUBCOMMAND: &str = "forward";
+
 /// Tokens of the listeners (at most two: 127.0.0.1 and ::1).
 const LISTENER_BASE: usize = 8;
 /// Slot `i`'s tokens start at `SESSION_BASE + i * STRIDE`.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::{cli, doctor, ssh_config};
+use vers_tunnel::{cli, doctor, forward, ssh_config};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
 // record received, so the static build uses dlmalloc.
@@ -32,11 +32,11 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == doctor::SUBCOMMAND) {
         return run_doctor(&args[1..], ssl_cert_file, &proxy_env);
     }
-    if args.get(1).is_some_and(|a| a == "forward") {
+    if args.get(1).is_some_and(|a| a == forward::SUBCOMMAND) {
         return match cli::parse_forward(&args[1..], ssl_cert_file, &proxy_env) {
-            Ok(forward) => {
-                vers_tunnel::init_logging(forward.connect.verbosity);
-                finish(vers_tunnel::forward::run(&forward))
+            Ok(config) => {
+                vers_tunnel::init_logging(config.connect.verbosity);
+                finish(forward::run(&config))
             }
             Err(err) => usage(&err),
         };

@@ -1,12 +1,13 @@
 //! `vers-tunnel ssh-config`: the ssh_config block that sends `ssh root@{vmId}.vm.vers.sh`
-//! through this binary, with its path written so that ssh and the shell read it back intact.
+//! through this binary, with its path written so that ssh and the shell read it back intact,
+//! and with `--multiplex` the lines that let ssh share one connection per VM.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::error::exit;
 use crate::version::VERSION;
@@ -16,6 +17,21 @@ pub const SUBCOMMAND: &str = "ssh-config";
 
 /// The hosts the block applies to unless `--host` says otherwise.
 pub const DEFAULT_HOST: &str = "*.vm.vers.sh";
+
+/// How long an idle shared connection stays up unless `--persist` says otherwise:
+/// long enough to span a deploy's scp and ssh runs, short enough not to pin a VM
+/// that is gone.
+pub const DEFAULT_PERSIST: &str = "10m";
+
+/// Where ssh keeps the shared connection's socket. `%C` is a 40-character hash
+/// of the local host, remote host, port, user and ProxyJump, so one path serves
+/// every VM and user. `~/.ssh` is the user's own directory: a socket in a
+/// shared one (`/tmp`) could be planted by another user, and ssh would send
+/// sessions through it. ssh appends 17 bytes while creating it, so with the
+/// home directory's length this must stay under the socket path limit (108
+/// bytes on Linux, 104 on macOS): the home directory may be up to 39 bytes long
+/// (35 on macOS).
+pub const CONTROL_PATH: &str = "~/.ssh/vers-%C";
 
 const AFTER_HELP: &str = "\
 Put the output in ~/.ssh/config above any `Host *` block, since ssh uses the first value
@@ -43,6 +59,15 @@ struct Args {
     /// The vers-tunnel binary ssh should run [default: this binary's absolute path]
     #[arg(long, value_name = "BIN")]
     path: Option<PathBuf>,
+
+    /// Share one connection per VM between ssh, scp and sftp runs (ControlMaster)
+    #[arg(long)]
+    multiplex: bool,
+
+    /// With --multiplex: how long an idle shared connection stays open, in ssh's
+    /// time format (30s, 10m, 1h30m) [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
+    persist: Option<String>,
 }
 
 /// What to print, validated.
@@ -52,6 +77,8 @@ pub struct Options {
     pub host: String,
     /// The binary to name in `ProxyCommand`; `None` for this binary.
     pub path: Option<PathBuf>,
+    /// With `--multiplex`: the `ControlPersist` time; `None` without it.
+    pub persist: Option<String>,
 }
 
 /// Why no block could be printed.
@@ -111,10 +138,28 @@ where
     T: Into<OsString> + Clone,
 {
     let args = Args::try_parse_from(args)?;
+    // Checked here rather than with clap's `requires`, whose machinery costs
+    // the static binary 4 KiB.
+    if args.persist.is_some() && !args.multiplex {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--persist needs --multiplex\n",
+        ));
+    }
+    let persist = args
+        .multiplex
+        .then(|| args.persist.unwrap_or_else(|| DEFAULT_PERSIST.to_string()));
     Ok(Options {
         host: args.host,
         path: args.path,
+        persist,
     })
+}
+
+/// The `ssh-config` arguments as clap sees them, for the man page and shell
+/// completions (`examples/gen_docs`).
+pub fn command() -> clap::Command {
+    Args::command()
 }
 
 /// The block for `options`, ending in a newline.
@@ -124,14 +169,23 @@ pub fn render(options: &Options) -> Result<String, Error> {
         None => own_path()?,
     };
     let command = proxy_command_word(&path)?;
-    Ok(format!(
+    let mut block = format!(
         "# vers-tunnel {VERSION}: ssh to Vers VMs through the edge (printed by `vers-tunnel ssh-config`)\n\
          Host {host}\n\
          \x20   User root\n\
          \x20   ProxyCommand {command} %h\n\
          \x20   ServerAliveInterval 30\n",
         host = options.host
-    ))
+    );
+    if let Some(persist) = &options.persist {
+        block.push_str(&format!(
+            "\x20   # One connection per VM, shared by ssh, scp and sftp; `ssh -O exit HOST` closes it.\n\
+             \x20   ControlMaster auto\n\
+             \x20   ControlPath {CONTROL_PATH}\n\
+             \x20   ControlPersist {persist}\n"
+        ));
+    }
+    Ok(block)
 }
 
 /// This binary, as an absolute path without symlinks, so the block keeps working
@@ -168,6 +222,54 @@ fn proxy_command_word(path: &Path) -> Result<String, Error> {
         format!("'{}'", text.replace('\'', r"'\''"))
     };
     Ok(word.replace('%', "%%"))
+}
+
+/// Accepts ssh's TIME FORMAT (sshd_config(5)): one or more `NUMBER[s|m|h|d|w]`
+/// (either case; no unit is seconds), as ssh's own `convtime` reads it. Zero is
+/// refused: ssh reads `ControlPersist 0` as "forever", which nobody means by it.
+fn parse_persist(s: &str) -> Result<String, String> {
+    const HINT: &str = "use ssh's time format, e.g. 30s, 10m or 1h30m";
+    if s.is_empty() {
+        return Err(format!("the duration is empty; {HINT}"));
+    }
+    // Escaped: a newline must not split the one-line error.
+    let shown = s.escape_debug();
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("'{shown}' is not a duration; {HINT}"));
+        }
+        let (number, tail) = rest.split_at(digits);
+        let mut units = tail.chars();
+        let (scale, tail) = match units.next().map(|c| c.to_ascii_lowercase()) {
+            None => (1, ""),
+            Some('s') => (1, units.as_str()),
+            Some('m') => (60, units.as_str()),
+            Some('h') => (3600, units.as_str()),
+            Some('d') => (86_400, units.as_str()),
+            Some('w') => (604_800, units.as_str()),
+            Some(_) => return Err(format!("'{shown}' is not a duration; {HINT}")),
+        };
+        let seconds = number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .and_then(|n| total.checked_add(n));
+        total = match seconds {
+            // ssh keeps the time in an int.
+            Some(t) if t <= i32::MAX as u64 => t,
+            _ => return Err(format!("'{shown}' is longer than ssh can keep (68 years)")),
+        };
+        rest = tail;
+    }
+    if total == 0 {
+        return Err(format!(
+            "'{shown}' is zero, which ssh reads as \"keep the connection forever\"; give a length of time"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_pattern(s: &str) -> Result<String, String> {
@@ -232,6 +334,73 @@ mod tests {
         );
         assert!(text.starts_with(&format!("# vers-tunnel {VERSION}:")));
         assert!(!text.to_lowercase().contains("stricthostkeychecking"));
+    }
+
+    #[test]
+    fn multiplex_adds_control_lines_with_the_default_or_given_persist_time() {
+        let path = ["--path", "/usr/local/bin/vers-tunnel"];
+        let block = |extra: &[&str]| {
+            let mut args = vec!["ssh-config"];
+            args.extend_from_slice(&path);
+            args.extend_from_slice(extra);
+            render(&parse(args).unwrap()).unwrap()
+        };
+        let plain = block(&[]);
+        assert!(!plain.contains("Control"), "{plain}");
+        let shared = block(&["--multiplex"]);
+        assert!(shared.starts_with(&plain), "{shared}");
+        let added: Vec<&str> = shared[plain.len()..].lines().collect();
+        assert!(added[0].starts_with("    # "), "{shared}");
+        assert_eq!(
+            added[1..],
+            [
+                "    ControlMaster auto",
+                "    ControlPath ~/.ssh/vers-%C",
+                "    ControlPersist 10m",
+            ]
+        );
+        assert!(
+            block(&["--multiplex", "--persist", "1h30m"]).ends_with("    ControlPersist 1h30m\n")
+        );
+        assert!(
+            parse(["ssh-config", "--persist", "10m"]).is_err(),
+            "--persist needs --multiplex"
+        );
+    }
+
+    #[test]
+    fn persist_takes_ssh_time_format_only() {
+        for ok in [
+            "600",
+            "30s",
+            "10m",
+            "10M",
+            "1h30m",
+            "2d",
+            "1W",
+            "1h1h",
+            "2147483647",
+        ] {
+            assert_eq!(parse_persist(ok).as_deref(), Ok(ok));
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("0", "zero"),
+            ("0m0s", "zero"),
+            ("yes", "not a duration"),
+            ("10x", "not a duration"),
+            ("m", "not a duration"),
+            ("1.5h", "not a duration"),
+            ("-5", "not a duration"),
+            (" 5m", "not a duration"),
+            ("5m\n", "'5m\\n' is not"),
+            ("2147483648", "longer than ssh can keep"),
+            ("99999999999999999999w", "longer than ssh can keep"),
+        ] {
+            let err = parse_persist(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.contains('\n'), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -11,12 +11,20 @@
 #[allow(dead_code)]
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../examples/gen_docs/docs.rs"]
+mod docs;
 #[path = "ship/elf.rs"]
 mod elf;
 #[path = "../build/lockfile.rs"]
 mod lockfile;
+#[path = "ship/manpage.rs"]
+mod manpage;
+#[path = "ship/multiplex.rs"]
+mod multiplex;
 #[path = "ship/net.rs"]
 mod net;
+#[path = "ship/runner.rs"]
+mod runner;
 #[path = "ship/util.rs"]
 mod util;
 

@@ -135,8 +135,8 @@ where
 }
 
 const DOCTOR_AFTER_HELP: &str = "\
-Steps: config (this build, CA files, --connect-to), dns (every address), tcp (each
-address on its own), tls (version, cipher, certificate chain, trust, expiry), service
+Steps: config (this build, CA files, --connect-to, the proxy), dns (every address), tcp
+(each address on its own), proxy (its CONNECT, when a proxy applies), tls (version, cipher, certificate chain, trust, expiry), service
 (its first bytes: on port 443, the SSH route, after an SSH identification line; on any
 other port nothing is sent). It stops at the first step that fails.
 

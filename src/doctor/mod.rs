@@ -27,9 +27,11 @@ use crate::cli::{Config, DoctorConfig, Family};
 use crate::connect;
 use crate::error::{describe_io, Error, Phase};
 use crate::poller::{Poller, ATTEMPT_BASE};
-use crate::proxy::Route;
+use crate::proxy::{Proxy, Route};
 use crate::target::Host;
+use crate::transport::Transport;
 use crate::version;
+use crate::via_proxy;
 
 pub use report::{colour_wanted, Report};
 
@@ -87,17 +89,16 @@ pub fn run(doctor: &DoctorConfig) -> Report {
 
 /// The steps in order; the verdict when all pass.
 fn diagnose(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<String, Stop> {
-    // The checks go straight to the edge, whatever the route (see check_config).
-    let direct = Config {
-        route: Route::Direct,
-        ..doctor.connect.clone()
-    };
-    let config = &direct;
+    let config = &doctor.connect;
     let deadline = Instant::now() + config.connect_timeout;
     let trust = check_config(doctor, steps)?;
     let mut poller = Poller::new()?;
     let addrs = check_dns(&mut poller, config, deadline, steps)?;
     let (sock, addr) = check_tcp(&mut poller, config, addrs, deadline, steps)?;
+    let sock = match config.route.proxy() {
+        None => Transport::tcp(sock),
+        Some(proxy) => check_proxy(&mut poller, config, proxy, sock, deadline, steps)?,
+    };
     let mut tls = session::handshake(&mut poller, config, trust, sock, addr, deadline, steps)?;
     tls.listen(&mut poller, config, doctor.wait, steps)
 }
@@ -163,12 +164,7 @@ fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<trust::T
         step.lines.push(format!("{family} addresses only"));
     }
     match &config.route {
-        Route::Proxy(proxy) => {
-            step.lines.push(format!("proxy {proxy}"));
-            step.warnings.push(format!(
-                "the tunnel goes through proxy {proxy}, and these checks do not: the doctor does not use proxies yet"
-            ));
-        }
+        Route::Proxy(proxy) => step.lines.push(format!("proxy {proxy}")),
         Route::Exempt { proxy, by } => step.lines.push(format!(
             "proxy {proxy} not used: {} is in {by}",
             config.host
@@ -194,7 +190,40 @@ fn check_config(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<trust::T
     Ok(trust)
 }
 
-/// `dns`: every address of the connect host, in the order the tunnel tries them.
+/// `proxy`: the CONNECT exchange with the proxy (TLS with an `https://` one
+/// first), the tunnel's own words for its failures.
+fn check_proxy(
+    poller: &mut Poller,
+    config: &Config,
+    proxy: &Proxy,
+    sock: TcpStream,
+    deadline: Instant,
+    steps: &mut Vec<Step>,
+) -> Result<Transport, Stop> {
+    let started = Instant::now();
+    match via_proxy::open(poller, sock, proxy, config, deadline) {
+        Ok(transport) => {
+            let detail = format!(
+                "{proxy} opened a tunnel to {}:{}",
+                config.connect_host, config.connect_port
+            );
+            steps.push(
+                Step::new("proxy", started.elapsed(), detail).field("proxy", proxy.to_string()),
+            );
+            Ok(transport)
+        }
+        Err(err) => {
+            let stop = Stop::from(err);
+            let step = Step::new("proxy", started.elapsed(), stop.verdict.clone())
+                .field("proxy", proxy.to_string());
+            steps.push(step.failed());
+            Err(stop)
+        }
+    }
+}
+
+/// `dns`: every address of the first hop (the edge, or the proxy), in the
+/// order the tunnel tries them.
 fn check_dns(
     poller: &mut Poller,
     config: &Config,
@@ -204,7 +233,7 @@ fn check_dns(
     let started = Instant::now();
     let resolved = connect::resolve(poller, config, deadline);
     let took = started.elapsed();
-    let name = match &config.connect_host {
+    let name = match connect::Hop::of(config).host {
         Host::Name(name) => Some(name.as_str()),
         Host::Ip(_) => None,
     };
@@ -360,12 +389,9 @@ fn check_tcp(
     let winner = fastest.and_then(|(i, _)| Some((streams[i].take()?, addrs[i])));
     let Some((mut sock, addr)) = winner else {
         let timed_out = outcomes.iter().any(|o| matches!(o, Outcome::Waiting));
+        let hop = connect::Hop::of(config);
         let err = if timed_out {
-            Error::Timeout {
-                target: config.target(),
-                phase: Phase::Connect,
-                after: config.connect_timeout,
-            }
+            hop.timed_out(config, Phase::Connect)
         } else {
             let attempts = addrs
                 .iter()
@@ -375,10 +401,7 @@ fn check_tcp(
                     _ => None,
                 })
                 .collect();
-            Error::Connect {
-                target: config.target(),
-                attempts,
-            }
+            hop.unreachable(config, attempts)
         };
         let stop = Stop::from(err);
         step.detail = stop.verdict.clone();

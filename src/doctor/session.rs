@@ -8,11 +8,10 @@
 //! probe would never see a dead port there.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::Interest;
 use rustls::ClientConnection;
 
@@ -25,6 +24,7 @@ use crate::error::{describe_io, describe_no_service, exit, Error, Phase, Unclean
 use crate::poller::{Poller, SOCKET};
 use crate::target::DEFAULT_PORT;
 use crate::tls::ClientCertProbe;
+use crate::transport::Transport;
 
 /// What the doctor sends on port 443, the edge's SSH route, exactly as an ssh
 /// client starts: an edge that connects to the VM only once the client has
@@ -46,7 +46,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// The established TLS session with the edge.
 pub(super) struct Session {
-    sock: TcpStream,
+    sock: Transport,
     addr: SocketAddr,
     host: String,
     conn: ClientConnection,
@@ -99,7 +99,7 @@ pub(super) fn handshake(
     poller: &mut Poller,
     config: &Config,
     trust: Trust,
-    mut sock: TcpStream,
+    mut sock: Transport,
     addr: SocketAddr,
     deadline: Instant,
     steps: &mut Vec<Step>,
@@ -370,7 +370,7 @@ impl Session {
                 break;
             }
         }
-        let _ = self.sock.shutdown(Shutdown::Write);
+        let _ = self.sock.shutdown_write();
     }
 
     /// Writes what rustls has queued until the socket is full.

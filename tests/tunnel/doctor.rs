@@ -66,6 +66,49 @@ fn healthy_ssh_route_reports_the_banner_and_every_step() {
 }
 
 #[test]
+fn through_an_http_proxy_the_proxy_is_a_step_of_its_own() {
+    // The doctor takes the tunnel's route: the proxy's addresses, its
+    // CONNECT, then the edge's TLS inside the tunnel.
+    let w = World::new();
+    let sshd = Sshd::start(w.dir.path());
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .route(HOST, sshd.addr())
+        .start();
+    let config = crate::util::proxy::TinyproxyConfig {
+        connect_ports: vec![edge.addr().port()],
+        ..Default::default()
+    };
+    let proxy = crate::util::proxy::Tinyproxy::start(w.dir.path(), &config);
+    let url = proxy.url(None);
+    let d = Diagnosis::of(|| {
+        let mut cmd = doctor(&w, edge.addr(), 443);
+        cmd.env("HTTPS_PROXY", &url);
+        cmd
+    });
+    d.assert_verdict(0, &["x.vm.vers.sh:443 works"]);
+    assert_eq!(
+        d.steps(),
+        ["config", "dns", "tcp", "proxy", "tls", "service"]
+    );
+    assert_eq!(
+        d.step("tcp")["addresses"][0]["address"],
+        proxy.addr().to_string(),
+        "TCP goes to the proxy"
+    );
+    d.assert_line(&[
+        "proxy",
+        "ok",
+        "(from HTTPS_PROXY) opened a tunnel to 127.0.0.1:",
+    ]);
+    d.assert_line(&[&format!("proxy {url} (from HTTPS_PROXY)")]);
+    assert_eq!(
+        proxy.connects().len(),
+        2,
+        "one CONNECT per run (text, --json)"
+    );
+}
+
+#[test]
 fn backend_not_listening_means_nothing_on_the_vm_accepted_the_connection() {
     let w = World::new();
     let closed = ClosedPort::new();

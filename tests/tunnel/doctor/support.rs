@@ -63,7 +63,7 @@ impl Diagnosis {
         for step in d.json["steps"].as_array().expect("steps") {
             let name = step["step"].as_str().expect("a step name");
             assert!(
-                ["config", "dns", "tcp", "tls", "service"].contains(&name),
+                ["config", "dns", "tcp", "proxy", "tls", "service"].contains(&name),
                 "{name}"
             );
             assert!(step["ok"].is_boolean() && step["ms"].is_number(), "{step}");

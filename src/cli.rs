@@ -136,9 +136,10 @@ where
 
 const DOCTOR_AFTER_HELP: &str = "\
 Steps: config (this build, CA files, --connect-to, the proxy), dns (every address), tcp
-(each address on its own), proxy (its CONNECT, when a proxy applies), tls (version, cipher, certificate chain, trust, expiry), service
-(its first bytes: on port 443, the SSH route, after an SSH identification line; on any
-other port nothing is sent). It stops at the first step that fails.
+(each address on its own), proxy (its CONNECT, when a proxy applies), tls (version,
+cipher, certificate chain, trust, expiry), service (its first bytes: on port 443, the
+SSH route, after an SSH identification line; on any other port nothing is sent). It
+stops at the first step that fails.
 
 Exit status: 0 every step passed, 2 usage or an unusable CA file, 3 the name does not
 resolve or no TCP connection, 4 TLS or certificate failure, 6 TLS completed but nothing

@@ -8,6 +8,7 @@
 //! only that connection, with a reset and one log line; the listener keeps
 //! serving.
 
+use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -37,7 +38,7 @@ const STRIDE: usize = 2 + MAX_ATTEMPTS;
 /// connection of ours to free one (others in the process may).
 const RETRY_ACCEPT: Duration = Duration::from_secs(1);
 /// Descriptors kept for the rest of the process: the poll, the signal pipe,
-/// the listeners, stdio, the resolver's waker.
+/// the listeners, stdio, the resolver's waker, the spare.
 const RESERVED_FDS: libc::rlim_t = 16;
 /// Descriptors a connection holds: local and edge sockets, and while dialing
 /// a second attempt's.
@@ -89,6 +90,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         max,
         at_limit: false,
         paused_at: None,
+        spare: None,
         busy: Vec::new(),
     };
     forwarder.serve(&mut poller)
@@ -215,6 +217,10 @@ struct Forwarder<'a> {
     at_limit: bool,
     /// Accepting failed for want of descriptors, at this time.
     paused_at: Option<Instant>,
+    /// A descriptor held while accepting, given up to each accepted
+    /// connection's edge socket: one accepted with the last free descriptor
+    /// would otherwise have none for the edge, and be reset.
+    spare: Option<File>,
     /// Sessions that stopped with work left, to pump again before waiting.
     busy: Vec<usize>,
 }
@@ -262,7 +268,8 @@ impl Forwarder<'_> {
     /// Accepts until the listeners are drained, the limit is reached, or
     /// descriptors run out.
     fn accept(&mut self) {
-        self.paused_at = None;
+        // Retried every RETRY_ACCEPT while out of descriptors: said once.
+        let was_paused = self.paused_at.take().is_some();
         for i in 0..self.listeners.len() {
             loop {
                 if self.live >= self.max {
@@ -275,18 +282,23 @@ impl Forwarder<'_> {
                     }
                     return;
                 }
+                if self.spare.is_none() {
+                    match File::open("/dev/null") {
+                        Ok(file) => self.spare = Some(file),
+                        Err(e) if is_out_of_descriptors(&e) => return self.pause(was_paused),
+                        // Without a spare, as without this safeguard.
+                        Err(e) => log::debug!("keeping a spare descriptor: {e}"),
+                    }
+                }
                 match self.listeners[i].accept() {
-                    Ok((stream, from)) => self.start(stream, from),
+                    Ok((stream, from)) => {
+                        // Its edge socket takes the spare's number.
+                        self.spare = None;
+                        self.start(stream, from);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                        log::warn!(
-                            "out of file descriptors with {} connections open: new ones wait",
-                            self.live
-                        );
-                        self.paused_at = Some(Instant::now());
-                        return;
-                    }
+                    Err(e) if is_out_of_descriptors(&e) => return self.pause(was_paused),
                     // The client gave up while queued, or a transient failure.
                     Err(e) => {
                         log::debug!("accept: {e}");
@@ -296,6 +308,18 @@ impl Forwarder<'_> {
             }
         }
         self.at_limit = false;
+    }
+
+    /// Stops accepting until a connection ends (or `RETRY_ACCEPT` passes):
+    /// out of descriptors. Said once, not at every retry.
+    fn pause(&mut self, was_paused: bool) {
+        if !was_paused {
+            log::warn!(
+                "out of file descriptors with {} connections open: new ones wait",
+                self.live
+            );
+        }
+        self.paused_at = Some(Instant::now());
     }
 
     /// Gives an accepted connection a slot and starts its race.
@@ -516,6 +540,11 @@ impl Forwarder<'_> {
             self.accept();
         }
     }
+}
+
+/// EMFILE or ENFILE: this process, or the whole system, has no descriptor free.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

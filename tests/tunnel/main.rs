@@ -8,6 +8,7 @@ mod faults_local;
 mod faults_network;
 mod faults_trust;
 mod forward;
+mod forward_clients;
 mod load;
 mod openssl;
 mod parsers;

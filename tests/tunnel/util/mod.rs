@@ -7,13 +7,16 @@ pub mod backend;
 pub mod common;
 pub mod edge;
 pub mod forward;
+pub mod http;
 pub mod net;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod pty;
 pub mod session;
 pub mod sshd;
 pub mod tmux;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -65,6 +65,9 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let max = forward
         .max_connections
         .unwrap_or_else(default_max_connections);
+    // Made now, so that all the forwarder holds while idle is open once it
+    // says it is listening.
+    let spare = spare_descriptor().ok();
     let listening: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -90,7 +93,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         max,
         at_limit: false,
         paused_at: None,
-        spare: None,
+        spare,
         busy: Vec::new(),
     };
     forwarder.serve(&mut poller)
@@ -283,7 +286,7 @@ impl Forwarder<'_> {
                     return;
                 }
                 if self.spare.is_none() {
-                    match File::open("/dev/null") {
+                    match spare_descriptor() {
                         Ok(file) => self.spare = Some(file),
                         Err(e) if is_out_of_descriptors(&e) => return self.pause(was_paused),
                         // Without a spare, as without this safeguard.
@@ -540,6 +543,11 @@ impl Forwarder<'_> {
             self.accept();
         }
     }
+}
+
+/// A descriptor to hold in reserve (see `Forwarder::spare`).
+fn spare_descriptor() -> io::Result<File> {
+    File::open("/dev/null")
 }
 
 /// EMFILE or ENFILE: this process, or the whole system, has no descriptor free.

@@ -361,9 +361,10 @@ const IDLE: usize = 200;
 /// kept for them would be resident whole.
 const BEFORE_IDLE: usize = 1000;
 /// The most the forwarder's private memory may grow per idle connection.
-/// Measured on the debug build the tests run: 40-56 KiB, of which about
+/// Measured on the debug build the tests run: 8-56 KiB, of which about
 /// 9 KiB is live (the rest is heap that malloc keeps after the freed
-/// buffers); with the buffers kept while idle (a fixed 64 KiB pair), 137 KiB.
+/// buffers, more or less as the allocations interleave); with the buffers
+/// kept while idle (a fixed 64 KiB pair), 137 KiB.
 const IDLE_BOUND_KIB: u64 = 96;
 
 #[test]

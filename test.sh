@@ -31,6 +31,8 @@ packages=(
     musl-tools                    # musl-gcc for the x86_64 static build
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross # the arm64 static build
     qemu-user                     # runs the arm64 binary
+    postgresql                    # a real PostgreSQL server and psql behind forward (tests/tunnel/forward_clients.rs)
+    curl python3                  # curl and Python's http.server through forward
     man-db                        # man -l renders the man page
     bash-completion zsh fish      # each shell loads the installed completions
 )

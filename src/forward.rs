@@ -9,6 +9,7 @@
 //! only that connection, with a reset and one log line; the listener keeps
 //! serving.
 
+use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -43,7 +44,7 @@ const STRIDE: usize = 2 + MAX_ATTEMPTS;
 /// connection of ours to free one (others in the process may).
 const RETRY_ACCEPT: Duration = Duration::from_secs(1);
 /// Descriptors kept for the rest of the process: the poll, the signal pipe,
-/// the listeners, stdio, the resolver's waker.
+/// the listeners, stdio, the resolver's waker, the spare.
 const RESERVED_FDS: libc::rlim_t = 16;
 /// Descriptors a connection holds: local and edge sockets, and while dialing
 /// a second attempt's.
@@ -81,6 +82,9 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let max = forward
         .max_connections
         .unwrap_or_else(default_max_connections);
+    // Made now, so that all the forwarder holds while idle is open once it
+    // says it is listening.
+    let spare = spare_descriptor().ok();
     let listening: Vec<String> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -110,6 +114,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         refresh_wanted: false,
         resume: false,
         out_of_fds: false,
+        spare,
         lookup: None,
         resolved_at,
     };
@@ -253,6 +258,11 @@ struct Forwarder<'a> {
     resume: bool,
     /// The shortage of descriptors has been logged and not yet ended.
     out_of_fds: bool,
+    /// A descriptor held while accepting and given up to each accepted
+    /// connection's edge socket: one accepted with the last free descriptor
+    /// would otherwise have none for the edge. Without it, accepting waits,
+    /// and the next client waits in the listen queue.
+    spare: Option<File>,
     /// A lookup of the target's name under way, to refresh `addrs`.
     lookup: Option<Lookup>,
     /// When `addrs` were last looked up.
@@ -264,13 +274,6 @@ impl Forwarder<'_> {
         let mut touched: Vec<usize> = Vec::new();
         let mut accept = true;
         loop {
-            if accept || std::mem::take(&mut self.resume) {
-                self.retry_starved();
-                if self.paused_at.is_none() {
-                    self.accept();
-                }
-            }
-            accept = false;
             touched.append(&mut self.busy);
             touched.sort_unstable();
             touched.dedup();
@@ -278,15 +281,24 @@ impl Forwarder<'_> {
                 self.pump(slot);
             }
             self.expire(Instant::now());
-            let wait_until = if self.busy.is_empty() {
-                self.wake_at()
-            } else {
-                Some(Instant::now())
-            };
+            // After the pumps: a connection they ended may make room.
+            if accept || std::mem::take(&mut self.resume) {
+                self.retry_starved();
+                if self.paused_at.is_none() {
+                    self.accept();
+                }
+            }
+            accept = false;
             if self.refresh_wanted {
                 self.refresh_wanted = false;
                 self.refresh(poller);
             }
+            let now_again = !self.busy.is_empty() || self.resume;
+            let wait_until = if now_again {
+                Some(Instant::now())
+            } else {
+                self.wake_at()
+            };
             for event in poller.wait(wait_until)? {
                 let token = event.token().0;
                 if event.token() == RESOLVER {
@@ -323,8 +335,18 @@ impl Forwarder<'_> {
                     }
                     return;
                 }
+                if self.spare.is_none() {
+                    match spare_descriptor() {
+                        Ok(file) => self.spare = Some(file),
+                        Err(e) if is_out_of_fds(&e) => return self.pause(),
+                        // Without a spare, as without this safeguard.
+                        Err(e) => log::debug!("keeping a spare descriptor: {e}"),
+                    }
+                }
                 match self.listeners[i].accept() {
                     Ok((stream, from)) => {
+                        // Its edge socket takes the spare's number.
+                        self.spare = None;
                         self.start(stream, from);
                         if self.paused_at.is_some() {
                             return; // Its edge connection found no descriptor.
@@ -710,6 +732,11 @@ impl Forwarder<'_> {
         // Not accepting from here: a failure while accepting would recurse.
         self.resume = self.at_limit || self.paused_at.is_some();
     }
+}
+
+/// A descriptor to hold in reserve (see `Forwarder::spare`).
+fn spare_descriptor() -> io::Result<File> {
+    File::open("/dev/null")
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

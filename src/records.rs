@@ -49,12 +49,6 @@ impl Records {
         std::mem::take(&mut self.boundary)
     }
 
-    /// Whether the bytes so far end exactly where a record ends (no part of
-    /// the next header read yet).
-    pub fn between_records(&self) -> bool {
-        self.body_left == 0 && self.header_have == 0
-    }
-
     /// Most bytes that keep the next read within the current record and the
     /// header after it.
     fn room(&self) -> usize {

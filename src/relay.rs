@@ -345,8 +345,6 @@ impl Session {
     /// Reads TLS records from the socket and passes the plaintext on.
     fn receive(&mut self, registry: &Registry) -> Result<bool> {
         let mut progress = self.deliver(registry)?;
-        // Whole records (or a header) read but not yet given to rustls.
-        let mut unprocessed = false;
         while self.ready.sock_read && self.down == Flow::Open && self.tls.wants_read() {
             let read = self.tls.read_tls(&mut self.records.on(&mut self.sock));
             match read {
@@ -363,17 +361,10 @@ impl Session {
                 Err(e) => return Err(self.socket_error(e)),
             }
             progress = true;
-            unprocessed |= self.records.take_boundary();
-            // A read that ended exactly where a record ends waits for the
-            // next read to start the following one (or to find no more),
-            // see `records`: rustls shrinks an emptied buffer and regrows it.
-            if !unprocessed || (self.records.between_records() && self.down == Flow::Open) {
+            if !self.records.take_boundary() {
+                // Part of a record: nothing for rustls to do with it yet.
                 continue;
             }
-            unprocessed = false;
-            self.process()?;
-        }
-        if unprocessed {
             self.process()?;
         }
         progress |= self.deliver(registry)?;

@@ -7,28 +7,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::util::common::dns::{in_private_network, Dns};
-use crate::util::forward::{connect_to, Forwarder};
-use crate::util::{
-    self, bare_tunnel, connect_to as connect_to_rule, Behaviour, EdgeBuilder, Mode, Prng, World,
-    HOST, MIB,
+use crate::util::forward::{
+    command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
 };
-
-/// `vers-tunnel forward LISTEN HOST:443 --connect-to ... --cacert CA`.
-fn forward(w: &World, edge: SocketAddr, listen: &str) -> Command {
-    let mut cmd = forward_without_ca(edge, listen);
-    cmd.arg("--cacert").arg(&w.ca.pem_path);
-    cmd
-}
-
-fn forward_without_ca(edge: SocketAddr, listen: &str) -> Command {
-    let mut cmd = bare_tunnel();
-    cmd.arg("forward")
-        .arg("--connect-to")
-        .arg(connect_to_rule(HOST, edge))
-        .arg(listen)
-        .arg(format!("{HOST}:443"));
-    cmd
-}
+use crate::util::{self, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, HOST, MIB};
 
 fn is_reset(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::ConnectionReset

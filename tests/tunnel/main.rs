@@ -9,6 +9,7 @@ mod faults_local;
 mod faults_network;
 mod faults_trust;
 mod forward;
+mod forward_clients;
 mod load;
 mod multiplex;
 mod openssl;

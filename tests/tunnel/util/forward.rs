@@ -1,5 +1,6 @@
 //! A running `vers-tunnel forward`: started against a test edge, its
-//! "listening on" line read for the real addresses, its later log lines kept.
+//! "listening on" line read for the real addresses, its later log lines kept;
+//! and the commands that start one.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -8,7 +9,39 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use super::{bare_tunnel, clean_env, World, HOST};
 use super::{poll_until, signal, Exit, HANG};
+
+/// `vers-tunnel forward --connect-to ... LISTEN HOST:443 --cacert CA`: every
+/// connection goes to the test edge at `edge`, trusting the world's CA.
+pub fn command(w: &World, edge: SocketAddr, listen: &str) -> Command {
+    let mut cmd = command_without_ca(edge, listen);
+    cmd.arg("--cacert").arg(&w.ca.pem_path);
+    cmd
+}
+
+/// [`command`] trusting only the built-in roots.
+pub fn command_without_ca(edge: SocketAddr, listen: &str) -> Command {
+    let mut cmd = bare_tunnel();
+    cmd.arg("forward")
+        .arg("--connect-to")
+        .arg(super::connect_to(HOST, edge))
+        .arg(listen)
+        .arg(format!("{HOST}:443"));
+    cmd
+}
+
+/// `cmd` under `sh -c 'ulimit -n LIMIT; exec ...'`: the same process (sh
+/// execs it, so the pid is the forwarder's), allowed `limit` descriptors.
+pub fn with_open_files_limit(cmd: &Command, limit: u32) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    clean_env(&mut sh);
+    sh
+}
 
 /// A forwarder process and what it has said on stderr so far.
 pub struct Forwarder {

@@ -9,12 +9,15 @@ pub mod backend;
 #[path = "../../common/mod.rs"]
 pub mod common;
 pub mod forward;
+pub mod http;
 pub mod net;
+pub mod postgres;
 pub mod proxy;
 pub mod pty;
 pub mod session;
 pub mod sshd;
 pub mod tmux;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::process::Command;

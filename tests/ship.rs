@@ -11,6 +11,8 @@
 mod common;
 #[path = "ship/elf.rs"]
 mod elf;
+#[path = "ship/install_macos.rs"]
+mod install_macos;
 #[path = "ship/net.rs"]
 mod net;
 #[path = "ship/util.rs"]

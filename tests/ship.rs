@@ -13,6 +13,8 @@ mod common;
 mod elf;
 #[path = "ship/install_macos.rs"]
 mod install_macos;
+#[path = "ship/macho.rs"]
+mod macho;
 #[path = "ship/net.rs"]
 mod net;
 #[path = "ship/util.rs"]

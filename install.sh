@@ -8,7 +8,9 @@ if [ -z "${BASH_VERSION:-}" ]; then
     exit 2
 fi
 set -euo pipefail
-shopt -s inherit_errexit # a failure inside $(...) fails the assignment too
+# A failure inside $(...) fails the assignment too. Bash 4.4 and later; macOS's
+# /bin/bash is 3.2, where the assignment still fails when the last command does.
+shopt -s inherit_errexit 2>/dev/null || true
 
 readonly NAME=vers-tunnel
 readonly START_MARKER="# >>> vers-tunnel >>>"
@@ -24,15 +26,18 @@ DIR/../share (DIR/share when DIR does not end in /bin).
 
 Options:
   --prefix DIR          Directory the binary goes in (default: ~/.local/bin, or
-                        /usr/local/bin when run as root)
-  --static              Build a static binary (x86_64-unknown-linux-musl, or
+                        /usr/local/bin when run as root; on macOS too, where
+                        /usr/local/bin needs sudo and ssh finds the binary by
+                        the full path the config names)
+  --static              Linux only: build a static binary (x86_64-unknown-linux-musl, or
                         aarch64-unknown-linux-musl on an arm64 machine), adding the
                         rustup target when it is missing
   --target TRIPLE       With --static: build for this musl target instead, e.g.
                         aarch64-unknown-linux-musl from an x86_64 machine (needs
                         aarch64-linux-gnu-gcc, Debian package gcc-aarch64-linux-gnu)
-  --binary FILE         Install FILE instead of building (e.g. a static binary built
-                        elsewhere)
+  --binary FILE         Install FILE instead of building (e.g. a downloaded macOS
+                        binary, or a static one built elsewhere); it must run
+                        here: its --version is checked first
   --ssh-config          Add the `vers-tunnel ssh-config` block to ~/.ssh/config between
                         marker comments, at the top (ssh takes the first value it finds);
                         re-running replaces the block, nothing outside the markers changes
@@ -71,6 +76,46 @@ usage_error() {
 }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---- portability --------------------------------------------------------------
+# One script for Linux and macOS: macOS has BSD head, stat, readlink, sed and
+# install, and bash 3.2 as /bin/bash, so only what both understand is used.
+
+os=$(uname -s)
+readonly os
+is_macos() { [ "$os" = Darwin ]; }
+
+# The file a chain of symlinks ends at (macOS before 12.3 has no readlink -f).
+real_file() {
+    local file=$1 link hops=0
+    while [ -L "$file" ]; do
+        hops=$((hops + 1))
+        [ "$hops" -le 40 ] && link=$(readlink "$file") || return 1
+        case "$link" in
+            /*) file=$link ;;
+            *) file="$(dirname "$file")/$link" ;;
+        esac
+    done
+    printf '%s\n' "$file"
+}
+
+# The first $1 lines of the file $2 (BSD head refuses -n 0).
+first_lines() { [ "$1" -eq 0 ] || head -n "$1" -- "$2"; }
+
+# The SHA-256 of $1 in hex: sha256sum on Linux, shasum on macOS.
+sha256_of() {
+    local sum
+    sum=$(sha256sum -- "$1" 2>/dev/null) || sum=$(shasum -a 256 -- "$1" 2>/dev/null) || return 1
+    printf '%s\n' "${sum%% *}"
+}
+
+# macOS quarantines what a browser downloads, and Gatekeeper will not run a
+# quarantined binary that is not notarized; the user chose this file.
+clear_quarantine() {
+    is_macos && xattr -p com.apple.quarantine "$1" >/dev/null 2>&1 || return 0
+    xattr -d com.apple.quarantine "$1" || die "cannot remove macOS's download quarantine from $1"
+    say "removed macOS's download quarantine (com.apple.quarantine) from the copy to install"
+}
 
 # ---- arguments ----------------------------------------------------------------
 
@@ -111,6 +156,9 @@ done
 [ -z "$persist" ] || [ "$multiplex" -eq 1 ] || usage_error "--persist needs --multiplex"
 [ "$multiplex" -eq 0 ] || [ "$uninstall" -eq 1 ] || [ "$user_config" -eq 1 ] || [ "$system_config" -eq 1 ] ||
     usage_error "--multiplex goes with --ssh-config or --system-ssh-config"
+if is_macos && [ "$static" -eq 1 ]; then
+    usage_error "--static is Linux-only: it builds a static musl binary for Linux, and macOS has no static executables (every program links libSystem); on macOS run it without --static"
+fi
 
 if [ -z "$prefix" ]; then
     if is_root; then prefix=/usr/local/bin; else prefix="${HOME:?HOME is not set}/.local/bin"; fi
@@ -212,6 +260,9 @@ build() {
     local dir out args=(build --release --locked --bin "$NAME" --message-format=json-render-diagnostics)
     dir=$(repo_dir)
     command -v cargo >/dev/null || die "cargo not found; install Rust (rustup) first, or use --binary FILE"
+    if is_macos && ! xcode-select -p >/dev/null 2>&1; then
+        die "building on macOS needs Apple's command line tools, for the C compiler and linker: run xcode-select --install, or use --binary FILE"
+    fi
     if [ "$static" -eq 1 ]; then
         [ -n "$target" ] || target=$(host_musl_target)
         case "$target" in *-linux-musl*) ;; *) usage_error "--static builds musl targets, not $target" ;; esac
@@ -240,6 +291,31 @@ check_static() {
     esac
 }
 
+# A downloaded binary may lack its x bit, be for another system or CPU, or be
+# no binary at all (an error page, which must not run as a shell script): a
+# copy of it is checked and tried before anything is installed. Sets artifact
+# to that copy.
+check_binary() {
+    local file=$1 try="$scratch/$NAME" magic version
+    [ -f "$file" ] || die "no such file: $file"
+    cp -- "$file" "$try" && chmod 0755 "$try" || die "cannot copy $file"
+    magic=$(od -An -tx1 -N4 -- "$try" | tr -d ' \n') || magic=""
+    case "$magic" in
+        7f454c46 | cffaedfe | cafebabe) ;; # ELF, 64-bit Mach-O, universal Mach-O
+        *) die "$file is not a program (neither ELF nor Mach-O); it is: $(describe "$file")" ;;
+    esac
+    clear_quarantine "$try"
+    version=$("$try" --version 2>/dev/null | head -n 1) || version=""
+    case "$version" in
+        "$NAME "*) ;;
+        *) die "$file is not a $NAME for this machine ($(uname -sm)): it did not answer --version; it is: $(describe "$file")" ;;
+    esac
+    artifact=$try
+}
+
+# What file(1) says $1 is, if file is installed.
+describe() { file -b -- "$1" 2>/dev/null || echo "unknown (file(1) is not installed)"; }
+
 # ---- installing the binary ----------------------------------------------------
 
 install_binary() {
@@ -251,9 +327,10 @@ install_binary() {
         rm -f "$tmp"
         die "cannot install $bin"
     }
-    local version
+    local version digest
     version=$("$bin" --version 2>/dev/null | head -n 1) || version="it does not run on this machine"
-    say "installed $bin ($version)"
+    digest=$(sha256_of "$bin") || digest="unknown"
+    say "installed $bin ($version, sha256 $digest)"
     case ":${PATH:-}:" in
         *":$prefix:"*) ;;
         *) say "note: $prefix is not in PATH (the ssh config names the full path, so ssh works anyway)" ;;
@@ -366,7 +443,7 @@ managed_block() {
 user_config_file() {
     local file="${HOME:?HOME is not set}/.ssh/config"
     if [ -L "$file" ]; then
-        file=$(readlink -f "$file") || die "cannot follow the symlink ~/.ssh/config"
+        file=$(real_file "$file") || die "cannot follow the symlink ~/.ssh/config"
     fi
     printf '%s\n' "$file"
 }
@@ -374,9 +451,8 @@ user_config_file() {
 # As root (sudo), HOME may still be another user's: editing it would leave
 # root-owned files there.
 check_home_owner() {
-    local owner
-    owner=$(stat -c %u "$HOME" 2>/dev/null) || die "HOME ($HOME) does not exist"
-    if is_root && [ "$owner" != 0 ]; then
+    [ -e "$HOME" ] || die "HOME ($HOME) does not exist"
+    if is_root && [ ! -O "$HOME" ]; then
         die "running as root with HOME=$HOME, which belongs to another user; run --ssh-config as that user, without sudo"
     fi
 }
@@ -399,7 +475,7 @@ add_user_config() {
         } >"$new"
     else
         {
-            head -n "$((block_start - 1))" -- "$file"
+            first_lines "$((block_start - 1))" "$file"
             printf '%s\n' "$block"
             tail -n "+$((block_end + 1))" -- "$file"
         } >"$new"
@@ -423,7 +499,7 @@ remove_user_config() {
         return 0
     fi
     {
-        head -n "$((block_start - 1))" -- "$file"
+        first_lines "$((block_start - 1))" "$file"
         tail -n "+$((block_end + 1))" -- "$file"
     } >"$new"
     replace_file "$file" 0600 "$new" || true
@@ -486,8 +562,7 @@ if [ "$uninstall" -eq 1 ]; then
 fi
 
 if [ -n "$binary" ]; then
-    [ -f "$binary" ] || die "no such file: $binary"
-    artifact=$binary
+    check_binary "$binary"
 else
     build
 fi

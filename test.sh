@@ -34,6 +34,7 @@ packages=(
     postgresql                    # a real PostgreSQL server and psql behind forward (tests/tunnel/forward_clients.rs)
     curl python3                  # curl and Python's http.server through forward
     man-db                        # man -l renders the man page
+    python3-venv                  # the virtualenv .ci/macos.sh puts Zig into (CI's next step)
     bash-completion zsh fish      # each shell loads the installed completions
 )
 # The Rust standard libraries the static-build tests (tests/ship.rs) compile for.

@@ -15,8 +15,12 @@ mod common;
 mod docs;
 #[path = "ship/elf.rs"]
 mod elf;
+#[path = "ship/install_macos.rs"]
+mod install_macos;
 #[path = "../build/lockfile.rs"]
 mod lockfile;
+#[path = "ship/macho.rs"]
+mod macho;
 #[path = "ship/manpage.rs"]
 mod manpage;
 #[path = "ship/multiplex.rs"]

@@ -86,6 +86,21 @@ fn answer(query: &[u8], known: &[&str]) -> Option<(String, Vec<u8>)> {
     Some((name, out))
 }
 
+/// The files of an `/etc` whose name lookups go to [`Dns`] on 127.0.0.1
+/// (after `localhost` from the hosts file), for `with_etc`.
+pub const RESOLVER_FILES: [&str; 3] = ["hosts", "resolv.conf", "nsswitch.conf"];
+
+/// Writes [`RESOLVER_FILES`] into `dir`, which becomes that `/etc`.
+pub fn write_resolver_etc(dir: &std::path::Path) {
+    for (name, text) in RESOLVER_FILES.iter().zip([
+        "127.0.0.1 localhost\n::1 localhost\n",
+        "nameserver 127.0.0.1\n",
+        "hosts: files dns\n",
+    ]) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
 /// Runs `f` on a thread of its own in a new network namespace with only
 /// loopback, up: the sockets and child processes it makes live there, and
 /// nothing they send can leave the machine. The thread is new so that nothing

@@ -1,7 +1,7 @@
 //! Arguments and connection failures: one clear line and the documented status.
 
 use crate::util;
-use crate::util::common::dns::{in_private_network, Dns};
+use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::net::ClosedPort;
 use crate::util::with_etc;
 
@@ -50,20 +50,13 @@ fn unresolvable_name_fails_with_the_name() {
     // name does not exist; nothing leaves the machine.
     const NAME: &str = "no-such-vm.invalid";
     let dir = util::TempDir::new("args");
-    let files = [
-        ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
-        ("resolv.conf", "nameserver 127.0.0.1\n"),
-        ("nsswitch.conf", "hosts: files dns\n"),
-    ];
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_resolver_etc(dir.path());
     let etc = dir.path().to_path_buf();
     let (run, asked) = in_private_network(move || {
         let dns = Dns::start(&[]);
         let mut cmd = util::bare_tunnel();
         cmd.arg(NAME);
-        with_etc(&mut cmd, &etc, &files.map(|(name, _)| name));
+        with_etc(&mut cmd, &etc, &RESOLVER_FILES);
         let run = util::run(&mut cmd, b"");
         (run, dns.asked(NAME))
     });

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 
-use crate::util::common::dns::{in_private_network, Dns};
+use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::net::{BlackHole, ClosedPort};
 use crate::util::pty::Pty;
 use crate::util::sshd::Sshd;
@@ -357,21 +357,14 @@ fn unresolvable_name_stops_at_dns_with_status_3() {
     // As in args.rs: the test's own nameserver says the name does not exist.
     const NAME: &str = "no-such-vm.invalid";
     let dir = util::TempDir::new("doctor");
-    let files = [
-        ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
-        ("resolv.conf", "nameserver 127.0.0.1\n"),
-        ("nsswitch.conf", "hosts: files dns\n"),
-    ];
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_resolver_etc(dir.path());
     let etc = dir.path().to_path_buf();
     let (d, asked) = in_private_network(move || {
         let dns = Dns::start(&[]);
         let d = Diagnosis::of(|| {
             let mut cmd = util::bare_tunnel();
             cmd.args(["doctor", NAME]);
-            util::with_etc(&mut cmd, &etc, &files.map(|(name, _)| name));
+            util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
             cmd
         });
         (d, dns.asked(NAME))

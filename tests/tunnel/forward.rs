@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::common::dns::{in_private_network, Dns};
+use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{
     command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
 };
@@ -270,14 +270,7 @@ fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failur
     // change, without asking DNS once per failing connection.
     const NAME: &str = "edge.test";
     let dir = util::TempDir::new("refresh");
-    let files = [
-        ("hosts", "127.0.0.1 localhost\n"),
-        ("resolv.conf", "nameserver 127.0.0.1\n"),
-        ("nsswitch.conf", "hosts: files dns\n"),
-    ];
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_resolver_etc(dir.path());
     let etc = dir.path().to_path_buf();
     let ca = World::new();
     let pem = ca.ca.pem_path.clone();
@@ -293,7 +286,7 @@ fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failur
             .arg(format!("{HOST}:443:{NAME}:{}", closed.addr.port()))
             .arg("0")
             .arg(format!("{HOST}:443"));
-        util::with_etc(&mut cmd, &etc, &files.map(|(name, _)| name));
+        util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
         let fwd = Forwarder::start(&mut cmd);
         let at_start = dns.asked(NAME);
         let started = std::time::Instant::now();

@@ -370,3 +370,20 @@ fn a_proxy_refusal_resets_that_connection_naming_the_proxy() {
     let line = fwd.wait_for_line("from --proxy", util::HANG);
     assert!(line.contains("403"), "{line}");
 }
+
+#[test]
+fn a_target_that_does_not_resolve_is_status_3_before_anything_listens() {
+    const NAME: &str = "no-such-vm.invalid";
+    let dir = util::TempDir::new("forward-nxdomain");
+    write_resolver_etc(dir.path());
+    let etc = dir.path().to_path_buf();
+    let run = in_private_network(move || {
+        let _dns = Dns::start(&[]);
+        let mut cmd = bare_tunnel();
+        cmd.args(["forward", "0", &format!("{NAME}:5432")]);
+        util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
+        util::run(&mut cmd, b"")
+    });
+    run.assert_failure(3, &[&format!("could not resolve {NAME}")]);
+    assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+}

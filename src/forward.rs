@@ -359,10 +359,21 @@ impl Forwarder<'_> {
                         self.pause();
                         return;
                     }
-                    // The client gave up while queued, or a transient failure.
-                    Err(e) => {
+                    // This client gave up while queued; the next may not have.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM)
+                        ) =>
+                    {
                         log::debug!("accept: {e}");
-                        break;
+                    }
+                    // Short of kernel memory: try again in a while, as when
+                    // out of descriptors (the listener will not wake us).
+                    Err(e) => {
+                        log::warn!("accepting connections: {e}; new ones wait");
+                        self.paused_at = Some(Instant::now());
+                        return;
                     }
                 }
             }
@@ -731,6 +742,23 @@ impl Forwarder<'_> {
         self.live -= 1;
         // Not accepting from here: a failure while accepting would recurse.
         self.resume = self.at_limit || self.paused_at.is_some();
+    }
+}
+
+impl Drop for Forwarder<'_> {
+    /// A stop signal ends every connection mid-stream: a reset, so that no
+    /// client takes what it got for the whole stream.
+    fn drop(&mut self) {
+        for slot in std::mem::take(&mut self.slots).into_iter().flatten() {
+            let local = match slot.conn {
+                Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
+                Conn::Relaying(session) => match session.into_local() {
+                    Local::Socket(s) => s,
+                    Local::Stdio { .. } => continue,
+                },
+            };
+            reset(&local);
+        }
     }
 }
 

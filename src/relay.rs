@@ -246,8 +246,11 @@ impl Session {
             self.ready.local_write |= event.is_writable() || event.is_write_closed();
             // A pipe's reader closing shows only as an error on our end:
             // without it, a silent server would keep us waiting for an
-            // EPIPE that never comes (ssh killed).
-            if event.is_error() || event.is_write_closed() {
+            // EPIPE that never comes (ssh killed). Once we have ended our
+            // writing (the server finished), a hang-up only means the local
+            // client has ended its side too: its last bytes are still to be
+            // read (`local_read`, the same event for a socket).
+            if (event.is_error() || event.is_write_closed()) && self.down != Flow::Closed {
                 log::debug!("the local reader has gone away");
                 self.gone = Some(Gone::Reader);
             }

@@ -26,6 +26,8 @@ pub struct Signals {
     receiver: pipe::Receiver,
     /// Kept open for the handler, which writes to its descriptor.
     sender: pipe::Sender,
+    /// The signals given our handler (an ignored one is left ignored).
+    installed: Vec<libc::c_int>,
 }
 
 impl Signals {
@@ -33,10 +35,19 @@ impl Signals {
     pub fn new() -> io::Result<Self> {
         let (sender, receiver) = pipe::new()?;
         WRITE_END.store(sender.as_raw_fd(), Ordering::SeqCst);
+        let mut signals = Signals {
+            receiver,
+            sender,
+            installed: Vec::new(),
+        };
         for signal in STOP_SIGNALS {
-            install(signal)?;
+            // On failure `signals` drops, which clears WRITE_END and puts
+            // the handlers installed so far back to the default.
+            if install(signal)? {
+                signals.installed.push(signal);
+            }
         }
-        Ok(Signals { receiver, sender })
+        Ok(signals)
     }
 
     /// Registers the pipe for readability.
@@ -67,7 +78,7 @@ impl Drop for Signals {
             )
             .is_ok();
         if ours {
-            for signal in STOP_SIGNALS {
+            for &signal in &self.installed {
                 // SAFETY: SIG_DFL is always a valid disposition.
                 unsafe { libc::signal(signal, libc::SIG_DFL) };
             }
@@ -75,7 +86,22 @@ impl Drop for Signals {
     }
 }
 
-fn install(signal: libc::c_int) -> io::Result<()> {
+/// Installs the handler for `signal`, unless the signal is ignored: what
+/// started us (`nohup`, a shell running us in the background) meant it to
+/// be. Whether it was installed.
+fn install(signal: libc::c_int) -> io::Result<bool> {
+    // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags);
+    // with a null new action, sigaction only writes the current one into it.
+    let ignored = unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        current.sa_sigaction == libc::SIG_IGN
+    };
+    if ignored {
+        return Ok(false);
+    }
     // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags)
     // that is then filled in; sigaction reads it and writes nothing back
     // (the old action is not asked for).
@@ -90,7 +116,7 @@ fn install(signal: libc::c_int) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Writes the signal's number to the pipe. Only async-signal-safe calls:

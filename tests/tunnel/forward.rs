@@ -257,10 +257,8 @@ fn sigterm_with_open_sessions_exits_143_promptly() {
     assert!(!util::running(pid));
     for s in &mut open {
         let (_, err) = read_all(s);
-        assert!(
-            err.is_none() || err.as_ref().is_some_and(is_reset),
-            "{err:?}"
-        );
+        // Stopped mid-stream: a reset, never a clean end.
+        assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
     }
 }
 
@@ -386,4 +384,64 @@ fn a_target_that_does_not_resolve_is_status_3_before_anything_listens() {
     });
     run.assert_failure(3, &[&format!("could not resolve {NAME}")]);
     assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+}
+
+#[test]
+fn the_client_keeps_sending_after_the_server_has_finished_and_every_byte_arrives() {
+    // Half-close, server first: the service answers, ends its side, and reads
+    // on; the client's upload and then its EOF must all reach it.
+    let w = World::new();
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = backend.accept().unwrap();
+        s.write_all(b"greeting").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let _ = tx.send(got);
+    });
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(backend_addr)
+        .start();
+    let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
+    let mut s = fwd.connect();
+    let (greeting, err) = read_all(&mut s);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(greeting, b"greeting");
+    let upload = Prng::bytes(12, 4 * MIB);
+    s.write_all(&upload).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let got = rx.recv_timeout(util::HANG).expect("the service got no EOF");
+    assert_eq!(got.len(), upload.len());
+    assert!(got == upload, "the upload arrived changed");
+    assert_eq!(fwd.stderr().len(), 1, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn an_ignored_sighup_stays_ignored() {
+    // What started it (nohup, a background job) meant the signal to be
+    // ignored: the forwarder must not stop at it.
+    use std::os::unix::process::CommandExt;
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let fwd = Forwarder::start(&mut cmd);
+    util::signal(fwd.pid, libc::SIGHUP);
+    // Ignored signals are dropped when sent: if it still serves now, it did.
+    let mut s = fwd.connect();
+    s.write_all(b"ping").unwrap();
+    let mut got = [0; 4];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    let (status, _) = fwd.stop(libc::SIGTERM, util::HANG);
+    assert_eq!(status.code(), Some(143));
 }

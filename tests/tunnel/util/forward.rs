@@ -74,25 +74,27 @@ impl Forwarder {
                     .push(line);
             }
         });
-        let exit = Exit::watch(child);
+        // Built before waiting, so that a failed start still kills it (Drop).
+        let mut fwd = Forwarder {
+            pid,
+            listening: Vec::new(),
+            exit: Exit::watch(child),
+            lines,
+        };
         let first = poll_until(HANG, || {
-            if let Some(status) = exit.within(Duration::ZERO) {
+            if let Some(status) = fwd.exit.within(Duration::ZERO) {
                 panic!(
                     "forward exited {status:?} before listening: {:?}",
-                    snapshot(&lines)
+                    snapshot(&fwd.lines)
                 );
             }
-            snapshot(&lines)
+            snapshot(&fwd.lines)
                 .into_iter()
                 .find(|l| l.contains("listening on"))
         })
         .expect("no 'listening on' line");
-        Forwarder {
-            pid,
-            listening: parse_listening(&first),
-            exit,
-            lines,
-        }
+        fwd.listening = parse_listening(&first);
+        fwd
     }
 
     /// The first address it listens on.

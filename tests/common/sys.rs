@@ -1,5 +1,6 @@
 //! The few system calls the tests make that std has no safe form for here:
-//! a close-on-exec pipe, and a signal to a process.
+//! a close-on-exec pipe, a signal to a process, and this process's
+//! open-files limit.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -22,4 +23,20 @@ pub fn pipe() -> (File, File) {
 pub fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) has no memory effects; `pid` is a child we started.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}
+
+/// Raises this process's soft open-files limit to `want` (or the hard limit).
+pub fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a live rlimit struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+    }
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use crate::util::forward::{command as forward, with_open_files_limit, Forwarder};
 use crate::util::http::HttpServer;
 use crate::util::postgres::Postgres;
-use crate::util::usage::{accept_queue, cpu_time, descriptors, raise_fd_limit, rss_anon_kib};
 use crate::util::{self, Behaviour, EdgeBuilder, Prng, World, HOST, MIB};
+use crate::util::{accept_queue, cpu_time, descriptors, raise_fd_limit, rss_anon_kib};
 
 /// Waits until the forwarder holds exactly `baseline` descriptors again:
 /// every connection's sockets closed, nothing left over.

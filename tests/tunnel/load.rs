@@ -29,21 +29,6 @@ fn tunnel_descriptors(pid: u32) -> (usize, usize) {
     (sockets, sockets + anon)
 }
 
-fn raise_fd_limit(want: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        }
-    }
-}
-
 /// One running tunnel of the load test and the threads feeding and reading it.
 struct Load {
     child: Child,
@@ -103,7 +88,7 @@ fn start_load(w: &World, edge: SocketAddr, pool: &Arc<Vec<u8>>, i: usize) -> Loa
 #[test]
 fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
     let _machine = util::whole_machine();
-    raise_fd_limit(8192);
+    util::raise_fd_limit(8192);
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let pool = Arc::new(Prng::bytes(31, 2 * EACH_WAY));

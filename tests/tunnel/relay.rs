@@ -268,30 +268,3 @@ fn tcp_keepalive_is_on_so_a_vanished_server_is_noticed_in_minutes() {
         "first probe in {timer}, not within a minute: {sockets}"
     );
 }
-
-#[test]
-fn edge_closing_before_the_service_spoke_is_status_6_with_a_diagnosis() {
-    // What the edge does when nothing on the VM listens on the port: TLS
-    // completes, then a clean close with no byte while our input is open.
-    let w = World::new();
-    let edge = w.edge(HOST, Behaviour::Hangup);
-    let util::Piped {
-        child,
-        stdin,
-        stdout,
-        stderr,
-    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
-    let status = util::wait(child, util::HANG);
-    drop((stdin, stdout));
-    assert_eq!(status.code(), Some(6));
-    let err = util::stderr_text(stderr);
-    for words in [
-        "before the service sent anything",
-        "port 443",
-        "0.0.0.0",
-        "vers-tunnel doctor x.vm.vers.sh:443",
-    ] {
-        assert!(err.contains(words), "{words:?} not in {err:?}");
-    }
-    assert_eq!(err.lines().count(), 1, "{err}");
-}

@@ -17,7 +17,6 @@ pub mod pty;
 pub mod session;
 pub mod sshd;
 pub mod tmux;
-pub mod usage;
 
 use std::net::SocketAddr;
 use std::process::Command;

@@ -51,7 +51,8 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     }
 }
 
-/// Says at `-v` which proxy is used and where it came from (password hidden).
+/// Says at `-v` which proxy is used and where it came from (password hidden):
+/// the tunnel at each connection, `forward` once at start.
 pub fn log_route(config: &Config) {
     match &config.route {
         Route::Proxy(proxy) => log::info!("using proxy {proxy}"),
@@ -341,7 +342,7 @@ impl Race {
     }
 
     /// Whether `token` belongs to one of this race's attempts.
-    pub fn owns(&self, token: Token) -> bool {
+    fn owns(&self, token: Token) -> bool {
         (self.first_token..self.first_token + MAX_ATTEMPTS).contains(&token.0)
     }
 

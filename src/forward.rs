@@ -69,6 +69,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let tls = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
     let mut poller = Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
+    connect::log_route(config);
     let addrs = connect::resolve(&mut poller, config, deadline)?;
     let resolved_at = Instant::now();
     let registry = poller

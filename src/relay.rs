@@ -218,12 +218,6 @@ impl Session {
         }
     }
 
-    /// Whether `token` is one of this session's.
-    pub fn owns(&self, token: Token) -> bool {
-        let t = self.tokens;
-        token == t.edge || token == t.local_in || token == t.local_out
-    }
-
     /// Takes note of a readiness event for one of this session's sources.
     pub fn on_event(&mut self, event: &Event) {
         let token = event.token();
@@ -418,7 +412,9 @@ impl Session {
             if self.down_buf.is_empty() {
                 match self.tls.reader().read(self.down_buf.room()) {
                     Ok(0) => {
-                        self.no_service_check()?;
+                        if let Some(no_service) = self.no_service() {
+                            return Err(no_service);
+                        }
                         log::debug!("close_notify from the server; ending the local side");
                         self.end_local_write(registry);
                         self.down = Flow::Closed;
@@ -609,26 +605,17 @@ impl Session {
 
     /// The server ended its direction having sent nothing while ours is still
     /// open: the edge found nothing listening on the VM's port.
-    fn no_service(&self) -> bool {
-        self.received == 0 && self.down_buf.is_empty() && self.up == Flow::Open
-    }
-
-    fn no_service_check(&self) -> Result<()> {
-        if self.no_service() {
-            return Err(Error::NoService {
-                host: self.peer.host.clone(),
-                port: self.peer.port,
-            });
-        }
-        Ok(())
+    fn no_service(&self) -> Option<Error> {
+        let nothing = self.received == 0 && self.down_buf.is_empty() && self.up == Flow::Open;
+        nothing.then(|| Error::NoService {
+            host: self.peer.host.clone(),
+            port: self.peer.port,
+        })
     }
 
     fn unclean(&self, cause: UncleanCause) -> Error {
-        if self.no_service() {
-            return Error::NoService {
-                host: self.peer.host.clone(),
-                port: self.peer.port,
-            };
+        if let Some(no_service) = self.no_service() {
+            return no_service;
         }
         Error::Unclean {
             host: self.peer.host.clone(),

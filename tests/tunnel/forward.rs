@@ -359,14 +359,20 @@ fn a_proxy_refusal_resets_that_connection_naming_the_proxy() {
     };
     let proxy = crate::util::proxy::Tinyproxy::start(w.dir.path(), &config);
     let mut cmd = forward(&w, edge.addr(), "0");
-    cmd.arg("--proxy").arg(proxy.url(None));
+    cmd.arg("-v").arg("--proxy").arg(proxy.url(None));
     let fwd = Forwarder::start(&mut cmd);
     let mut s = fwd.connect();
     let (got, err) = read_all(&mut s);
     assert!(got.is_empty());
     assert!(err.as_ref().is_some_and(is_reset), "{err:?}");
-    let line = fwd.wait_for_line("from --proxy", util::HANG);
-    assert!(line.contains("403"), "{line}");
+    let line = fwd.wait_for_line("403", util::HANG);
+    assert!(line.contains("from --proxy"), "{line}");
+    // -v says once which proxy it uses and where that came from.
+    let using = fwd.wait_for_line("using proxy", util::HANG);
+    assert!(
+        using.ends_with(&format!("using proxy {} (from --proxy)", proxy.url(None))),
+        "{using}"
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ mod manpage;
 mod multiplex;
 #[path = "ship/net.rs"]
 mod net;
+#[path = "ship/pages.rs"]
+mod pages;
 #[path = "ship/runner.rs"]
 mod runner;
 #[path = "ship/util.rs"]

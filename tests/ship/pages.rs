@@ -258,8 +258,8 @@ fn help_statuses(args: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The flags `./install.sh --help` lists.
-fn install_sh_flags() -> BTreeSet<String> {
+/// What `./install.sh --help` prints.
+fn install_sh_help() -> String {
     let out = run_within(
         Command::new("bash")
             .arg(Path::new(REPO).join("install.sh"))
@@ -268,7 +268,7 @@ fn install_sh_flags() -> BTreeSet<String> {
         RUN_DEADLINE,
     );
     out.assert_success("install.sh --help");
-    words_that_are_flags(&text(&out.stdout))
+    text(&out.stdout)
 }
 
 /// The long flags the bench scripts take (`--runs`, `--with-aws-lc)`... in their
@@ -535,7 +535,7 @@ fn console_examples_in_the_docs_print_what_they_show() {
 #[test]
 fn every_flag_the_docs_name_exists() {
     let commands = commands();
-    let install_sh = install_sh_flags();
+    let install_sh = words_that_are_flags(&install_sh_help());
     let mut known: BTreeSet<String> = commands.iter().flat_map(|(_, c)| flags(c)).collect();
     known.extend(install_sh.iter().cloned());
     known.extend(bench_flags());
@@ -615,14 +615,7 @@ fn persist_examples_agree_in_help_install_sh_and_the_docs() {
         "--persist's help does not give its default {default}: {help}"
     );
 
-    let install = run_within(
-        Command::new("bash")
-            .arg(Path::new(REPO).join("install.sh"))
-            .arg("--help"),
-        b"",
-        RUN_DEADLINE,
-    );
-    let install = text(&install.stdout);
+    let install = install_sh_help();
     let install = install.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         install.contains(&format!("(ssh's time format: {examples}; default {default})")),

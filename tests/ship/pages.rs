@@ -248,8 +248,8 @@ fn help_statuses(args: &[&str]) -> BTreeSet<String> {
         .unwrap_or_else(|| panic!("{args:?} has no \"Exit status:\" paragraph: {help}"));
     let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
     paragraph
-        .split(", ")
-        .filter_map(|item| item.split(' ').next())
+        .split([',', ';'])
+        .filter_map(|item| item.split_whitespace().next())
         .filter(|status| {
             let digits = status.strip_suffix("+N").unwrap_or(status);
             !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())

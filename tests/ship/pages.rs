@@ -469,9 +469,16 @@ fn lines_match(patterns: &[String], lines: &[&str]) -> bool {
 /// and stderr on one pipe as a terminal shows them.
 fn run_example(example: &Example, home: &Path) -> (i32, String) {
     let real_home = std::env::var_os("HOME").unwrap_or_default();
+    // The cargo running these tests, for the demo's `cargo run`.
+    let cargo = std::env::var_os("CARGO").map(PathBuf::from);
+    let cargo_dir = cargo
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""));
     let path = format!(
-        "{}:{}",
+        "{}:{}:{}",
         home.join(".local/bin").display(),
+        cargo_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let mut cmd = Command::new("bash");

@@ -469,18 +469,20 @@ fn lines_match(patterns: &[String], lines: &[&str]) -> bool {
 /// and stderr on one pipe as a terminal shows them.
 fn run_example(example: &Example, home: &Path) -> (i32, String) {
     let real_home = std::env::var_os("HOME").unwrap_or_default();
-    // The cargo running these tests, for the demo's `cargo run`.
+    // vers-tunnel as install.sh puts it, then the cargo running these tests (for
+    // the demo's `cargo run`), then the rest.
     let cargo = std::env::var_os("CARGO").map(PathBuf::from);
-    let cargo_dir = cargo
-        .as_deref()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new(""));
-    let path = format!(
-        "{}:{}:{}",
-        home.join(".local/bin").display(),
-        cargo_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let mut dirs = vec![home.join(".local/bin")];
+    dirs.extend(
+        cargo
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf),
     );
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let path = std::env::join_paths(dirs).expect("no ':' in the PATH directories");
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
         .arg(format!("exec 2>&1\n{}\n", example.command))

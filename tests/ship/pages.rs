@@ -64,7 +64,7 @@ struct Parts {
     spans: Vec<String>,
     /// The prose with code spans taken out, one paragraph per entry.
     prose: Vec<String>,
-    /// `(level, text)` of each heading, in order.
+    /// Each heading's text, in order.
     headings: Vec<String>,
 }
 
@@ -728,7 +728,7 @@ fn links_between_pages_resolve_to_files_and_headings() {
     for page in pages() {
         let source = read(&page);
         for prose in parts(&source).prose {
-            for (_, rest) in prose.split("](").skip(1).map(|s| ((), s)) {
+            for rest in prose.split("](").skip(1) {
                 let Some((target, _)) = rest.split_once(')') else {
                     continue;
                 };

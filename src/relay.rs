@@ -286,7 +286,7 @@ impl Session {
 
     /// Why the session is over, once it is.
     fn ending(&self) -> Option<&'static str> {
-        let flushed = self.up_buf.is_empty() && !self.tls.wants_write();
+        let flushed = self.up_buf.is_empty() && !self.records_wait();
         match self.gone {
             Some(Gone::Reader) => return Some("the local reader went away"),
             Some(Gone::Peer) if flushed => {
@@ -316,6 +316,7 @@ impl Session {
             progress |= self.send()?;
             progress |= self.finish_upstream();
             if let Some(why) = self.ending() {
+                self.sock.close();
                 return Ok(Pump::Over(why));
             }
             if !progress {
@@ -325,18 +326,23 @@ impl Session {
         Ok(Pump::Busy)
     }
 
-    /// Writes queued TLS records to the socket.
+    /// Writes queued TLS records (the edge's, and the transport's own to an
+    /// `https://` proxy) to the socket.
     fn flush_tls(&mut self) -> Result<bool> {
-        let mut progress = false;
-        while self.ready.sock_write && self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.sock) {
-                Ok(_) => progress = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.sock_write = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.socket_error(e)),
-            }
+        if !self.ready.sock_write || !self.records_wait() {
+            return Ok(false);
         }
-        Ok(progress)
+        match self.sock.send_records(&mut self.tls) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.sock_write = false,
+            Err(e) => return Err(self.socket_error(e)),
+        }
+        Ok(true)
+    }
+
+    /// Whether TLS records wait to be written, in either TLS layer.
+    fn records_wait(&self) -> bool {
+        self.tls.wants_write() || self.sock.wants_write()
     }
 
     /// Reads TLS records from the socket and passes the plaintext on.
@@ -508,7 +514,7 @@ impl Session {
                 self.up = Flow::Closing;
                 true
             }
-            Flow::Closing if !self.tls.wants_write() => {
+            Flow::Closing if !self.records_wait() => {
                 if let Err(e) = self.sock.shutdown_write() {
                     log::debug!("shutting down the TCP write side: {e}");
                 }
@@ -583,7 +589,7 @@ impl Session {
 
     fn tls_error(&mut self, source: rustls::Error) -> Error {
         // Best effort: tell the server why (rustls queued an alert).
-        let _ = self.tls.write_tls(&mut self.sock);
+        let _ = self.sock.send_records(&mut self.tls);
         if self.tls.is_handshaking() || self.refused_our_last_flight() {
             Error::Tls {
                 host: self.peer.host.clone(),

@@ -100,8 +100,9 @@ enum Flow {
     Draining,
     /// Upstream only: all passed on and close_notify queued; flushing it.
     Closing,
-    /// Passed on, and ended at the far side too (close_notify sent and the TCP
-    /// write side shut; or the local reader has seen EOF).
+    /// Passed on, and ended at the far side too (close_notify sent, with
+    /// no TCP FIN: see [`Session::finish_upstream`]; or the local reader has
+    /// seen EOF).
     Closed,
 }
 
@@ -505,8 +506,12 @@ impl Session {
         }
     }
 
-    /// After local EOF: close_notify once everything read is queued, then shut
-    /// the TCP write side once it is flushed, and keep receiving.
+    /// After local EOF: close_notify once everything read is queued, and keep
+    /// receiving. close_notify alone ends our direction (TLS 1.3, RFC 8446
+    /// §6.1); TCP stays open both ways until the session is over, because an
+    /// HTTP CONNECT proxy may close both directions on a client's FIN (RFC
+    /// 9110 §9.3.6; squid and tinyproxy do), and the edge sees the same bytes
+    /// with or without a proxy in between.
     fn finish_upstream(&mut self) -> bool {
         match self.up {
             Flow::Draining if self.up_buf.is_empty() && !self.tls.is_handshaking() => {
@@ -515,9 +520,7 @@ impl Session {
                 true
             }
             Flow::Closing if !self.records_wait() => {
-                if let Err(e) = self.sock.shutdown_write() {
-                    log::debug!("shutting down the TCP write side: {e}");
-                }
+                log::debug!("close_notify sent; our direction is closed");
                 self.up = Flow::Closed;
                 true
             }

@@ -10,7 +10,7 @@
 //! (or [`Transport::send_records`]) sends them as the socket makes room.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 
 use mio::event::Source;
 use mio::net::TcpStream;
@@ -106,15 +106,11 @@ impl Transport {
         self.stream.peer_addr()
     }
 
-    /// Ends our direction at the TCP level (the relay's half-close).
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Write)
-    }
-
     /// Ends TLS with an `https://` proxy (close_notify, best effort: the
     /// edge's own close_notify, inside, is what tells the end of the data),
     /// once the session is over both ways. Never on our half-close: a proxy
-    /// may take the end of its TLS for the end of both directions.
+    /// may take the end of its TLS for the end of both directions, as squid
+    /// and tinyproxy take a TCP FIN. TCP itself ends when the transport is dropped.
     pub fn close(&mut self) {
         if let Some(tls) = &mut self.proxy_tls {
             tls.conn.send_close_notify();

@@ -361,8 +361,8 @@ impl Session {
         }
     }
 
-    /// Sends close_notify, waiting at most [`CLOSE_WAIT`], ends TLS with a
-    /// proxy, and shuts the write side.
+    /// Sends close_notify, waiting at most [`CLOSE_WAIT`], and ends TLS with
+    /// a proxy; TCP ends when the session is dropped.
     fn close(&mut self, poller: &mut Poller) {
         self.conn.send_close_notify();
         let until = Instant::now() + CLOSE_WAIT;
@@ -372,7 +372,6 @@ impl Session {
             }
         }
         self.sock.close();
-        let _ = self.sock.shutdown_write();
     }
 
     /// Writes what rustls has queued until the socket is full.

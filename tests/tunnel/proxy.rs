@@ -499,6 +499,60 @@ fn a_half_closed_upload_through_an_https_proxy_to_tinyproxy_gets_its_answer() {
     assert_eq!(tinyproxy.connects(), [connect_line(&edge)]);
 }
 
+/// `forward` reads --proxy-cacert once, at start, as it does --cacert: a
+/// file replaced or deleted later breaks no new connection; and every TLS
+/// session with the proxy after the first resumes (one config, one cache).
+#[test]
+fn forward_through_an_https_proxy_outlives_its_ca_file_and_resumes_with_it() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let tinyproxy = tinyproxy_for(&w, &edge, None);
+    let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
+    let front = https_proxy(&proxy_ca, &tinyproxy);
+    let cacert = w.dir.path().join("proxy-cacert.pem");
+    std::fs::copy(&proxy_ca.pem_path, &cacert).unwrap();
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.arg("-vv")
+        .arg("--proxy")
+        .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
+        .arg("--proxy-cacert")
+        .arg(&cacert);
+    resolve_proxy_name(&w, &mut cmd);
+    let fwd = Forwarder::start(&mut cmd);
+    let echo = |round: &str| {
+        let mut s = fwd.connect();
+        s.write_all(b"ping\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("{round}: {e}: {:?}", fwd.stderr()));
+        assert_eq!(answer, b"ping\n", "{round}: {:?}", fwd.stderr());
+    };
+    echo("with the file as it was at start");
+    std::fs::write(&cacert, "not a certificate\n").unwrap();
+    echo("with the file replaced");
+    std::fs::remove_file(&cacert).unwrap();
+    echo("with the file gone");
+    assert_eq!(tinyproxy.connects().len(), 3);
+    let handshakes = |lines: &[String]| -> Vec<String> {
+        let with_proxy = format!("established with proxy {PROXY_NAME}");
+        lines
+            .iter()
+            .filter(|l| l.contains(&with_proxy))
+            .cloned()
+            .collect()
+    };
+    util::wait_until(util::HANG, "three handshakes with the proxy logged", || {
+        handshakes(&fwd.stderr()).len() == 3
+    });
+    let lines = handshakes(&fwd.stderr());
+    assert!(!lines[0].ends_with(", resumed"), "{lines:?}");
+    assert!(
+        lines[1..].iter().all(|l| l.ends_with(", resumed")),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
     let w = World::new();

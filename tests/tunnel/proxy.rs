@@ -553,6 +553,22 @@ fn forward_through_an_https_proxy_outlives_its_ca_file_and_resumes_with_it() {
     );
 }
 
+/// An unusable --proxy-cacert stops `forward` at start, as a bad --cacert
+/// does, instead of resetting every connection.
+#[test]
+fn forward_with_an_unusable_proxy_cacert_fails_at_start() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let junk = w.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.args(["--proxy", "https://127.0.0.1:9", "--proxy-cacert"])
+        .arg(&junk);
+    let run = util::run(&mut cmd, b"");
+    run.assert_failure(2, &[&format!("CA file {}", junk.display()), "unusable"]);
+    assert_eq!(edge.accepted(), 0);
+}
+
 #[test]
 fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
     let w = World::new();

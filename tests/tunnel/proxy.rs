@@ -78,6 +78,28 @@ fn assert_downloaded(run: &util::Run) {
     );
 }
 
+/// What a [`Behaviour::DigestAfterEof`] backend answers to `data`.
+fn digest_line(data: &[u8]) -> String {
+    format!("{} {}\n", util::sha256(data), data.len())
+}
+
+/// The tunnel through the proxy at `url`, given `input` and then EOF.
+fn half_closed_through(w: &World, edge: &Edge, url: &str, input: &[u8]) -> util::Run {
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("--proxy").arg(url);
+    util::run(&mut cmd, input)
+}
+
+/// Asserts a quiet success whose output is `answer`.
+fn assert_answered(run: &util::Run, answer: &[u8]) {
+    run.assert_clean();
+    assert!(
+        run.stdout == answer,
+        "got {:?}",
+        String::from_utf8_lossy(&run.stdout[..run.stdout.len().min(200)])
+    );
+}
+
 #[test]
 fn tunnel_works_through_tinyproxy_named_by_https_proxy() {
     let w = World::new();
@@ -112,11 +134,8 @@ fn a_half_closed_request_through_tinyproxy_gets_the_whole_answer() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let proxy = tinyproxy_for(&w, &edge, None);
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.env("HTTPS_PROXY", proxy.url(None));
-    let run = util::run(&mut cmd, b"request\n");
-    run.assert_clean();
-    assert_eq!(run.stdout, b"request\n");
+    let run = half_closed_through(&w, &edge, &proxy.url(None), b"request\n");
+    assert_answered(&run, b"request\n");
     assert_eq!(proxy.connects(), [connect_line(&edge)]);
 }
 
@@ -127,11 +146,8 @@ fn a_half_closed_request_through_squid_gets_the_whole_answer() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let squid = Squid::start(w.dir.path(), edge.addr().port());
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.env("HTTPS_PROXY", squid.url());
-    let run = util::run(&mut cmd, b"PING\n");
-    run.assert_clean();
-    assert_eq!(run.stdout, b"PING\n");
+    let run = half_closed_through(&w, &edge, &squid.url(), b"PING\n");
+    assert_answered(&run, b"PING\n");
     assert_eq!(edge.sni_seen(), [Some(HOST.to_string())]);
     util::wait_until(util::HANG, "squid's access log line", || {
         squid.connects() == [format!("TCP_TUNNEL/200 CONNECT {}", edge.addr())]
@@ -146,14 +162,8 @@ fn a_large_half_closed_upload_through_squid_gets_its_digest_back() {
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
     let squid = Squid::start(w.dir.path(), edge.addr().port());
     let data = Prng::bytes(13, 8 * MIB + 3);
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.arg("--proxy").arg(squid.url());
-    let run = util::run(&mut cmd, &data);
-    run.assert_clean();
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        format!("{} {}\n", util::sha256(&data), data.len())
-    );
+    let run = half_closed_through(&w, &edge, &squid.url(), &data);
+    assert_answered(&run, digest_line(&data).as_bytes());
 }
 
 /// Without a FIN from us, a truncated answer is still told from a whole one:
@@ -167,9 +177,7 @@ fn an_end_without_close_notify_through_squid_is_still_unclean() {
         .mode(util::Mode::NoCloseNotify)
         .start();
     let squid = Squid::start(w.dir.path(), edge.addr().port());
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.arg("--proxy").arg(squid.url());
-    let run = util::run(&mut cmd, b"");
+    let run = half_closed_through(&w, &edge, &squid.url(), b"");
     assert_eq!(run.stdout, Prng::bytes(14, len as usize));
     run.assert_unclean(&[HOST, "without TLS close_notify"]);
 }
@@ -191,7 +199,7 @@ fn forward_a_half_closed_upload(w: &World, edge: &util::Edge, url: &str) {
             .unwrap_or_else(|e| panic!("round {round}: {e} after {answer:?}"));
         assert_eq!(
             String::from_utf8_lossy(&answer),
-            format!("{} {}\n", util::sha256(&data), data.len()),
+            digest_line(&data),
             "round {round}"
         );
     }
@@ -415,6 +423,16 @@ fn https_proxy(ca: &Ca, tinyproxy: &Tinyproxy) -> Edge {
         .start()
 }
 
+/// Has `cmd` (the tunnel or `forward`) go through the https:// proxy
+/// `front`, trusting `cacert` for it.
+fn use_https_proxy(w: &World, cmd: &mut Command, front: &Edge, cacert: &Path) {
+    cmd.arg("--proxy")
+        .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
+        .arg("--proxy-cacert")
+        .arg(cacert);
+    resolve_proxy_name(w, cmd);
+}
+
 #[test]
 fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let w = World::new();
@@ -422,14 +440,8 @@ fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let tinyproxy = tinyproxy_for(&w, &edge, None);
     let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
     let front = https_proxy(&proxy_ca, &tinyproxy);
-    let url = format!("https://{PROXY_NAME}:{}", front.addr().port());
-
     let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.arg("--proxy")
-        .arg(&url)
-        .arg("--proxy-cacert")
-        .arg(&proxy_ca.pem_path);
-    resolve_proxy_name(&w, &mut cmd);
+    use_https_proxy(&w, &mut cmd, &front, &proxy_ca.pem_path);
     assert_downloaded(&server_first(&mut cmd));
     // TLS to the proxy by its name, and the edge's own TLS inside the tunnel.
     assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
@@ -464,11 +476,7 @@ fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_retur
     .arg(&proxy_ca.pem_path);
     resolve_proxy_name(&w, &mut cmd);
     let run = util::run(&mut cmd, &data);
-    run.assert_clean();
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        format!("{} {}\n", util::sha256(&data), data.len())
-    );
+    assert_answered(&run, digest_line(&data).as_bytes());
     assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
     assert_eq!(stub.requests().len(), 1);
 }
@@ -485,17 +493,9 @@ fn a_half_closed_upload_through_an_https_proxy_to_tinyproxy_gets_its_answer() {
     let front = https_proxy(&proxy_ca, &tinyproxy);
     let data = Prng::bytes(16, 2 * MIB);
     let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.arg("--proxy")
-        .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
-        .arg("--proxy-cacert")
-        .arg(&proxy_ca.pem_path);
-    resolve_proxy_name(&w, &mut cmd);
+    use_https_proxy(&w, &mut cmd, &front, &proxy_ca.pem_path);
     let run = util::run(&mut cmd, &data);
-    run.assert_clean();
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        format!("{} {}\n", util::sha256(&data), data.len())
-    );
+    assert_answered(&run, digest_line(&data).as_bytes());
     assert_eq!(tinyproxy.connects(), [connect_line(&edge)]);
 }
 
@@ -512,12 +512,8 @@ fn forward_through_an_https_proxy_outlives_its_ca_file_and_resumes_with_it() {
     let cacert = w.dir.path().join("proxy-cacert.pem");
     std::fs::copy(&proxy_ca.pem_path, &cacert).unwrap();
     let mut cmd = forward(&w, edge.addr(), "0");
-    cmd.arg("-vv")
-        .arg("--proxy")
-        .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
-        .arg("--proxy-cacert")
-        .arg(&cacert);
-    resolve_proxy_name(&w, &mut cmd);
+    cmd.arg("-vv");
+    use_https_proxy(&w, &mut cmd, &front, &cacert);
     let fwd = Forwarder::start(&mut cmd);
     let echo = |round: &str| {
         let mut s = fwd.connect();

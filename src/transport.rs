@@ -4,10 +4,11 @@
 //!
 //! It reads and writes like a non-blocking socket, so the relay drives it as
 //! it drove the `TcpStream` it replaces, and registers it with the poller the
-//! same way. One difference, with TLS to a proxy: a write is taken whole into
-//! that TLS session even when its records cannot all reach the socket yet;
-//! [`Transport::wants_write`] says records wait, and [`Transport::flush`]
-//! (or [`Transport::send_records`]) sends them as the socket makes room.
+//! same way. One difference, with TLS to a proxy: a write counts what that
+//! TLS session took (up to rustls's buffer limit) even when its records cannot
+//! all reach the socket yet; [`Transport::wants_write`] says records wait,
+//! and [`Transport::flush`] (or [`Transport::send_records`]) sends them as
+//! the socket makes room.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;

@@ -25,6 +25,7 @@ packages=(
     openssl                       # s_client side-by-side; the TLS 1.0/1.1 server of the fault tests
     socat haproxy                 # haproxy: a real edge for the doctor tests and benches/; socat: benches/
     tinyproxy                     # the real HTTP proxy of tests/tunnel/proxy.rs and forward.rs
+    squid                         # the most common corporate proxy: half-close through it, tests/tunnel/proxy.rs
     file                          # tests/ship.rs: is the static binary static
     iproute2                      # ss: the keepalive timer
     util-linux                    # unshare: private mount namespaces for the static binaries

@@ -29,7 +29,7 @@ use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::target::{Host, Listen};
 use crate::tls::{self, ClientCertProbe};
 use crate::transport::Transport;
-use crate::via_proxy::ProxyDial;
+use crate::via_proxy::{ProxyDial, ProxyLink};
 
 /// The first argument that selects this subcommand instead of a tunnel.
 pub const SUBCOMMAND: &str = "forward";
@@ -67,6 +67,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let config = &forward.connect;
     let probe = Arc::new(ClientCertProbe::default());
     let tls = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
+    let proxy = config
+        .route
+        .proxy()
+        .map(|proxy| ProxyLink::new(proxy, config))
+        .transpose()?;
     let mut poller = Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
     connect::log_route(config);
@@ -101,6 +106,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     let mut forwarder = Forwarder {
         config,
         tls,
+        proxy,
         probe,
         addrs,
         registry,
@@ -237,6 +243,8 @@ struct Slot {
 struct Forwarder<'a> {
     config: &'a Config,
     tls: Arc<ClientConfig>,
+    /// The proxy every connection goes through, when one applies.
+    proxy: Option<ProxyLink<'a>>,
     probe: Arc<ClientCertProbe>,
     addrs: Vec<SocketAddr>,
     /// The poll's registry, owned, so events can be handled while borrowed.
@@ -545,7 +553,7 @@ impl Forwarder<'_> {
             return;
         };
         let edge = Token(SESSION_BASE + index * STRIDE);
-        let Some(proxy) = self.config.route.proxy() else {
+        let Some(link) = &self.proxy else {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(source) = self.registry.register(&mut sock, edge, interest) {
                 let what = "registering the socket";
@@ -553,7 +561,7 @@ impl Forwarder<'_> {
             }
             return self.established(index, from, local, Transport::tcp(sock), addr, deadline);
         };
-        match ProxyDial::new(&self.registry, sock, edge, proxy, self.config) {
+        match ProxyDial::new(&self.registry, sock, edge, link, self.config) {
             Ok(dial) => {
                 let conn = Conn::Proxying {
                     local,

@@ -100,8 +100,9 @@ enum Flow {
     Draining,
     /// Upstream only: all passed on and close_notify queued; flushing it.
     Closing,
-    /// Passed on, and ended at the far side too (close_notify sent and the TCP
-    /// write side shut; or the local reader has seen EOF).
+    /// Passed on, and ended at the far side too (close_notify sent, with
+    /// no TCP FIN: see [`Session::finish_upstream`]; or the local reader has
+    /// seen EOF).
     Closed,
 }
 
@@ -286,7 +287,7 @@ impl Session {
 
     /// Why the session is over, once it is.
     fn ending(&self) -> Option<&'static str> {
-        let flushed = self.up_buf.is_empty() && !self.tls.wants_write();
+        let flushed = self.up_buf.is_empty() && !self.records_wait();
         match self.gone {
             Some(Gone::Reader) => return Some("the local reader went away"),
             Some(Gone::Peer) if flushed => {
@@ -316,6 +317,7 @@ impl Session {
             progress |= self.send()?;
             progress |= self.finish_upstream();
             if let Some(why) = self.ending() {
+                self.sock.close();
                 return Ok(Pump::Over(why));
             }
             if !progress {
@@ -325,18 +327,23 @@ impl Session {
         Ok(Pump::Busy)
     }
 
-    /// Writes queued TLS records to the socket.
+    /// Writes queued TLS records (the edge's, and the transport's own to an
+    /// `https://` proxy) to the socket.
     fn flush_tls(&mut self) -> Result<bool> {
-        let mut progress = false;
-        while self.ready.sock_write && self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.sock) {
-                Ok(_) => progress = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.sock_write = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.socket_error(e)),
-            }
+        if !self.ready.sock_write || !self.records_wait() {
+            return Ok(false);
         }
-        Ok(progress)
+        match self.sock.send_records(&mut self.tls) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.sock_write = false,
+            Err(e) => return Err(self.socket_error(e)),
+        }
+        Ok(true)
+    }
+
+    /// Whether TLS records wait to be written, in either TLS layer.
+    fn records_wait(&self) -> bool {
+        self.tls.wants_write() || self.sock.wants_write()
     }
 
     /// Reads TLS records from the socket and passes the plaintext on.
@@ -499,8 +506,12 @@ impl Session {
         }
     }
 
-    /// After local EOF: close_notify once everything read is queued, then shut
-    /// the TCP write side once it is flushed, and keep receiving.
+    /// After local EOF: close_notify once everything read is queued, and keep
+    /// receiving. close_notify alone ends our direction (TLS 1.3, RFC 8446
+    /// §6.1); TCP stays open both ways until the session is over, because an
+    /// HTTP CONNECT proxy may close both directions on a client's FIN (RFC
+    /// 9110 §9.3.6; squid and tinyproxy do), and the edge sees the same bytes
+    /// with or without a proxy in between.
     fn finish_upstream(&mut self) -> bool {
         match self.up {
             Flow::Draining if self.up_buf.is_empty() && !self.tls.is_handshaking() => {
@@ -508,10 +519,8 @@ impl Session {
                 self.up = Flow::Closing;
                 true
             }
-            Flow::Closing if !self.tls.wants_write() => {
-                if let Err(e) = self.sock.shutdown_write() {
-                    log::debug!("shutting down the TCP write side: {e}");
-                }
+            Flow::Closing if !self.records_wait() => {
+                log::debug!("close_notify sent; our direction is closed");
                 self.up = Flow::Closed;
                 true
             }
@@ -583,7 +592,7 @@ impl Session {
 
     fn tls_error(&mut self, source: rustls::Error) -> Error {
         // Best effort: tell the server why (rustls queued an alert).
-        let _ = self.tls.write_tls(&mut self.sock);
+        let _ = self.sock.send_records(&mut self.tls);
         if self.tls.is_handshaking() || self.refused_our_last_flight() {
             Error::Tls {
                 host: self.peer.host.clone(),

@@ -2,12 +2,16 @@
 //! edge or through a proxy, in clear or inside TLS to an `https://` proxy; and
 //! the tunnel's first bytes when they arrived with the proxy's answer.
 //!
-//! It reads and writes like a non-blocking socket (`WouldBlock` when the TCP
-//! socket has nothing, or no room), so the relay drives it as it drove the
-//! `TcpStream` it replaces, and registers it with the poller the same way.
+//! It reads and writes like a non-blocking socket, so the relay drives it as
+//! it drove the `TcpStream` it replaces, and registers it with the poller the
+//! same way. One difference, with TLS to a proxy: a write counts what that
+//! TLS session took (up to rustls's buffer limit) even when its records cannot
+//! all reach the socket yet; [`Transport::wants_write`] says records wait,
+//! and [`Transport::flush`] (or [`Transport::send_records`]) sends them as
+//! the socket makes room.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 
 use mio::event::Source;
 use mio::net::TcpStream;
@@ -26,16 +30,10 @@ pub struct Transport {
     early_at: usize,
 }
 
-/// TLS to the proxy: the session, and the write that is still going out.
+/// TLS to the proxy, over a socket it is given at each call.
 #[derive(Debug)]
 struct ProxyTls {
     conn: ClientConnection,
-    /// Plaintext of the last `write` that was taken into `conn` but whose
-    /// records did not all reach the socket: the caller was told
-    /// `WouldBlock`, and its retry (which starts with these same bytes, as
-    /// after a `WouldBlock` from any socket) is answered with this count once
-    /// they are out. Nothing is left queued that no later call would flush.
-    taken: usize,
 }
 
 impl Transport {
@@ -53,7 +51,7 @@ impl Transport {
     /// session for the proxy's name; the handshake runs as it is read and written.
     pub fn tls(stream: TcpStream, conn: ClientConnection) -> Transport {
         Transport {
-            proxy_tls: Some(Box::new(ProxyTls { conn, taken: 0 })),
+            proxy_tls: Some(Box::new(ProxyTls { conn })),
             ..Transport::tcp(stream)
         }
     }
@@ -70,6 +68,32 @@ impl Transport {
             .is_some_and(|tls| tls.conn.is_handshaking())
     }
 
+    /// Whether records to an `https://` proxy wait for room in the socket:
+    /// bytes a write has taken are not out until this is false.
+    pub fn wants_write(&self) -> bool {
+        self.proxy_tls
+            .as_ref()
+            .is_some_and(|tls| tls.conn.wants_write())
+    }
+
+    /// Sends what the transport holds, then the records `tls` (the edge's
+    /// session, which runs over it) has queued, until both are out;
+    /// `WouldBlock` once the socket is full. The one place that knows the
+    /// two layers' order.
+    pub fn send_records(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
+        loop {
+            self.flush()?;
+            if !tls.wants_write() {
+                return Ok(());
+            }
+            match tls.write_tls(self) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Hands back bytes read past the proxy's answer: they are the tunnel's
     /// first, and the next reads return them before anything else.
     pub fn unread(&mut self, bytes: Vec<u8>) {
@@ -83,17 +107,18 @@ impl Transport {
         self.stream.peer_addr()
     }
 
-    /// Ends our direction: close_notify to an `https://` proxy (best effort:
-    /// the edge's own close_notify, inside, is what tells the end of the
-    /// data), then the TCP write side.
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    /// Ends TLS with an `https://` proxy (close_notify, best effort: the
+    /// edge's own close_notify, inside, is what tells the end of the data),
+    /// once the session is over both ways. Never on our half-close: a proxy
+    /// may take the end of its TLS for the end of both directions, as squid
+    /// and tinyproxy take a TCP FIN. TCP itself ends when the transport is dropped.
+    pub fn close(&mut self) {
         if let Some(tls) = &mut self.proxy_tls {
             tls.conn.send_close_notify();
             if let Err(e) = tls.flush(&mut self.stream) {
                 log::debug!("sending close_notify to the proxy: {e}");
             }
         }
-        self.stream.shutdown(Shutdown::Write)
     }
 }
 
@@ -118,10 +143,7 @@ impl Read for Transport {
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.proxy_tls {
-            None => self.stream.write(buf),
-            Some(tls) => tls.write(&mut self.stream, buf),
-        }
+        self.write_vectored(&[IoSlice::new(buf)])
     }
 
     /// rustls hands its queued records over as one vector: on plain TCP they
@@ -129,10 +151,7 @@ impl Write for Transport {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match &mut self.proxy_tls {
             None => self.stream.write_vectored(bufs),
-            Some(tls) => {
-                let first = bufs.iter().find(|b| !b.is_empty());
-                tls.write(&mut self.stream, first.map_or(&[][..], |b| &b[..]))
-            }
+            Some(tls) => tls.write(&mut self.stream, bufs),
         }
     }
 
@@ -146,7 +165,7 @@ impl Write for Transport {
 }
 
 impl ProxyTls {
-    fn read(&mut self, stream: &mut TcpStream, out: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, stream: &mut (impl Read + Write), out: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.conn.reader().read(out) {
                 Ok(n) => return Ok(n),
@@ -166,7 +185,7 @@ impl ProxyTls {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
             // Handshake messages, key updates: sent now if there is room, else
-            // by the next write or read.
+            // by the next write, read or flush.
             self.flush_unless_full(stream)?;
             if eof && self.conn.is_handshaking() {
                 return Ok(0);
@@ -174,33 +193,35 @@ impl ProxyTls {
         }
     }
 
-    fn write(&mut self, stream: &mut TcpStream, buf: &[u8]) -> io::Result<usize> {
-        if self.taken == 0 {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            // Records queued by a read go first, so `taken` counts only ours.
-            self.flush(stream)?;
-            self.taken = self.conn.writer().write(buf)?;
-            if self.taken == 0 {
-                // rustls is full: only before the handshake, which the
-                // relay's writes never are; the handshake's reads make room.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
+    /// Takes what rustls takes of `bufs` and says so, whether or not its
+    /// records reach the socket now (`wants_write` says they wait).
+    /// `WouldBlock` only when it took nothing: rustls holds its limit unsent
+    /// because the socket is full (or, before the handshake, the handshake's
+    /// reads must make room first).
+    fn write(
+        &mut self,
+        stream: &mut (impl Read + Write),
+        bufs: &[IoSlice<'_>],
+    ) -> io::Result<usize> {
+        // Records already queued go first, to make room.
+        self.flush_unless_full(stream)?;
+        let taken = self.conn.writer().write_vectored(bufs)?;
+        if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.flush(stream)?;
-        Ok(std::mem::take(&mut self.taken))
+        self.flush_unless_full(stream)?;
+        Ok(taken)
     }
 
     /// [`ProxyTls::flush`], where a full socket is not an error.
-    fn flush_unless_full(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    fn flush_unless_full(&mut self, stream: &mut impl Write) -> io::Result<()> {
         match self.flush(stream) {
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
             _ => Ok(()),
         }
     }
 
-    fn flush(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    fn flush(&mut self, stream: &mut impl Write) -> io::Result<()> {
         while self.conn.wants_write() {
             match self.conn.write_tls(stream) {
                 Ok(_) => {}
@@ -239,21 +260,12 @@ impl Source for Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
-    use std::sync::{mpsc, Arc};
+    use std::net::{Shutdown, TcpListener};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
     use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
-
-    /// A connected pair: the transport's mio stream and the peer's std stream.
-    fn pair() -> (TcpStream, std::net::TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        client.set_nonblocking(true).unwrap();
-        let (peer, _) = listener.accept().unwrap();
-        (TcpStream::from_std(client), peer)
-    }
 
     /// Client and server TLS configs for `proxy.test`, from a fresh self-signed certificate.
     fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
@@ -276,44 +288,226 @@ mod tests {
         (Arc::new(client), Arc::new(server))
     }
 
-    /// Retries `step` until it stops saying `WouldBlock`, for at most 10 s.
-    fn until_ready<T>(mut step: impl FnMut() -> io::Result<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match step() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    assert!(Instant::now() < deadline, "still blocked after 10 s");
-                    std::thread::yield_now();
+    fn client(config: Arc<ClientConfig>) -> ClientConnection {
+        let name = ServerName::try_from("proxy.test").unwrap();
+        ClientConnection::new(config, name).unwrap()
+    }
+
+    /// A socket in memory: a write takes at most `room` bytes (`WouldBlock`
+    /// at none), a read gives what `input` holds (`WouldBlock` at none).
+    #[derive(Default)]
+    struct Wire {
+        sent: Vec<u8>,
+        room: usize,
+        input: Vec<u8>,
+    }
+
+    impl Write for Wire {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.sent.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Read for Wire {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = out.len().min(self.input.len());
+            out[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    /// The proxy's end of a [`Wire`]: what it decrypted, and whether the
+    /// client's close_notify came.
+    struct Proxy {
+        conn: ServerConnection,
+        got: Vec<u8>,
+        closed: bool,
+    }
+
+    impl Proxy {
+        fn new(config: Arc<ServerConfig>) -> Proxy {
+            Proxy {
+                conn: ServerConnection::new(config).unwrap(),
+                got: Vec::new(),
+                closed: false,
+            }
+        }
+
+        /// Takes what the client sent on `wire`, and answers on it.
+        fn serve(&mut self, wire: &mut Wire) {
+            let mut sent = &wire.sent[..];
+            let mut buf = [0; 16 * 1024];
+            while !sent.is_empty() {
+                self.conn.read_tls(&mut sent).unwrap();
+                self.conn.process_new_packets().unwrap();
+                loop {
+                    match self.conn.reader().read(&mut buf) {
+                        Ok(0) => {
+                            self.closed = true;
+                            break;
+                        }
+                        Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
                 }
-                other => return other.unwrap(),
+            }
+            wire.sent.clear();
+            while self.conn.wants_write() {
+                self.conn.write_tls(&mut wire.input).unwrap();
             }
         }
     }
 
-    /// A write whose records do not all fit in the socket is answered
-    /// `WouldBlock`, and its retry (the same bytes) with their count once they
-    /// are out: every byte reaches the proxy once, none twice, none lost.
-    #[test]
-    fn writes_over_proxy_tls_survive_a_full_socket_exactly_once() {
+    /// A client session with the proxy, past its handshake over `wire`.
+    fn handshaken() -> (ProxyTls, Proxy, Wire) {
         let (client_config, server_config) = configs();
-        let (stream, mut peer) = pair();
-        let (go, started) = mpsc::channel::<()>();
+        let mut tls = ProxyTls {
+            conn: client(client_config),
+        };
+        let mut proxy = Proxy::new(server_config);
+        let mut wire = Wire {
+            room: usize::MAX,
+            ..Wire::default()
+        };
+        for _ in 0..10 {
+            match tls.read(&mut wire, &mut [0; 1]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => panic!("during the handshake: {other:?}"),
+            }
+            proxy.serve(&mut wire);
+            if !tls.conn.is_handshaking() && !proxy.conn.is_handshaking() {
+                return (tls, proxy, wire);
+            }
+        }
+        panic!("no handshake in 10 rounds");
+    }
+
+    /// A write into a full socket is taken, and says so: the records wait,
+    /// and nothing asks the caller to offer the same bytes again.
+    #[test]
+    fn a_write_rustls_takes_is_reported_taken_even_when_the_socket_is_full() {
+        let (mut tls, mut proxy, mut wire) = handshaken();
+        wire.room = 0;
+        let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
+        assert_eq!(n, 5);
+        assert!(tls.conn.wants_write(), "the records should wait");
+        assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+        wire.room = usize::MAX;
+        tls.flush(&mut wire).unwrap();
+        assert!(!tls.conn.wants_write());
+        proxy.serve(&mut wire);
+        assert_eq!(proxy.got, b"hello");
+    }
+
+    /// Writes offered in pieces of every size against a socket that takes a
+    /// few bytes, or none, at each call: `Ok(n)` counts exactly what reaches
+    /// the proxy, `WouldBlock` comes only when the socket is full (so an event
+    /// will come) and takes nothing; every byte arrives once, in order.
+    #[test]
+    fn partial_writes_and_would_block_at_every_step_deliver_each_byte_once() {
+        let (mut tls, mut proxy, mut wire) = handshaken();
+        let data: Vec<u8> = (0..2 * 1024 * 1024u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut at = 0;
+        let mut refusals = 0;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        while at < data.len() {
+            wire.room = [0, 0, 1, 5, 300, 17_000, 70_000][next(7)];
+            let len = 1 + next(40_000);
+            let end = (at + len).min(data.len());
+            let split = at + next(end - at + 1);
+            let bufs = [
+                IoSlice::new(&data[at..split]),
+                IoSlice::new(&data[split..end]),
+            ];
+            match tls.write(&mut wire, &bufs) {
+                Ok(n) => {
+                    assert!(n > 0 && n <= end - at, "took {n} of {}", end - at);
+                    at += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert_eq!(wire.room, 0, "WouldBlock with room in the socket");
+                    refusals += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            if next(3) == 0 {
+                match tls.flush(&mut wire) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => assert_eq!(wire.room, 0),
+                    other => other.unwrap(),
+                }
+            }
+            if next(4) == 0 {
+                proxy.serve(&mut wire);
+                assert_eq!(proxy.got[..], data[..proxy.got.len()], "out of order");
+            }
+        }
+        assert!(refusals > 0, "rustls never filled: the test proves nothing");
+        wire.room = usize::MAX;
+        tls.flush(&mut wire).unwrap();
+        proxy.serve(&mut wire);
+        assert_eq!(proxy.got.len(), data.len());
+        assert!(proxy.got == data, "the proxy received other bytes");
+        assert!(!proxy.closed);
+    }
+
+    /// A connected pair: the transport's mio stream and the peer's std stream.
+    fn pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (TcpStream::from_std(client), peer)
+    }
+
+    /// Over a real socket: writes are taken while the socket is full, go out
+    /// as it drains, and `close` ends TLS with the proxy with close_notify.
+    #[test]
+    fn over_a_full_socket_every_byte_arrives_then_close_notify() {
+        let (client_config, server_config) = configs();
+        let (stream, peer) = pair();
+        let (filled, full) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
-            let mut conn = ServerConnection::new(server_config).unwrap();
-            while conn.is_handshaking() {
-                conn.complete_io(&mut peer).unwrap();
+            let mut peer = peer;
+            let mut proxy = Proxy::new(server_config);
+            while proxy.conn.is_handshaking() {
+                proxy.conn.complete_io(&mut peer).unwrap();
             }
             // Read nothing until the client's socket is full.
-            started.recv().unwrap();
-            let mut got = Vec::new();
+            let _ = full.recv();
+            // A missing close_notify fails the read below instead of hanging.
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut buf = vec![0; 64 * 1024];
             loop {
-                let eof = conn.read_tls(&mut peer).unwrap() == 0;
-                conn.process_new_packets().unwrap();
+                let eof = proxy.conn.read_tls(&mut peer).unwrap() == 0;
+                proxy.conn.process_new_packets().unwrap();
                 loop {
-                    match conn.reader().read(&mut buf) {
-                        Ok(0) => return got,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    match proxy.conn.reader().read(&mut buf) {
+                        Ok(0) => return proxy.got,
+                        Ok(n) => proxy.got.extend_from_slice(&buf[..n]),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => panic!("{e}"),
                     }
@@ -321,40 +515,50 @@ mod tests {
                 assert!(!eof, "TCP EOF without close_notify");
             }
         });
-        let name = ServerName::try_from("proxy.test").unwrap();
-        let conn = ClientConnection::new(client_config, name).unwrap();
-        let mut t = Transport::tls(stream, conn);
+        let mut t = Transport::tls(stream, client(client_config));
+        let deadline = Instant::now() + Duration::from_secs(10);
         while t.is_handshaking() {
-            let mut nothing = [0; 1];
-            match t.read(&mut nothing) {
+            assert!(Instant::now() < deadline, "no handshake in 10 s");
+            match t.read(&mut [0; 1]) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 other => panic!("during the handshake: {other:?}"),
             }
         }
-        // Fill the socket: write until a write is refused.
         let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
         let mut sent = Vec::new();
         let mut round = 0u8;
-        let refused = loop {
+        let mut refused = false;
+        while sent.len() < 16 * 1024 * 1024 {
             let mut piece = chunk.clone();
             piece[0] = round;
             match t.write(&piece) {
                 Ok(n) => sent.extend_from_slice(&piece[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break piece,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(t.wants_write());
+                    // The first refusal lets the proxy start reading.
+                    let _ = filled.send(());
+                    refused = true;
+                    std::thread::yield_now();
+                }
                 Err(e) => panic!("{e}"),
             }
             round = round.wrapping_add(1);
-            assert!(sent.len() < 256 * 1024 * 1024, "the socket never filled");
-        };
-        assert!(
-            t.proxy_tls.as_ref().unwrap().taken > 0,
-            "no write was cut short"
-        );
-        go.send(()).unwrap();
-        let n = until_ready(|| t.write(&refused));
-        sent.extend_from_slice(&refused[..n]);
-        until_ready(|| t.flush());
-        t.shutdown_write().unwrap();
+            assert!(
+                Instant::now() < deadline,
+                "sent only {} bytes in 10 s",
+                sent.len()
+            );
+        }
+        while t.wants_write() {
+            assert!(Instant::now() < deadline, "records still queued after 10 s");
+            match t.flush() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                other => other.unwrap(),
+            }
+        }
+        drop(filled);
+        assert!(refused, "the socket never filled: the test proves nothing");
+        t.close();
         let got = server.join().unwrap();
         assert_eq!(got.len(), sent.len());
         assert!(

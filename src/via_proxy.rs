@@ -6,11 +6,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use rustls::ClientConnection;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 use crate::cli::Config;
 use crate::error::{Error, ProxyPhase, ProxyProblem, Result};
@@ -28,7 +29,8 @@ pub fn open(
     config: &Config,
     deadline: Instant,
 ) -> Result<Transport> {
-    let mut dial = ProxyDial::new(poller.registry(), stream, SOCKET, proxy, config)?;
+    let link = ProxyLink::new(proxy, config)?;
+    let mut dial = ProxyDial::new(poller.registry(), stream, SOCKET, &link, config)?;
     let answer = loop {
         match dial.step(proxy, config) {
             Ok(true) => break Ok(()),
@@ -48,6 +50,31 @@ pub fn open(
     answer.map(|()| transport)
 }
 
+/// A proxy and how to reach it: in clear, or over TLS with a config made
+/// once, as the edge's is, so that connections after the first resume their
+/// TLS session with the proxy, and the CA files are read at start only.
+#[derive(Debug, Clone)]
+pub struct ProxyLink<'a> {
+    proxy: &'a Proxy,
+    /// For an `https://` proxy.
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl<'a> ProxyLink<'a> {
+    /// Reads the CA files an `https://` proxy needs (`--cacert`,
+    /// `--proxy-cacert`) and builds its TLS config.
+    pub fn new(proxy: &'a Proxy, config: &Config) -> Result<ProxyLink<'a>> {
+        let tls = match proxy.url.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(tls::proxy_client_config(
+                &config.cacerts,
+                &config.proxy_cacerts,
+            )?),
+        };
+        Ok(ProxyLink { proxy, tls })
+    }
+}
+
 /// A CONNECT exchange under way on a connection to the proxy, registered
 /// for reading and writing.
 #[derive(Debug)]
@@ -62,25 +89,26 @@ pub struct ProxyDial {
 }
 
 impl ProxyDial {
-    /// Starts the exchange over `stream` (connected to `proxy`), registering
+    /// Starts the exchange over `stream` (connected to the proxy), registering
     /// it with `token`: TLS first for an `https://` proxy.
     pub fn new(
         registry: &Registry,
         stream: TcpStream,
         token: Token,
-        proxy: &Proxy,
+        link: &ProxyLink<'_>,
         config: &Config,
     ) -> Result<ProxyDial> {
+        let proxy = link.proxy;
         let setup = |what| move |source| Error::Setup { what, source };
         let addr = stream
             .peer_addr()
             .map_err(setup("reading the proxy's address"))?;
-        let mut transport = match proxy.url.scheme {
-            Scheme::Http => Transport::tcp(stream),
-            Scheme::Https => {
-                let tls_config = tls::proxy_client_config(&config.cacerts, &config.proxy_cacerts)?;
-                let conn = ClientConnection::new(tls_config, proxy.url.host.server_name())
-                    .map_err(|source| Error::TlsSetup { source })?;
+        let mut transport = match &link.tls {
+            None => Transport::tcp(stream),
+            Some(tls_config) => {
+                let conn =
+                    ClientConnection::new(Arc::clone(tls_config), proxy.url.host.server_name())
+                        .map_err(|source| Error::TlsSetup { source })?;
                 Transport::tls(stream, conn)
             }
         };
@@ -157,8 +185,12 @@ impl ProxyDial {
         }
         if was_handshaking && !self.transport.is_handshaking() {
             if let Some(session) = self.transport.proxy_session() {
+                let resumed = match session.handshake_kind() {
+                    Some(HandshakeKind::Resumed) => ", resumed",
+                    _ => "",
+                };
                 log::debug!(
-                    "{:?} established with proxy {}",
+                    "{:?} established with proxy {}{resumed}",
                     session.protocol_version(),
                     proxy.url.host
                 );

@@ -361,29 +361,25 @@ impl Session {
         }
     }
 
-    /// Sends close_notify and shuts the write side, waiting at most [`CLOSE_WAIT`].
+    /// Sends close_notify, waiting at most [`CLOSE_WAIT`], and ends TLS with
+    /// a proxy; TCP ends when the session is dropped.
     fn close(&mut self, poller: &mut Poller) {
         self.conn.send_close_notify();
         let until = Instant::now() + CLOSE_WAIT;
-        while self.conn.wants_write() && Instant::now() < until {
+        while (self.conn.wants_write() || self.sock.wants_write()) && Instant::now() < until {
             if self.flush().is_err() || poller.wait(Some(until)).is_err() {
                 break;
             }
         }
-        let _ = self.sock.shutdown_write();
+        self.sock.close();
     }
 
     /// Writes what rustls has queued until the socket is full.
     fn flush(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        match self.sock.send_records(&mut self.conn) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
         }
-        Ok(())
     }
 
     /// Reads and processes what the socket has.
@@ -417,7 +413,7 @@ impl Session {
 
     fn tls_error(&mut self, source: rustls::Error) -> Error {
         // Best effort: tell the server why (rustls queued an alert).
-        let _ = self.conn.write_tls(&mut self.sock);
+        let _ = self.sock.send_records(&mut self.conn);
         Error::Tls {
             host: self.host.clone(),
             addr: self.addr,

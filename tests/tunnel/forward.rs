@@ -327,8 +327,7 @@ fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failur
 fn forward_goes_through_an_http_proxy_from_the_environment() {
     // Each forwarded connection asks the proxy for its own CONNECT tunnel,
     // on the forwarder's one loop, and the edge's TLS runs inside it. The
-    // server ends first, as tinyproxy 1.11 does not pass a client's
-    // half-close on (see proxy::a_half_close_through_tinyproxy_...).
+    // server ends first (the client's half-close: proxy::forward_passes_...).
     let w = World::new();
     let edge = w.edge(
         HOST,

@@ -1,15 +1,19 @@
 //! Behind an HTTP(S) proxy: the tunnel through a real tinyproxy (named by
-//! HTTPS_PROXY or --proxy, with Basic credentials, under ssh and scp), through
-//! TLS to an https:// proxy, around the proxy by NO_PROXY; and every way a
-//! proxy can refuse or misbehave, each one line naming the proxy and where it
-//! came from, never the password, with the documented status.
+//! HTTPS_PROXY or --proxy, with Basic credentials, under ssh and scp) and a
+//! real squid, half-closed requests getting their whole answers through both,
+//! through TLS to an https:// proxy, around the proxy by NO_PROXY; and every
+//! way a proxy can refuse or misbehave, each one line naming the proxy and
+//! where it came from, never the password, with the documented status.
 
+use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::util::forward::{command as forward, Forwarder};
 use crate::util::net::ClosedPort;
-use crate::util::proxy::{Script, StubProxy, Tinyproxy, TinyproxyConfig};
+use crate::util::proxy::{Script, Squid, StubProxy, Tinyproxy, TinyproxyConfig};
 use crate::util::session::{bin, Session};
 use crate::util::{self, backend, Behaviour, Ca, Edge, EdgeBuilder, Prng, World, HOST, MIB};
 
@@ -44,9 +48,7 @@ fn download_edge(w: &World) -> Edge {
 }
 
 /// Runs `cmd` the way ssh drives a ProxyCommand: stdin stays open until the
-/// server has finished and stdout is closed, and only then closes. tinyproxy
-/// 1.11 does not pass a half-close on (on the client's EOF it closes both
-/// ways; see `a_half_close_through_tinyproxy_is_reported_as_unclean`).
+/// server has finished and stdout is closed, and only then closes.
 fn server_first(cmd: &mut Command) -> util::Run {
     let started = Instant::now();
     let util::Piped {
@@ -76,6 +78,28 @@ fn assert_downloaded(run: &util::Run) {
     );
 }
 
+/// What a [`Behaviour::DigestAfterEof`] backend answers to `data`.
+fn digest_line(data: &[u8]) -> String {
+    format!("{} {}\n", util::sha256(data), data.len())
+}
+
+/// The tunnel through the proxy at `url`, given `input` and then EOF.
+fn half_closed_through(w: &World, edge: &Edge, url: &str, input: &[u8]) -> util::Run {
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.arg("--proxy").arg(url);
+    util::run(&mut cmd, input)
+}
+
+/// Asserts a quiet success whose output is `answer`.
+fn assert_answered(run: &util::Run, answer: &[u8]) {
+    run.assert_clean();
+    assert!(
+        run.stdout == answer,
+        "got {:?}",
+        String::from_utf8_lossy(&run.stdout[..run.stdout.len().min(200)])
+    );
+}
+
 #[test]
 fn tunnel_works_through_tinyproxy_named_by_https_proxy() {
     let w = World::new();
@@ -102,22 +126,101 @@ fn the_proxy_flag_wins_over_the_environment() {
     assert_eq!(proxy.connects(), [connect_line(&edge)]);
 }
 
-/// tinyproxy closes both directions on the client's EOF, so the answer to
-/// `printf req | vers-tunnel HOST` never comes back through it: the tunnel
-/// must say so (exit 5), not end as if the stream were complete.
+/// tinyproxy closes both directions on a client's TCP FIN (RFC 9110 §9.3.6
+/// allows it). stdin's EOF is passed on as close_notify alone, so the answer
+/// to `printf req | vers-tunnel HOST` comes back whole, and the tunnel exits 0.
 #[test]
-fn a_half_close_through_tinyproxy_is_reported_as_unclean() {
+fn a_half_closed_request_through_tinyproxy_gets_the_whole_answer() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let proxy = tinyproxy_for(&w, &edge, None);
-    let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.env("HTTPS_PROXY", proxy.url(None));
-    let run = util::run(&mut cmd, b"request\n");
-    run.assert_unclean(&[
-        &format!("connection to {HOST} ended uncleanly"),
-        "without TLS close_notify",
-    ]);
+    let run = half_closed_through(&w, &edge, &proxy.url(None), b"request\n");
+    assert_answered(&run, b"request\n");
     assert_eq!(proxy.connects(), [connect_line(&edge)]);
+}
+
+/// squid, the most common corporate proxy, also ends a tunnel on the
+/// client's FIN (its tunnel.cc): the same request through it.
+#[test]
+fn a_half_closed_request_through_squid_gets_the_whole_answer() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let squid = Squid::start(w.dir.path(), edge.addr().port());
+    let run = half_closed_through(&w, &edge, &squid.url(), b"PING\n");
+    assert_answered(&run, b"PING\n");
+    assert_eq!(edge.sni_seen(), [Some(HOST.to_string())]);
+    util::wait_until(util::HANG, "squid's access log line", || {
+        squid.connects() == [format!("TCP_TUNNEL/200 CONNECT {}", edge.addr())]
+    });
+}
+
+/// Several MiB up through squid, then stdin's EOF; the digest the backend
+/// computes only after that EOF comes back, and matches.
+#[test]
+fn a_large_half_closed_upload_through_squid_gets_its_digest_back() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let squid = Squid::start(w.dir.path(), edge.addr().port());
+    let data = Prng::bytes(13, 8 * MIB + 3);
+    let run = half_closed_through(&w, &edge, &squid.url(), &data);
+    assert_answered(&run, digest_line(&data).as_bytes());
+}
+
+/// Without a FIN from us, a truncated answer is still told from a whole one:
+/// the edge's TCP close without close_notify, through squid, is exit 5.
+#[test]
+fn an_end_without_close_notify_through_squid_is_still_unclean() {
+    let w = World::new();
+    let len = 100_000;
+    let edge = w
+        .edge_builder(HOST, Behaviour::Download { len, seed: 14 })
+        .mode(util::Mode::NoCloseNotify)
+        .start();
+    let squid = Squid::start(w.dir.path(), edge.addr().port());
+    let run = half_closed_through(&w, &edge, &squid.url(), b"");
+    assert_eq!(run.stdout, Prng::bytes(14, len as usize));
+    run.assert_unclean(&[HOST, "without TLS close_notify"]);
+}
+
+/// A local client of `forward` that sends, shuts its write side, then reads
+/// (`nc -N`, an HTTP/1.0 client), through the proxy at `url`: it gets the
+/// digest of what it sent, then EOF.
+fn forward_a_half_closed_upload(w: &World, edge: &util::Edge, url: &str) {
+    let mut cmd = forward(w, edge.addr(), "0");
+    cmd.arg("--proxy").arg(url);
+    let fwd = Forwarder::start(&mut cmd);
+    for round in 0..2u64 {
+        let data = Prng::bytes(15 + round, 2 * MIB);
+        let mut s = fwd.connect();
+        s.write_all(&data).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("round {round}: {e} after {answer:?}"));
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            digest_line(&data),
+            "round {round}"
+        );
+    }
+    assert_eq!(fwd.stderr().len(), 1, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn forward_passes_a_clients_half_close_through_squid() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let squid = Squid::start(w.dir.path(), edge.addr().port());
+    forward_a_half_closed_upload(&w, &edge, &squid.url());
+}
+
+#[test]
+fn forward_passes_a_clients_half_close_through_tinyproxy() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let proxy = tinyproxy_for(&w, &edge, None);
+    forward_a_half_closed_upload(&w, &edge, &proxy.url(None));
+    assert_eq!(proxy.connects().len(), 2);
 }
 
 #[test]
@@ -320,6 +423,16 @@ fn https_proxy(ca: &Ca, tinyproxy: &Tinyproxy) -> Edge {
         .start()
 }
 
+/// Has `cmd` (the tunnel or `forward`) go through the https:// proxy
+/// `front`, trusting `cacert` for it.
+fn use_https_proxy(w: &World, cmd: &mut Command, front: &Edge, cacert: &Path) {
+    cmd.arg("--proxy")
+        .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
+        .arg("--proxy-cacert")
+        .arg(cacert);
+    resolve_proxy_name(w, cmd);
+}
+
 #[test]
 fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let w = World::new();
@@ -327,14 +440,8 @@ fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let tinyproxy = tinyproxy_for(&w, &edge, None);
     let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
     let front = https_proxy(&proxy_ca, &tinyproxy);
-    let url = format!("https://{PROXY_NAME}:{}", front.addr().port());
-
     let mut cmd = w.tunnel(edge.addr(), HOST);
-    cmd.arg("--proxy")
-        .arg(&url)
-        .arg("--proxy-cacert")
-        .arg(&proxy_ca.pem_path);
-    resolve_proxy_name(&w, &mut cmd);
+    use_https_proxy(&w, &mut cmd, &front, &proxy_ca.pem_path);
     assert_downloaded(&server_first(&mut cmd));
     // TLS to the proxy by its name, and the edge's own TLS inside the tunnel.
     assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
@@ -343,9 +450,9 @@ fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
 }
 
 /// The edge's records inside TLS to the proxy, the heavy way up: 16 MiB,
-/// then stdin's EOF passed on through both TLS layers (close_notify to the
-/// proxy), and the digest the backend sends after it comes back. The proxy
-/// behind the TLS front is the stub, which passes half-closes on.
+/// then stdin's EOF passed on as the edge's close_notify, and the digest the
+/// backend sends after it comes back. The proxy behind the TLS front is the
+/// stub, which passes half-closes on.
 #[test]
 fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_returns() {
     let w = World::new();
@@ -369,13 +476,93 @@ fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_retur
     .arg(&proxy_ca.pem_path);
     resolve_proxy_name(&w, &mut cmd);
     let run = util::run(&mut cmd, &data);
-    run.assert_clean();
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        format!("{} {}\n", util::sha256(&data), data.len())
-    );
+    assert_answered(&run, digest_line(&data).as_bytes());
     assert_eq!(front.sni_seen(), [Some(PROXY_NAME.to_string())]);
     assert_eq!(stub.requests().len(), 1);
+}
+
+/// Our half-close ends only the edge's TLS: TLS with the proxy stays open
+/// (its close_notify would end the tunnel as a FIN does, here at the TLS
+/// front, which then closes tinyproxy's side) until the session is over.
+#[test]
+fn a_half_closed_upload_through_an_https_proxy_to_tinyproxy_gets_its_answer() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let tinyproxy = tinyproxy_for(&w, &edge, None);
+    let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
+    let front = https_proxy(&proxy_ca, &tinyproxy);
+    let data = Prng::bytes(16, 2 * MIB);
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    use_https_proxy(&w, &mut cmd, &front, &proxy_ca.pem_path);
+    let run = util::run(&mut cmd, &data);
+    assert_answered(&run, digest_line(&data).as_bytes());
+    assert_eq!(tinyproxy.connects(), [connect_line(&edge)]);
+}
+
+/// `forward` reads --proxy-cacert once, at start, as it does --cacert: a
+/// file replaced or deleted later breaks no new connection; and every TLS
+/// session with the proxy after the first resumes (one config, one cache).
+#[test]
+fn forward_through_an_https_proxy_outlives_its_ca_file_and_resumes_with_it() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let tinyproxy = tinyproxy_for(&w, &edge, None);
+    let proxy_ca = Ca::new(w.dir.path(), "proxy-ca");
+    let front = https_proxy(&proxy_ca, &tinyproxy);
+    let cacert = w.dir.path().join("proxy-cacert.pem");
+    std::fs::copy(&proxy_ca.pem_path, &cacert).unwrap();
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.arg("-vv");
+    use_https_proxy(&w, &mut cmd, &front, &cacert);
+    let fwd = Forwarder::start(&mut cmd);
+    let echo = |round: &str| {
+        let mut s = fwd.connect();
+        s.write_all(b"ping\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("{round}: {e}: {:?}", fwd.stderr()));
+        assert_eq!(answer, b"ping\n", "{round}: {:?}", fwd.stderr());
+    };
+    echo("with the file as it was at start");
+    std::fs::write(&cacert, "not a certificate\n").unwrap();
+    echo("with the file replaced");
+    std::fs::remove_file(&cacert).unwrap();
+    echo("with the file gone");
+    assert_eq!(tinyproxy.connects().len(), 3);
+    let handshakes = |lines: &[String]| -> Vec<String> {
+        let with_proxy = format!("established with proxy {PROXY_NAME}");
+        lines
+            .iter()
+            .filter(|l| l.contains(&with_proxy))
+            .cloned()
+            .collect()
+    };
+    util::wait_until(util::HANG, "three handshakes with the proxy logged", || {
+        handshakes(&fwd.stderr()).len() == 3
+    });
+    let lines = handshakes(&fwd.stderr());
+    assert!(!lines[0].ends_with(", resumed"), "{lines:?}");
+    assert!(
+        lines[1..].iter().all(|l| l.ends_with(", resumed")),
+        "{lines:?}"
+    );
+}
+
+/// An unusable --proxy-cacert stops `forward` at start, as a bad --cacert
+/// does, instead of resetting every connection.
+#[test]
+fn forward_with_an_unusable_proxy_cacert_fails_at_start() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let junk = w.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.args(["--proxy", "https://127.0.0.1:9", "--proxy-cacert"])
+        .arg(&junk);
+    let run = util::run(&mut cmd, b"");
+    run.assert_failure(2, &[&format!("CA file {}", junk.display()), "unusable"]);
+    assert_eq!(edge.accepted(), 0);
 }
 
 #[test]

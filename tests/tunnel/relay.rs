@@ -5,8 +5,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::doctor::support::Haproxy;
 use crate::util::sshd::require;
-use crate::util::{self, slack, Behaviour, Mode, Prng, World, HOST, MIB};
+use crate::util::{self, backend, slack, Behaviour, Mode, Prng, World, HOST, MIB};
 
 #[test]
 fn round_trip_through_echo_is_clean_and_quiet() {
@@ -28,7 +29,7 @@ fn sni_is_the_host_name() {
 #[test]
 fn answer_sent_after_stdin_eof_arrives_in_full() {
     // The server answers only once it sees our half-close: proves stdin EOF is
-    // passed on as close_notify + FIN while server -> stdout keeps flowing.
+    // passed on (as close_notify) while server -> stdout keeps flowing.
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
     let input = Prng::bytes(7, 3 * MIB + 5);
@@ -36,6 +37,37 @@ fn answer_sent_after_stdin_eof_arrives_in_full() {
     run.assert_clean();
     let expected = format!("{} {}\n", util::sha256(&input), input.len());
     assert_eq!(String::from_utf8_lossy(&run.stdout), expected);
+}
+
+/// stdin's EOF is close_notify alone, with no TCP FIN, straight to the edge
+/// as through a proxy: a real TLS-terminating edge (haproxy, TLS 1.3) and a
+/// TLS 1.2 one (whose RFC 5246 lets it answer close_notify by closing both
+/// ways; rustls and OpenSSL do not) still pass it on to the VM's service, and
+/// the answer it sends after that EOF arrives in full.
+#[test]
+fn the_half_close_reaches_the_service_through_haproxy_and_over_tls12() {
+    let w = World::new();
+    let input = Prng::bytes(8, MIB + 9);
+    let expected = format!("{} {}\n", util::sha256(&input), input.len());
+    let haproxy = Haproxy::start(
+        w.dir.path(),
+        &w.ca.leaf(&[HOST]),
+        backend::start(Behaviour::DigestAfterEof),
+    );
+    let tls12 = w
+        .edge_builder(HOST, Behaviour::DigestAfterEof)
+        .tls12_only()
+        .start();
+    for (edge, name) in [(haproxy.addr, "haproxy"), (tls12.addr(), "TLS 1.2")] {
+        let run = util::run(w.tunnel(edge, HOST).arg("-v"), &input);
+        assert_eq!(run.code(), 0, "{name}: {}", run.stderr);
+        assert_eq!(String::from_utf8_lossy(&run.stdout), expected, "{name}");
+        assert!(
+            run.stderr.contains("both directions closed cleanly"),
+            "{name}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! HTTP proxies on loopback for the proxy tests: a real tinyproxy from Debian
-//! with a generated config, and a scripted stub proxy written here for the
+//! HTTP proxies on loopback for the proxy tests: a real tinyproxy and a real
+//! squid from Debian with generated configs, and a scripted stub proxy written here for the
 //! answers no real proxy gives on demand (hostile, broken, slow ones).
 
 use std::fmt::Write as _;
@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::poll_until;
-use super::sshd::{die_with_parent, require};
+use super::sshd::{check, die_with_parent, require};
 
 /// How long tinyproxy may take to start listening.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -40,58 +40,21 @@ impl Tinyproxy {
     /// Writes a config into `dir` and starts `tinyproxy -d` on a free port,
     /// retrying when another process takes the port first.
     pub fn start(dir: &Path, config: &TinyproxyConfig) -> Tinyproxy {
-        let program = require("tinyproxy", "tinyproxy");
         let dir = dir.join("tinyproxy");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("tinyproxy.log");
-        let errors = dir.join("stderr");
-        let mut last = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let conf = dir.join("tinyproxy.conf");
-            std::fs::write(&conf, tinyproxy_conf(port, &log, config)).unwrap();
-            let _ = std::fs::remove_file(&log);
-            let mut cmd = Command::new(&program);
-            cmd.arg("-d")
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(File::create(&errors).unwrap());
-            die_with_parent(&mut cmd);
-            let child = cmd.spawn().unwrap();
-            let mut proxy = Tinyproxy {
-                child,
-                addr,
-                log: log.clone(),
-            };
-            // tinyproxy logs this once its socket listens; it exits (71)
-            // when the port is taken.
-            let outcome = poll_until(STARTUP, || {
-                if proxy
-                    .log()
-                    .contains("Starting main loop. Accepting connections.")
-                {
-                    return Some(true);
-                }
-                proxy.child.try_wait().unwrap().map(|_| false)
-            });
-            match outcome {
-                Some(true) => return proxy,
-                Some(false) => {
-                    last = std::fs::read_to_string(&errors).unwrap_or_default();
-                    if !last.contains("Could not create listening sockets") {
-                        panic!("tinyproxy exited: {last}{}", proxy.log());
-                    }
-                }
-                None => panic!(
-                    "tinyproxy did not listen within {STARTUP:?}: {}",
-                    proxy.log()
-                ),
-            }
-        }
-        panic!("tinyproxy could not get a port on 127.0.0.1 in 5 tries: {last}");
+        let conf = dir.join("tinyproxy.conf");
+        let launch = Launch {
+            program: require("tinyproxy", "tinyproxy"),
+            args: vec!["-d".into(), "-c".into(), conf.clone().into()],
+            conf,
+            log: log.clone(),
+            // Logged once its socket listens; it exits (71) when the port is taken.
+            ready: "Starting main loop. Accepting connections.",
+            taken: "Could not create listening sockets",
+        };
+        let (child, addr) = launch.start(&dir, |port| tinyproxy_conf(port, &log, config));
+        Tinyproxy { child, addr, log }
     }
 
     /// Where it listens.
@@ -144,8 +107,154 @@ fn tinyproxy_conf(port: u16, log: &Path, config: &TinyproxyConfig) -> String {
     c
 }
 
-/// A port that was free on 127.0.0.1 a moment ago: tinyproxy cannot be given
-/// port 0 and report the one it got, so the caller retries if it is taken.
+/// A running squid (Debian's `squid`, the most common corporate proxy) on
+/// 127.0.0.1, allowing CONNECT to one port, caching nothing; killed when dropped.
+pub struct Squid {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Squid {
+    /// Writes a config into `dir` (its logs and pid file there too) and starts
+    /// `squid -N` on a free port, retrying when another process takes the
+    /// port first; returns once it accepts connections.
+    pub fn start(dir: &Path, connect_port: u16) -> Squid {
+        let dir = dir.join("squid");
+        std::fs::create_dir_all(&dir).unwrap();
+        // squid started as root runs as its `proxy` user, which must write here.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            check(Command::new("chown").arg("proxy:proxy").arg(&dir));
+        }
+        let conf = dir.join("squid.conf");
+        let launch = Launch {
+            program: require("squid", "squid"),
+            // -N: in the foreground, one process, no kid to outlive the test.
+            args: vec!["-N".into(), "-f".into(), conf.clone().into()],
+            conf,
+            log: dir.join("cache.log"),
+            ready: "Accepting HTTP Socket connections at",
+            taken: "Address already in use",
+        };
+        let (child, addr) = launch.start(&dir, |port| squid_conf(port, &dir, connect_port));
+        Squid { child, addr, dir }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The CONNECTs it has finished, from its access log: `CONNECT 127.0.0.1:P`
+    /// with squid's result (`TCP_TUNNEL/200`).
+    pub fn connects(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let at = fields.iter().position(|f| *f == "CONNECT")?;
+                Some(format!(
+                    "{} CONNECT {}",
+                    fields.get(3)?,
+                    fields.get(at + 1)?
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn squid_conf(port: u16, dir: &Path, connect_port: u16) -> String {
+    let d = dir.display();
+    format!(
+        "http_port 127.0.0.1:{port}\n\
+         pid_filename {d}/squid.pid\n\
+         cache_log {d}/cache.log\n\
+         access_log stdio:{d}/access.log\n\
+         cache_store_log none\n\
+         coredump_dir {d}\n\
+         cache deny all\n\
+         cache_mem 8 MB\n\
+         pinger_enable off\n\
+         shutdown_lifetime 0 seconds\n\
+         acl edge port {connect_port}\n\
+         acl CONNECT method CONNECT\n\
+         http_access allow CONNECT edge\n\
+         http_access deny all\n"
+    )
+}
+
+/// How to start a proxy program that cannot be given port 0: the port is
+/// picked here and written into its config, and taken again if another
+/// process got it first.
+struct Launch {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    /// Where the config goes.
+    conf: PathBuf,
+    /// The log that says when it is ready.
+    log: PathBuf,
+    /// What the log or stderr says once it listens.
+    ready: &'static str,
+    /// What they say when the port was taken.
+    taken: &'static str,
+}
+
+impl Launch {
+    /// Starts it with `config(port)` on a free port; its stderr goes to `dir`.
+    fn start(&self, dir: &Path, config: impl Fn(u16) -> String) -> (Child, SocketAddr) {
+        let errors = dir.join("stderr");
+        let said = || {
+            let err = std::fs::read_to_string(&errors).unwrap_or_default();
+            err + &std::fs::read_to_string(&self.log).unwrap_or_default()
+        };
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            std::fs::write(&self.conf, config(port)).unwrap();
+            let _ = std::fs::remove_file(&self.log);
+            let mut cmd = Command::new(&self.program);
+            cmd.args(&self.args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(&errors).unwrap());
+            die_with_parent(&mut cmd);
+            let mut child = cmd.spawn().unwrap();
+            let outcome = poll_until(STARTUP, || {
+                if said().contains(self.ready) {
+                    return Some(true);
+                }
+                child.try_wait().unwrap().map(|_| false)
+            });
+            let program = self.program.display();
+            match outcome {
+                Some(true) => return (child, SocketAddr::from(([127, 0, 0, 1], port))),
+                Some(false) if said().contains(self.taken) => last = said(),
+                Some(false) => panic!("{program} exited: {}", said()),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{program} did not listen within {STARTUP:?}: {}", said());
+                }
+            }
+        }
+        panic!(
+            "{} could not get a port on 127.0.0.1 in 5 tries: {last}",
+            self.program.display()
+        );
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago: tinyproxy and squid cannot
+/// be given port 0 and report the one they got, so the caller retries if it
+/// is taken.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

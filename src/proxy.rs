@@ -10,6 +10,7 @@ use std::str::FromStr;
 use crate::error::ProxyProblem;
 use crate::noproxy;
 use crate::target::{Host, HostPort};
+use crate::text;
 
 /// The port of an `http://` proxy URL that names none (curl's default).
 pub const DEFAULT_HTTP_PORT: u16 = 1080;
@@ -18,6 +19,8 @@ pub const DEFAULT_HTTPS_PORT: u16 = 443;
 /// Most bytes of answer header (all of it, 1xx blocks included) read before
 /// giving up: a proxy's answer to CONNECT is a few hundred bytes.
 pub const MAX_ANSWER_HEADER: usize = 16 * 1024;
+/// The most bytes of a reason phrase shown: a real one is a few words.
+const MAX_REASON: usize = 100;
 
 /// The variables that name a proxy for an https:// transfer, in the order curl
 /// reads them; the first one set and not empty wins.
@@ -113,7 +116,7 @@ impl FromStr for ProxyUrl {
             _ => {
                 return Err(format!(
                     "unsupported proxy scheme '{}://'; use http:// or https://",
-                    printable(scheme)
+                    text::escape(scheme)
                 ))
             }
         };
@@ -504,7 +507,10 @@ impl Connect {
         let status = rest[2..5]
             .iter()
             .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-        let reason = rest.get(6..).map_or_else(String::new, printable_bytes);
+        let reason = rest.get(6..).map_or_else(String::new, |reason| {
+            let reason = reason.trim_ascii();
+            text::escape_bytes(&reason[..reason.len().min(MAX_REASON)])
+        });
         Ok((status, reason))
     }
 
@@ -518,9 +524,14 @@ impl Connect {
         if name.eq_ignore_ascii_case(b"proxy-authenticate")
             || name.eq_ignore_ascii_case(b"www-authenticate")
         {
-            let value = String::from_utf8_lossy(&line[colon + 1..]);
-            if let Some(scheme) = value.split_whitespace().next() {
-                let scheme = printable(scheme.trim_end_matches(','));
+            let value = line[colon + 1..].trim_ascii_start();
+            let scheme = value
+                .split(u8::is_ascii_whitespace)
+                .next()
+                .map(|s| s.strip_suffix(b",").unwrap_or(s))
+                .filter(|s| !s.is_empty());
+            if let Some(scheme) = scheme {
+                let scheme = text::escape_bytes(scheme);
                 if !self.offered.contains(&scheme) {
                     self.offered.push(scheme);
                 }
@@ -561,7 +572,7 @@ impl Connect {
     fn not_http(&self, start: &[u8]) -> ProxyProblem {
         let start = &start[..start.len().min(32)];
         ProxyProblem::NotHttp {
-            start: start.escape_ascii().to_string(),
+            start: text::escape_bytes(start),
         }
     }
 }
@@ -570,27 +581,6 @@ fn too_long() -> ProxyProblem {
     ProxyProblem::HeaderTooLong {
         limit: MAX_ANSWER_HEADER,
     }
-}
-
-/// A reason phrase or scheme from the network, made safe for one line on a
-/// terminal: printable ASCII only, at most 100 characters.
-fn printable(text: &str) -> String {
-    printable_bytes(text.as_bytes())
-}
-
-fn printable_bytes(bytes: &[u8]) -> String {
-    let text: String = bytes
-        .iter()
-        .take(100)
-        .map(|&b| {
-            if b == b' ' || b.is_ascii_graphic() {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    text.trim().to_string()
 }
 
 /// RFC 3986 percent-decoding; a `%` not followed by two hex digits stays as is (as in curl).
@@ -929,8 +919,11 @@ mod tests {
         let p = problem(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
         assert_eq!(p, r#"Refused { status: 502, reason: "Bad Gateway" }"#);
         assert!(problem(b"HTTP/1.1 503\r\n\r\n").contains("status: 503, reason: \"\""));
-        let p = problem(b"HTTP/1.1 504 Gate\x1b[31mway\r\n\r\n");
-        assert!(p.contains(r#"reason: "Gate?[31mway""#), "{p}");
+        let p = problem(b"HTTP/1.1 504 Gate\x1b[31mway\xc2\x9b\xff\r\n\r\n");
+        assert!(
+            p.contains(r#"reason: "Gate\\u{1b}[31mway\\u{9b}\\xff""#),
+            "{p}"
+        );
     }
 
     #[test]

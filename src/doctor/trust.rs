@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::json::Value;
-use super::x509;
 use crate::error::{utc, Error};
 use crate::tls::{self, ClientCertProbe};
+use crate::{text, verifier, x509};
 
 /// A leaf certificate expiring within this many days gets a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -40,13 +39,8 @@ impl Trust {
         // same roots, built again (the CA files are read twice).
         let (roots, counts) = tls::root_store(cacerts)?;
         let provider = Arc::clone(config.crypto_provider());
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| Error::TlsSetup {
-                source: rustls::Error::General(e.to_string()),
-            })?;
         let recorder = Arc::new(Recorder {
-            inner: webpki,
+            inner: verifier::server_verifier(roots, provider)?,
             chain: Mutex::new(Vec::new()),
         });
         config
@@ -72,11 +66,11 @@ impl Trust {
     }
 }
 
-/// Keeps the presented chain, then lets webpki decide exactly as in the
-/// tunnel: the verification and its error words are unchanged.
+/// Keeps the presented chain, then lets the tunnel's verifier decide: the
+/// verification and its error words are the tunnel's.
 #[derive(Debug)]
 struct Recorder {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Arc<dyn ServerCertVerifier>,
     chain: Mutex<Vec<CertificateDer<'static>>>,
 }
 
@@ -147,7 +141,11 @@ pub(super) fn describe_chain(
                 continue;
             }
         };
-        let mut names: Vec<String> = cert.dns_names.clone();
+        let mut names: Vec<String> = cert
+            .dns_names
+            .iter()
+            .map(|n| text::escape_bytes(n))
+            .collect();
         names.extend(cert.ip_addresses.iter().map(ToString::to_string));
         let days_left = (cert.not_after - now).div_euclid(86_400);
         let left = if cert.not_after < now {
@@ -155,16 +153,18 @@ pub(super) fn describe_chain(
         } else {
             format!("{} left", days(days_left))
         };
+        let subject_cn = cert.subject_cn.as_deref().map(text::escape_bytes);
+        let issuer_cn = cert.issuer_cn.as_deref().map(text::escape_bytes);
         let cn = |name: &Option<String>| name.clone().unwrap_or_else(|| "(no CN)".into());
         lines.push(format!(
             "{which}: subject CN {}; covers {}; issuer CN {}; valid {} to {} ({left})",
-            cn(&cert.subject_cn),
+            cn(&subject_cn),
             if names.is_empty() {
                 "no names".to_string()
             } else {
                 names.join(", ")
             },
-            cn(&cert.issuer_cn),
+            cn(&issuer_cn),
             date(cert.not_before),
             date(cert.not_after),
         ));
@@ -176,9 +176,9 @@ pub(super) fn describe_chain(
             ));
         }
         values.push(Value::Object(vec![
-            ("subject_cn".into(), cert.subject_cn.clone().into()),
+            ("subject_cn".into(), subject_cn.into()),
             ("names".into(), names.into()),
-            ("issuer_cn".into(), cert.issuer_cn.clone().into()),
+            ("issuer_cn".into(), issuer_cn.into()),
             ("not_before".into(), date(cert.not_before).into()),
             ("not_after".into(), date(cert.not_after).into()),
             ("days_left".into(), Value::Int(days_left)),

@@ -2,7 +2,7 @@
 //! status, in text and in `--json` alike; and the tunnel's own status 6 when
 //! the edge closes before the service speaks (`tunnel_status`).
 
-mod support;
+pub mod support;
 
 use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};

@@ -194,6 +194,8 @@ pub enum Error {
         target: String,
         /// What went wrong (boxed: it is large, and `Result`s carry `Error`).
         problem: Box<ProxyProblem>,
+        /// The URL has an `@` after its host part ([`crate::proxy::ProxyUrl::cut_userinfo`]).
+        cut_userinfo: bool,
     },
 }
 
@@ -478,17 +480,42 @@ impl fmt::Display for Error {
                 from,
                 target,
                 problem,
-            } => describe_proxy_problem(f, &format!("{proxy} (from {from})"), target, problem),
+                cut_userinfo,
+            } => {
+                let proxy = format!("{proxy} (from {from})");
+                describe_proxy_problem(f, &proxy, target, problem, *cut_userinfo)?;
+                let unreachable = matches!(
+                    **problem,
+                    ProxyProblem::Resolve(_)
+                        | ProxyProblem::NoAddress { .. }
+                        | ProxyProblem::Connect(_)
+                        | ProxyProblem::Timeout {
+                            phase: ProxyPhase::Resolve | ProxyPhase::Connect,
+                            ..
+                        }
+                );
+                if *cut_userinfo && unreachable {
+                    f.write_str(
+                        "; the URL has an '@' after the host it names, so its password probably \
+                         holds a '/', '?' or '#', which ends the host part early: percent-encode \
+                         them (%2F, %3F, %23)",
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 /// One line for a proxy failure; `proxy` is the redacted URL and its source.
+/// With `cut_userinfo` the port may be part of a password: addresses are
+/// shown without it.
 fn describe_proxy_problem(
     f: &mut fmt::Formatter<'_>,
     proxy: &str,
     target: &str,
     problem: &ProxyProblem,
+    cut_userinfo: bool,
 ) -> fmt::Result {
     use ProxyProblem as P;
     match problem {
@@ -502,6 +529,11 @@ fn describe_proxy_problem(
             write!(f, "could not connect to proxy {proxy}: ")?;
             for (i, (addr, err)) in attempts.iter().enumerate() {
                 let sep = if i == 0 { "" } else { "; " };
+                let addr = if cut_userinfo {
+                    addr.ip().to_string()
+                } else {
+                    addr.to_string()
+                };
                 write!(f, "{sep}{addr}: {}", describe_io(err))?;
             }
             Ok(())

@@ -5,6 +5,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::ProxyProblem;
@@ -71,7 +72,8 @@ impl fmt::Debug for Credentials {
 
 /// A validated proxy URL: `[http|https://][USER[:PASSWORD]@]HOST[:PORT][/...]`.
 ///
-/// `Display` shows it with the password replaced by `***`.
+/// `Display` shows it with the password replaced by `***` (and, when
+/// [`ProxyUrl::cut_userinfo`], the port too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
     /// How to speak to the proxy.
@@ -82,6 +84,11 @@ pub struct ProxyUrl {
     pub port: u16,
     /// Basic credentials, if the URL has userinfo.
     pub credentials: Option<Credentials>,
+    /// An `@` follows the host part: a password with an unescaped `/`, `?` or
+    /// `#` ended it early (`http://alice:1234/x@proxy:3128` is host `alice`,
+    /// port 1234, as in curl), so the host is likely the user name and the
+    /// port the password's start.
+    pub cut_userinfo: bool,
 }
 
 impl FromStr for ProxyUrl {
@@ -154,6 +161,7 @@ impl FromStr for ProxyUrl {
             }),
             host: hostport.host,
             credentials,
+            cut_userinfo: rest[authority.len()..].contains('@'),
         })
     }
 }
@@ -172,8 +180,29 @@ impl fmt::Display for ProxyUrl {
             }
             f.write_str("@")?;
         }
-        write!(f, "{}:{}", self.host, self.port)
+        if self.cut_userinfo {
+            // The port is likely the start of a password.
+            write!(f, "{}:***", self.host)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
+}
+
+/// `text` (an argument, perhaps a proxy URL) with the password of a
+/// `USER:PASSWORD@` in it replaced by `***`, as [`ProxyUrl`] shows it, and
+/// where the password is in `text`; `None` when it has none. The userinfo is
+/// taken to run to the last `@`, so that a password holding an unescaped `/`,
+/// `?`, `#` or `@` is hidden whole.
+pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
+    let at = text.rfind('@')?;
+    let start = text[..at].rfind("://").map_or(0, |i| i + 3);
+    let colon = start + text[start..at].find(':')?;
+    if colon + 1 == at {
+        return None;
+    }
+    let redacted = format!("{}:***{}", &text[..colon], &text[at..]);
+    Some((redacted, colon + 1..at))
 }
 
 /// Where the proxy in use was named.
@@ -727,6 +756,54 @@ mod tests {
                 !err.contains("secret") && !err.contains("sec"),
                 "{input}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_password_with_an_unescaped_slash_parses_as_curl_does_and_shows_no_port() {
+        let u = url("http://alice:1234/x@proxy.corp:3128");
+        assert_eq!((u.host.clone(), u.port), (name("alice"), 1234));
+        assert!(u.cut_userinfo && u.credentials.is_none());
+        assert_eq!(u.to_string(), "http://alice:***");
+        for plain in [
+            "http://alice:pw@proxy.corp:3128/x",
+            "http://proxy:3128/a?b#c",
+        ] {
+            assert!(!url(plain).cut_userinfo, "{plain}");
+        }
+    }
+
+    #[test]
+    fn passwords_in_arguments_are_redacted_whole() {
+        for (arg, redacted, password) in [
+            (
+                "http://alice:hunter2@p:9",
+                "http://alice:***@p:9",
+                "hunter2",
+            ),
+            (
+                "http://alice:1234/x@proxy.corp:3128",
+                "http://alice:***@proxy.corp:3128",
+                "1234/x",
+            ),
+            ("--proxy=alice:a@b@p", "--proxy=alice:***@p", "a@b"),
+            (
+                "https://u:p\u{1}w@[::1]:8",
+                "https://u:***@[::1]:8",
+                "p\u{1}w",
+            ),
+        ] {
+            let (shown, at) = redact_password(arg).unwrap();
+            assert_eq!((shown.as_str(), &arg[at]), (redacted, password), "{arg}");
+        }
+        for none in [
+            "h.sh",
+            "http://p:3128",
+            "http://alice@p",
+            "http://alice:@p",
+            "[::1]:22",
+        ] {
+            assert_eq!(redact_password(none), None, "{none}");
         }
     }
 

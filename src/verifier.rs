@@ -8,6 +8,7 @@
 //! ([`crate::x509`]) into [`NameMismatch`], for [`crate::error`] to print
 //! escaped. If webpki's error ever carries the names as bytes, this goes.
 
+use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -19,23 +20,54 @@ use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore,
 use crate::error::{Error, NameMismatch};
 use crate::x509;
 
+/// Sees the certificate a server presents, and the intermediates it sends
+/// with it, before they are verified.
+pub type Observer = Box<dyn Fn(&CertificateDer<'_>, &[CertificateDer<'_>]) + Send + Sync>;
+
 /// webpki's verifier for `roots`, with a name mismatch reported as a
 /// [`NameMismatch`] (in `CertificateError::Other`).
 pub fn server_verifier(
     roots: RootCertStore,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ServerCertVerifier>, Error> {
+    build(roots, provider, None)
+}
+
+/// [`server_verifier`], showing `observer` each chain first: the doctor
+/// reports the chain even when verification refuses it.
+pub fn observed_server_verifier(
+    roots: RootCertStore,
+    provider: Arc<CryptoProvider>,
+    observer: Observer,
+) -> Result<Arc<dyn ServerCertVerifier>, Error> {
+    build(roots, provider, Some(observer))
+}
+
+fn build(
+    roots: RootCertStore,
+    provider: Arc<CryptoProvider>,
+    observer: Option<Observer>,
+) -> Result<Arc<dyn ServerCertVerifier>, Error> {
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| Error::TlsSetup {
             source: rustls::Error::General(e.to_string()),
         })?;
-    Ok(Arc::new(NamesFromCertificate { inner }))
+    Ok(Arc::new(NamesFromCertificate { inner, observer }))
 }
 
-#[derive(Debug)]
 struct NamesFromCertificate {
     inner: Arc<WebPkiServerVerifier>,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for NamesFromCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamesFromCertificate")
+            .field("inner", &self.inner)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl ServerCertVerifier for NamesFromCertificate {
@@ -47,6 +79,9 @@ impl ServerCertVerifier for NamesFromCertificate {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(observe) = &self.observer {
+            observe(end_entity, intermediates);
+        }
         let verdict = self.inner.verify_server_cert(
             end_entity,
             intermediates,

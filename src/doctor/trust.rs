@@ -1,15 +1,14 @@
-//! The doctor's trust: the tunnel's own TLS config, with its verifier
-//! wrapped so that the chain the server presented is kept even when
-//! verification refuses it, and the words for that chain (names, issuer,
+//! The doctor's trust: the tunnel's own TLS config, with a verifier that
+//! shows it the chain the server presented, kept even when verification
+//! refuses it, and the words for that chain (names, issuer,
 //! validity, days left).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::ClientConfig;
 
 use super::json::Value;
 use crate::error::{utc, Error};
@@ -19,14 +18,15 @@ use crate::{text, verifier, x509};
 /// A leaf certificate expiring within this many days gets a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-/// The tunnel's TLS config, with its verifier wrapped so that the chain the
+/// The tunnel's TLS config, with its verifier observed so that the chain the
 /// server presented is kept even when verification refuses it.
 pub(super) struct Trust {
     /// The config for the handshake.
     pub(super) config: Arc<ClientConfig>,
     /// Tells whether the server asked for a client certificate.
     pub(super) probe: Arc<ClientCertProbe>,
-    recorder: Arc<Recorder>,
+    /// The chain the server presented, kept before the verifier decides.
+    chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
 
 impl Trust {
@@ -35,83 +35,34 @@ impl Trust {
     pub(super) fn new(cacerts: &[PathBuf]) -> Result<(Trust, Vec<usize>), Error> {
         let probe = Arc::new(ClientCertProbe::default());
         let mut config = Arc::unwrap_or_clone(tls::client_config(cacerts, Arc::clone(&probe))?);
-        // The config does not hand its verifier out: the wrapped one gets the
-        // same roots, built again (the CA files are read twice).
+        // The config does not hand its verifier out: the observed one gets
+        // the same roots, built again (the CA files are read twice).
         let (roots, counts) = tls::root_store(cacerts)?;
         let provider = Arc::clone(config.crypto_provider());
-        let recorder = Arc::new(Recorder {
-            inner: verifier::server_verifier(roots, provider)?,
-            chain: Mutex::new(Vec::new()),
-        });
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::clone(&recorder) as Arc<dyn ServerCertVerifier>);
+        let chain = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&chain);
+        let observer = Box::new(
+            move |leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]| {
+                let presented = std::iter::once(leaf)
+                    .chain(intermediates)
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+                *keep.lock().unwrap_or_else(PoisonError::into_inner) = presented;
+            },
+        );
+        let verifier = verifier::observed_server_verifier(roots, provider, observer)?;
+        config.dangerous().set_certificate_verifier(verifier);
         let trust = Trust {
             config: Arc::new(config),
             probe,
-            recorder,
+            chain,
         };
         Ok((trust, counts))
     }
 
     /// The chain the server presented in the last handshake, if it got that far.
     pub(super) fn presented_chain(&self) -> Vec<CertificateDer<'static>> {
-        std::mem::take(
-            &mut *self
-                .recorder
-                .chain
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
-    }
-}
-
-/// Keeps the presented chain, then lets the tunnel's verifier decide: the
-/// verification and its error words are the tunnel's.
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<dyn ServerCertVerifier>,
-    chain: Mutex<Vec<CertificateDer<'static>>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        *self.chain.lock().unwrap_or_else(PoisonError::into_inner) = chain;
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        std::mem::take(&mut *self.chain.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

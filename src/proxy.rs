@@ -362,20 +362,24 @@ pub fn route(
 
 /// The proxy URL in variable `name`; the message names the variable, not the value.
 fn env_proxy(name: &str, value: &OsStr) -> Result<ProxyUrl, String> {
-    let Some(text) = value.to_str() else {
+    let Some(value) = value.to_str() else {
         return Err(format!("{name} is not valid UTF-8"));
     };
-    if let Some(c) = text.chars().find(|c| c.is_control() || c.is_whitespace()) {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| text::needs_escape(c) || c.is_whitespace())
+    {
         return Err(format!(
             "{name} contains {}, which no proxy URL may",
-            if c.is_control() {
+            if text::needs_escape(c) {
                 format!("a control character (U+{:04X})", c as u32)
             } else {
                 "white space".into()
             }
         ));
     }
-    text.parse()
+    value
+        .parse()
         .map_err(|e| format!("invalid proxy URL in {name}: {e}"))
 }
 
@@ -894,6 +898,10 @@ mod tests {
                 "HTTPS_PROXY contains a control character",
             ),
             ("http://u:secret@p x", "HTTPS_PROXY contains white space"),
+            (
+                "http://u:secret@p\u{202e}",
+                "HTTPS_PROXY contains a control character (U+202E)",
+            ),
         ] {
             let err = route(None, None, &proxy_env(&[("HTTPS_PROXY", value)]), &host).unwrap_err();
             assert!(err.contains(reason), "{value:?}: {err}");

@@ -460,7 +460,7 @@ fn reject_control_characters(args: &[OsString]) -> Result<(), clap::Error> {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidValue,
                 format!(
-                    "argument \"{}\" contains a control character (U+{:04X}), which no host, port, URL or file name here may\n",
+                    "argument \"{}\" contains a control character (U+{:04X}), which no host, port or file name here may\n",
                     text::escape(&shown),
                     c as u32
                 ),

@@ -15,6 +15,7 @@ const AFTER_HELP: &str = "\
 Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
 
     Host *.vm.vers.sh
+        User root
         ProxyCommand vers-tunnel %h
 
 `vers-tunnel ssh-config` prints such a block with this binary's full path.
@@ -145,7 +146,7 @@ stops at the first step that fails.
 
 Exit status: 0 every step passed, 2 usage or an unusable CA file, 3 the name does not
 resolve or no TCP connection, 4 TLS or certificate failure, 6 TLS completed but nothing
-on the VM accepted the connection.";
+on the VM accepted the connection; 1 the report could not be written, 128+N signal N.";
 
 /// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
 #[derive(Debug, Parser)]

@@ -1,6 +1,6 @@
 //! Shipping vers-tunnel: the `ssh-config` block as ssh itself reads it, `--version`,
-//! install.sh on a throwaway HOME, prefix and /etc/ssh, and the static musl binaries
-//! reaching a loopback TLS edge by name.
+//! install.sh on a throwaway HOME, prefix and /etc/ssh, the static musl binaries
+//! reaching a loopback TLS edge by name, and the docs agreeing with the binary.
 //!
 //! Needs `ssh` (openssh-client), `file` and root, and for
 //! the static builds the musl targets (install.sh adds them with rustup), `musl-tools`
@@ -27,6 +27,8 @@ mod manpage;
 mod multiplex;
 #[path = "ship/net.rs"]
 mod net;
+#[path = "ship/pages.rs"]
+mod pages;
 #[path = "ship/runner.rs"]
 mod runner;
 #[path = "ship/util.rs"]

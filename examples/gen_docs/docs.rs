@@ -221,9 +221,12 @@ fn man_page(readme: &str) -> Result<Vec<u8>, String> {
     add(&|w| {
         let mut roff = Roff::new();
         roff.control("SH", ["SEE ALSO"]);
+        // What an installed system has: no README or docs/ beside the binary.
         roff.text([roman(
-            "ssh(1), ssh_config(5), scp(1), sftp(1), rsync(1); the README of the vers-tunnel \
-             source tree.",
+            "ssh(1), ssh_config(5), scp(1), sftp(1), rsync(1). vers-tunnel forward --help, \
+             vers-tunnel doctor --help and vers-tunnel ssh-config --help print each \
+             subcommand's options; vers-tunnel doctor HOST[:PORT] says which step of a \
+             connection fails, and why.",
         )]);
         roff.to_writer(w)
     })?;

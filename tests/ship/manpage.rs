@@ -122,12 +122,20 @@ fn man_page_renders_with_every_flag_subcommand_variable_and_exit_status() {
     // The section, not DESCRIPTION's "(see EXIT STATUS)".
     let (_, exit) = page.rsplit_once(" EXIT STATUS ").unwrap();
     let exit = format!(" {exit}");
-    for status in ["0", "1", "2", "3", "4", "5", "128+N"] {
+    for status in ["0", "1", "2", "3", "4", "5", "6", "128+N"] {
         assert!(
             exit.contains(&format!(" {status} ")),
             "exit status {status} missing: {exit}"
         );
     }
+    // An installed system or a golden image has the man page and --help, not
+    // the source tree: SEE ALSO points only at what it has.
+    let (_, see_also) = page.rsplit_once(" SEE ALSO ").unwrap();
+    assert!(
+        !see_also.contains("README") && !see_also.contains("source tree"),
+        "SEE ALSO points at files an installed system lacks: {see_also}"
+    );
+    assert!(see_also.contains("vers-tunnel doctor --help"), "{see_also}");
     for line in [
         "Host *.vm.vers.sh",
         "ProxyCommand vers-tunnel %h",

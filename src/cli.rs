@@ -1,6 +1,7 @@
 //! The command line: flags as the user writes them, turned into a validated [`Config`].
 
 use std::ffi::OsString;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use clap::{ArgAction, CommandFactory, Parser};
 
 use crate::proxy::{self, ProxyEnv, Route};
 use crate::target::{ConnectTo, Host, HostPort, Listen, DEFAULT_PORT};
+use crate::text;
 
 const AFTER_HELP: &str = "\
 Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
@@ -369,7 +371,7 @@ where
 }
 
 /// Parses `args` (including the program name, or the subcommand's name) as `P`,
-/// refusing control characters first.
+/// refusing control characters first; no error repeats a password.
 pub fn try_parse_from<P, I, T>(args: I) -> Result<P, clap::Error>
 where
     P: Parser,
@@ -378,7 +380,56 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     reject_control_characters(&args)?;
-    P::try_parse_from(args)
+    P::try_parse_from(&args).map_err(|err| without_passwords(err, &args))
+}
+
+/// `err` with every password in `args` (see [`proxy::redact_password`])
+/// replaced by `***`: clap repeats an argument it rejects, and so do the
+/// value parsers, in part (`port 'hunter2@p' is not a number`).
+fn without_passwords(err: clap::Error, args: &[OsString]) -> clap::Error {
+    let secrets: Vec<(&str, String, Range<usize>)> = args
+        .iter()
+        .skip(1)
+        .filter_map(|arg| arg.to_str())
+        .filter_map(|arg| proxy::redact_password(arg).map(|(shown, at)| (arg, shown, at)))
+        .collect();
+    if secrets.is_empty() || !err.use_stderr() {
+        return err;
+    }
+    let rendered = err.render().to_string();
+    let mut message = rendered
+        .strip_prefix("error: ")
+        .unwrap_or(&rendered)
+        .to_string();
+    for (arg, shown, _) in &secrets {
+        message = message.replace(arg, shown);
+    }
+    // A piece of an argument (they are quoted) that holds some of a password.
+    let pieces: Vec<String> = message
+        .split('\'')
+        .map(|piece| {
+            secrets
+                .iter()
+                .find_map(|(arg, _, password)| redact_piece(piece, arg, password))
+                .unwrap_or_else(|| piece.to_string())
+        })
+        .collect();
+    clap::Error::raw(err.kind(), pieces.join("'"))
+}
+
+/// `piece` with `***` for what it holds of `arg[password]`, if it is a piece of `arg` that does.
+fn redact_piece(piece: &str, arg: &str, password: &Range<usize>) -> Option<String> {
+    if piece.is_empty() {
+        return None;
+    }
+    arg.match_indices(piece).find_map(|(start, _)| {
+        let end = start + piece.len();
+        (start < password.end && password.start < end).then(|| {
+            let from = password.start.max(start) - start;
+            let to = password.end.min(end) - start;
+            format!("{}***{}", &piece[..from], &piece[to..])
+        })
+    })
 }
 
 /// The tunnel's arguments as clap sees them, for the man page and shell
@@ -397,18 +448,21 @@ pub fn doctor_command() -> clap::Command {
     DoctorArgs::command()
 }
 
-/// No host, port, rule or file name here needs a control character, and
-/// clap would echo one raw: a newline would split the one-line error and an
-/// escape sequence would reach the user's terminal.
+/// No host, port, rule, URL or file name here needs a control character (or
+/// a bidi or other format character, [`text::needs_escape`]), and clap would
+/// echo one raw: a newline would split the one-line error and an escape
+/// sequence would reach the user's terminal. The argument is shown escaped,
+/// without its password if it holds one.
 fn reject_control_characters(args: &[OsString]) -> Result<(), clap::Error> {
     for arg in args.iter().skip(1) {
-        let text = arg.to_string_lossy();
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
+        let arg = arg.to_string_lossy();
+        if let Some(c) = arg.chars().find(|&c| text::needs_escape(c)) {
+            let shown = proxy::redact_password(&arg).map_or_else(|| arg.to_string(), |(r, _)| r);
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidValue,
                 format!(
                     "argument \"{}\" contains a control character (U+{:04X}), which no host, port or file name here may\n",
-                    text.escape_debug(),
+                    text::escape(&shown),
                     c as u32
                 ),
             ));
@@ -586,6 +640,7 @@ mod tests {
             (&[], "required"),
             (&["h.sh:1\n2"], "control character (U+000A)"),
             (&["\u{1b}[31mh.sh"], "\"\\u{1b}[31mh.sh\""),
+            (&["\u{202e}hs.x"], "\"\\u{202e}hs.x\""),
         ] {
             let msg = parse_err(args);
             assert!(msg.contains(reason), "{args:?}: {msg}");

@@ -6,12 +6,14 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rustls::pki_types::{pem, UnixTime};
 use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+
+use crate::text;
 
 /// A `Result` whose error is a tunnel [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -192,6 +194,8 @@ pub enum Error {
         target: String,
         /// What went wrong (boxed: it is large, and `Result`s carry `Error`).
         problem: Box<ProxyProblem>,
+        /// The URL has an `@` after its host part ([`crate::proxy::ProxyUrl::cut_userinfo`]).
+        cut_userinfo: bool,
     },
 }
 
@@ -293,6 +297,36 @@ pub enum CaProblem {
         source: rustls::Error,
     },
 }
+
+/// The certificate does not cover the name it was checked for (from
+/// [`crate::verifier`], in `CertificateError::Other`).
+#[derive(Debug)]
+pub struct NameMismatch {
+    /// The subjectAltName DNS names (as the certificate holds them, hostile)
+    /// and IP addresses; `None` if the certificate could not be read for them.
+    pub covers: Option<(Vec<Vec<u8>>, Vec<IpAddr>)>,
+}
+
+/// What the certificate covers, escaped: `a.example, 10.0.0.1`.
+impl fmt::Display for NameMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some((dns_names, ip_addresses)) = &self.covers else {
+            return f.write_str("the certificate's names could not be read");
+        };
+        let names: Vec<String> = dns_names
+            .iter()
+            .map(|name| text::escape_bytes(name))
+            .chain(ip_addresses.iter().map(ToString::to_string))
+            .collect();
+        if names.is_empty() {
+            f.write_str("it covers no names")
+        } else {
+            write!(f, "it covers {}", names.join(", "))
+        }
+    }
+}
+
+impl std::error::Error for NameMismatch {}
 
 /// What ended an established session uncleanly.
 #[derive(Debug)]
@@ -446,17 +480,42 @@ impl fmt::Display for Error {
                 from,
                 target,
                 problem,
-            } => describe_proxy_problem(f, &format!("{proxy} (from {from})"), target, problem),
+                cut_userinfo,
+            } => {
+                let proxy = format!("{proxy} (from {from})");
+                describe_proxy_problem(f, &proxy, target, problem, *cut_userinfo)?;
+                let unreachable = matches!(
+                    **problem,
+                    ProxyProblem::Resolve(_)
+                        | ProxyProblem::NoAddress { .. }
+                        | ProxyProblem::Connect(_)
+                        | ProxyProblem::Timeout {
+                            phase: ProxyPhase::Resolve | ProxyPhase::Connect,
+                            ..
+                        }
+                );
+                if *cut_userinfo && unreachable {
+                    f.write_str(
+                        "; the URL has an '@' after the host it names, so its password probably \
+                         holds a '/', '?' or '#', which ends the host part early: percent-encode \
+                         them (%2F, %3F, %23)",
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 /// One line for a proxy failure; `proxy` is the redacted URL and its source.
+/// With `cut_userinfo` the port may be part of a password: addresses are
+/// shown without it.
 fn describe_proxy_problem(
     f: &mut fmt::Formatter<'_>,
     proxy: &str,
     target: &str,
     problem: &ProxyProblem,
+    cut_userinfo: bool,
 ) -> fmt::Result {
     use ProxyProblem as P;
     match problem {
@@ -470,6 +529,11 @@ fn describe_proxy_problem(
             write!(f, "could not connect to proxy {proxy}: ")?;
             for (i, (addr, err)) in attempts.iter().enumerate() {
                 let sep = if i == 0 { "" } else { "; " };
+                let addr = if cut_userinfo {
+                    addr.ip().to_string()
+                } else {
+                    addr.to_string()
+                };
                 write!(f, "{sep}{addr}: {}", describe_io(err))?;
             }
             Ok(())
@@ -659,18 +723,6 @@ pub fn describe_tls_error(err: &rustls::Error, host: &str, client_cert_requested
     }
 }
 
-/// `a.example` from webpki's `DnsName("a.example")`, `10.0.0.1` from `IpAddress(10.0.0.1)`.
-fn plain_name(presented: &str) -> &str {
-    let unwrap = |prefix: &str, suffix: &str| {
-        presented
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix(suffix))
-    };
-    unwrap("DnsName(\"", "\")")
-        .or_else(|| unwrap("IpAddress(", ")"))
-        .unwrap_or(presented)
-}
-
 fn client_cert_message() -> String {
     "the server requires a client certificate, and vers-tunnel does not send one".into()
 }
@@ -682,19 +734,20 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
             "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
              if the edge uses a private CA, pass it with --cacert FILE"
         ),
-        C::NotValidForNameContext { presented, .. } => {
-            let names = if presented.is_empty() {
-                "no names".to_string()
-            } else {
-                presented
-                    .iter()
-                    .map(|n| plain_name(n))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            format!("the certificate is not valid for {host} (name mismatch): it covers {names}")
+        C::Other(other) if other.0.downcast_ref::<NameMismatch>().is_some() => {
+            let names = other
+                .0
+                .downcast_ref::<NameMismatch>()
+                .map(ToString::to_string);
+            format!(
+                "the certificate is not valid for {host} (name mismatch): {}",
+                names.unwrap_or_default()
+            )
         }
-        C::NotValidForName => format!("the certificate is not valid for {host} (name mismatch)"),
+        // webpki's own list of names is its Debug text, raw: never shown.
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("the certificate is not valid for {host} (name mismatch)")
+        }
         C::ExpiredContext { time, not_after } => format!(
             "the certificate for {host} expired on {} (it is now {})",
             utc(*not_after),
@@ -806,11 +859,33 @@ mod tests {
         assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
     }
 
+    fn mismatch(covers: Option<(Vec<Vec<u8>>, Vec<IpAddr>)>) -> String {
+        let other = rustls::OtherError(std::sync::Arc::new(NameMismatch { covers }));
+        describe_tls_error(
+            &rustls::Error::InvalidCertificate(CertificateError::Other(other)),
+            "x.vm.vers.sh",
+            false,
+        )
+    }
+
     #[test]
-    fn presented_names_lose_their_debug_wrapping() {
-        assert_eq!(plain_name("DnsName(\"a.vm.vers.sh\")"), "a.vm.vers.sh");
-        assert_eq!(plain_name("IpAddress(10.0.0.1)"), "10.0.0.1");
-        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
+    fn a_name_mismatch_lists_the_names_escaped() {
+        let names = vec![
+            b"evil\x1b[2J\x1b]0;owned\x07.example".to_vec(),
+            b"x\nvers-tunnel: fake line\n".to_vec(),
+            b"\xe2\x80\xaeevil\xff".to_vec(),
+        ];
+        let msg = mismatch(Some((names, vec![[10, 0, 0, 1].into()])));
+        assert_eq!(
+            msg,
+            "the certificate is not valid for x.vm.vers.sh (name mismatch): it covers \
+             evil\\u{1b}[2J\\u{1b}]0;owned\\u{7}.example, x\\nvers-tunnel: fake line\\n, \
+             \\u{202e}evil\\xff, 10.0.0.1"
+        );
+        assert!(mismatch(Some((vec![], vec![]))).ends_with("(name mismatch): it covers no names"));
+        assert!(
+            mismatch(None).ends_with("(name mismatch): the certificate's names could not be read")
+        );
     }
 
     #[test]

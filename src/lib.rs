@@ -15,7 +15,8 @@
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
 //! says which fails, [`ssh_config`] prints the ssh_config block that uses it,
 //! [`version`] says what a build is made of, and [`alloc`] is the global
-//! allocator's one adjustment (large blocks on a cache line).
+//! allocator's one adjustment (large blocks on a cache line). Whatever came
+//! from the network passes through [`text`] before it is printed.
 
 pub mod alloc;
 mod buffer;
@@ -33,10 +34,13 @@ pub mod signals;
 pub mod ssh_config;
 pub mod stdio;
 pub mod target;
+pub mod text;
 pub mod tls;
 pub mod transport;
+pub mod verifier;
 pub mod version;
 pub mod via_proxy;
+pub mod x509;
 
 use std::io::Write;
 use std::sync::Arc;

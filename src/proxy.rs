@@ -5,11 +5,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::ProxyProblem;
 use crate::noproxy;
 use crate::target::{Host, HostPort};
+use crate::text;
 
 /// The port of an `http://` proxy URL that names none (curl's default).
 pub const DEFAULT_HTTP_PORT: u16 = 1080;
@@ -18,6 +20,8 @@ pub const DEFAULT_HTTPS_PORT: u16 = 443;
 /// Most bytes of answer header (all of it, 1xx blocks included) read before
 /// giving up: a proxy's answer to CONNECT is a few hundred bytes.
 pub const MAX_ANSWER_HEADER: usize = 16 * 1024;
+/// The most bytes of a reason phrase shown: a real one is a few words.
+const MAX_REASON: usize = 100;
 
 /// The variables that name a proxy for an https:// transfer, in the order curl
 /// reads them; the first one set and not empty wins.
@@ -68,7 +72,8 @@ impl fmt::Debug for Credentials {
 
 /// A validated proxy URL: `[http|https://][USER[:PASSWORD]@]HOST[:PORT][/...]`.
 ///
-/// `Display` shows it with the password replaced by `***`.
+/// `Display` shows it with the password replaced by `***` (and, when
+/// [`ProxyUrl::cut_userinfo`], the port too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
     /// How to speak to the proxy.
@@ -79,6 +84,11 @@ pub struct ProxyUrl {
     pub port: u16,
     /// Basic credentials, if the URL has userinfo.
     pub credentials: Option<Credentials>,
+    /// An `@` follows the host part: a password with an unescaped `/`, `?` or
+    /// `#` ended it early (`http://alice:1234/x@proxy:3128` is host `alice`,
+    /// port 1234, as in curl), so the host is likely the user name and the
+    /// port the password's start.
+    pub cut_userinfo: bool,
 }
 
 impl FromStr for ProxyUrl {
@@ -113,7 +123,7 @@ impl FromStr for ProxyUrl {
             _ => {
                 return Err(format!(
                     "unsupported proxy scheme '{}://'; use http:// or https://",
-                    printable(scheme)
+                    text::escape(scheme)
                 ))
             }
         };
@@ -151,6 +161,7 @@ impl FromStr for ProxyUrl {
             }),
             host: hostport.host,
             credentials,
+            cut_userinfo: rest[authority.len()..].contains('@'),
         })
     }
 }
@@ -169,8 +180,29 @@ impl fmt::Display for ProxyUrl {
             }
             f.write_str("@")?;
         }
-        write!(f, "{}:{}", self.host, self.port)
+        if self.cut_userinfo {
+            // The port is likely the start of a password.
+            write!(f, "{}:***", self.host)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
+}
+
+/// `text` (an argument, perhaps a proxy URL) with the password of a
+/// `USER:PASSWORD@` in it replaced by `***`, as [`ProxyUrl`] shows it, and
+/// where the password is in `text`; `None` when it has none. The userinfo is
+/// taken to run to the last `@`, so that a password holding an unescaped `/`,
+/// `?`, `#` or `@` is hidden whole.
+pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
+    let at = text.rfind('@')?;
+    let start = text[..at].rfind("://").map_or(0, |i| i + 3);
+    let colon = start + text[start..at].find(':')?;
+    if colon + 1 == at {
+        return None;
+    }
+    let redacted = format!("{}:***{}", &text[..colon], &text[at..]);
+    Some((redacted, colon + 1..at))
 }
 
 /// Where the proxy in use was named.
@@ -330,20 +362,24 @@ pub fn route(
 
 /// The proxy URL in variable `name`; the message names the variable, not the value.
 fn env_proxy(name: &str, value: &OsStr) -> Result<ProxyUrl, String> {
-    let Some(text) = value.to_str() else {
+    let Some(value) = value.to_str() else {
         return Err(format!("{name} is not valid UTF-8"));
     };
-    if let Some(c) = text.chars().find(|c| c.is_control() || c.is_whitespace()) {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| text::needs_escape(c) || c.is_whitespace())
+    {
         return Err(format!(
             "{name} contains {}, which no proxy URL may",
-            if c.is_control() {
+            if text::needs_escape(c) {
                 format!("a control character (U+{:04X})", c as u32)
             } else {
                 "white space".into()
             }
         ));
     }
-    text.parse()
+    value
+        .parse()
         .map_err(|e| format!("invalid proxy URL in {name}: {e}"))
 }
 
@@ -504,7 +540,10 @@ impl Connect {
         let status = rest[2..5]
             .iter()
             .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-        let reason = rest.get(6..).map_or_else(String::new, printable_bytes);
+        let reason = rest.get(6..).map_or_else(String::new, |reason| {
+            let reason = reason.trim_ascii();
+            text::escape_bytes(&reason[..reason.len().min(MAX_REASON)])
+        });
         Ok((status, reason))
     }
 
@@ -518,9 +557,14 @@ impl Connect {
         if name.eq_ignore_ascii_case(b"proxy-authenticate")
             || name.eq_ignore_ascii_case(b"www-authenticate")
         {
-            let value = String::from_utf8_lossy(&line[colon + 1..]);
-            if let Some(scheme) = value.split_whitespace().next() {
-                let scheme = printable(scheme.trim_end_matches(','));
+            let value = line[colon + 1..].trim_ascii_start();
+            let scheme = value
+                .split(u8::is_ascii_whitespace)
+                .next()
+                .map(|s| s.strip_suffix(b",").unwrap_or(s))
+                .filter(|s| !s.is_empty());
+            if let Some(scheme) = scheme {
+                let scheme = text::escape_bytes(scheme);
                 if !self.offered.contains(&scheme) {
                     self.offered.push(scheme);
                 }
@@ -561,7 +605,7 @@ impl Connect {
     fn not_http(&self, start: &[u8]) -> ProxyProblem {
         let start = &start[..start.len().min(32)];
         ProxyProblem::NotHttp {
-            start: start.escape_ascii().to_string(),
+            start: text::escape_bytes(start),
         }
     }
 }
@@ -570,27 +614,6 @@ fn too_long() -> ProxyProblem {
     ProxyProblem::HeaderTooLong {
         limit: MAX_ANSWER_HEADER,
     }
-}
-
-/// A reason phrase or scheme from the network, made safe for one line on a
-/// terminal: printable ASCII only, at most 100 characters.
-fn printable(text: &str) -> String {
-    printable_bytes(text.as_bytes())
-}
-
-fn printable_bytes(bytes: &[u8]) -> String {
-    let text: String = bytes
-        .iter()
-        .take(100)
-        .map(|&b| {
-            if b == b' ' || b.is_ascii_graphic() {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    text.trim().to_string()
 }
 
 /// RFC 3986 percent-decoding; a `%` not followed by two hex digits stays as is (as in curl).
@@ -740,6 +763,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_password_with_an_unescaped_slash_parses_as_curl_does_and_shows_no_port() {
+        let u = url("http://alice:1234/x@proxy.corp:3128");
+        assert_eq!((u.host.clone(), u.port), (name("alice"), 1234));
+        assert!(u.cut_userinfo && u.credentials.is_none());
+        assert_eq!(u.to_string(), "http://alice:***");
+        for plain in [
+            "http://alice:pw@proxy.corp:3128/x",
+            "http://proxy:3128/a?b#c",
+        ] {
+            assert!(!url(plain).cut_userinfo, "{plain}");
+        }
+    }
+
+    #[test]
+    fn passwords_in_arguments_are_redacted_whole() {
+        for (arg, redacted, password) in [
+            (
+                "http://alice:hunter2@p:9",
+                "http://alice:***@p:9",
+                "hunter2",
+            ),
+            (
+                "http://alice:1234/x@proxy.corp:3128",
+                "http://alice:***@proxy.corp:3128",
+                "1234/x",
+            ),
+            ("--proxy=alice:a@b@p", "--proxy=alice:***@p", "a@b"),
+            (
+                "https://u:p\u{1}w@[::1]:8",
+                "https://u:***@[::1]:8",
+                "p\u{1}w",
+            ),
+        ] {
+            let (shown, at) = redact_password(arg).unwrap();
+            assert_eq!((shown.as_str(), &arg[at]), (redacted, password), "{arg}");
+        }
+        for none in [
+            "h.sh",
+            "http://p:3128",
+            "http://alice@p",
+            "http://alice:@p",
+            "[::1]:22",
+        ] {
+            assert_eq!(redact_password(none), None, "{none}");
+        }
+    }
+
     fn proxy_env(pairs: &[(&str, &str)]) -> ProxyEnv {
         ProxyEnv::from_pairs(pairs)
     }
@@ -827,6 +898,10 @@ mod tests {
                 "HTTPS_PROXY contains a control character",
             ),
             ("http://u:secret@p x", "HTTPS_PROXY contains white space"),
+            (
+                "http://u:secret@p\u{202e}",
+                "HTTPS_PROXY contains a control character (U+202E)",
+            ),
         ] {
             let err = route(None, None, &proxy_env(&[("HTTPS_PROXY", value)]), &host).unwrap_err();
             assert!(err.contains(reason), "{value:?}: {err}");
@@ -929,8 +1004,11 @@ mod tests {
         let p = problem(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
         assert_eq!(p, r#"Refused { status: 502, reason: "Bad Gateway" }"#);
         assert!(problem(b"HTTP/1.1 503\r\n\r\n").contains("status: 503, reason: \"\""));
-        let p = problem(b"HTTP/1.1 504 Gate\x1b[31mway\r\n\r\n");
-        assert!(p.contains(r#"reason: "Gate?[31mway""#), "{p}");
+        let p = problem(b"HTTP/1.1 504 Gate\x1b[31mway\xc2\x9b\xff\r\n\r\n");
+        assert!(
+            p.contains(r#"reason: "Gate\\u{1b}[31mway\\u{9b}\\xff""#),
+            "{p}"
+        );
     }
 
     #[test]

@@ -137,7 +137,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = Args::try_parse_from(args)?;
+    // The tunnel's own checks: no control character reaches clap's echo.
+    let args: Args = crate::cli::try_parse_from(args)?;
     // Checked here rather than with clap's `requires`, whose machinery costs
     // the static binary 4 KiB.
     if args.persist.is_some() && !args.multiplex {

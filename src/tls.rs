@@ -12,6 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{CaProblem, Error, Result};
+use crate::verifier;
 
 /// Records whether the server asked for a client certificate; never offers one.
 ///
@@ -47,17 +48,21 @@ impl ResolvesClientCert for ClientCertProbe {
 /// The crypto provider `client_config` uses, as `--version` names it; change both together.
 pub const CRYPTO_PROVIDER: &str = "ring";
 
-/// Builds the client config: TLS 1.2 and 1.3, webpki roots plus `cacerts`.
+/// Builds the client config: TLS 1.2 and 1.3, webpki roots plus `cacerts`,
+/// verified by [`verifier::server_verifier`].
 pub fn client_config(
     cacerts: &[impl AsRef<Path>],
     probe: Arc<ClientCertProbe>,
 ) -> Result<Arc<ClientConfig>> {
     let (roots, _) = root_store(cacerts)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = verifier::server_verifier(roots, Arc::clone(&provider))?;
+    // "dangerous" only in name: the verifier is webpki's, with better words.
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|source| Error::TlsSetup { source })?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(probe);
     Ok(Arc::new(config))
 }

@@ -246,6 +246,7 @@ pub fn error(config: &Config, proxy: &Proxy, problem: ProxyProblem) -> Error {
         from: proxy.source.name(),
         target: connect_target(config),
         problem: Box::new(problem),
+        cut_userinfo: proxy.url.cut_userinfo,
     }
 }
 

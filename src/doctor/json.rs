@@ -3,6 +3,8 @@
 
 use std::fmt::{self, Write};
 
+use crate::text;
+
 /// A JSON value; objects keep their keys in the order they were added.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -87,8 +89,13 @@ impl fmt::Display for Value {
     }
 }
 
-/// A JSON string: `"` and `\` escaped, and every control character
-/// (U+0000 to U+001F, which RFC 8259 forbids raw, and U+007F) as an escape.
+/// A JSON string: `"` and `\` escaped, and as `\uXXXX` every character a
+/// terminal acts on ([`text::needs_escape`]: C0, which RFC 8259 forbids raw,
+/// DEL, C1, bidi and other format characters) and U+2028/U+2029, which
+/// JavaScript before ES2019 does not accept raw in a string.
+///
+/// The report's strings from the network are escaped by [`text`] already;
+/// this keeps `jq -r` and other readers safe from whatever else gets in.
 fn write_string(f: &mut impl Write, s: &str) -> fmt::Result {
     f.write_char('"')?;
     for c in s.chars() {
@@ -100,7 +107,11 @@ fn write_string(f: &mut impl Write, s: &str) -> fmt::Result {
             '\t' => f.write_str("\\t")?,
             '\u{8}' => f.write_str("\\b")?,
             '\u{c}' => f.write_str("\\f")?,
-            c if c < ' ' || c == '\u{7f}' => write!(f, "\\u{:04x}", c as u32)?,
+            c if text::needs_escape(c) => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(f, "\\u{unit:04x}")?;
+                }
+            }
             c => f.write_char(c)?,
         }
     }
@@ -135,6 +146,18 @@ mod tests {
             parsed,
             serde_json::Value::String(format!("a\"b\\c{all_controls}\u{7f}é→"))
         );
+    }
+
+    #[test]
+    fn strings_escape_c1_bidi_and_line_separators() {
+        let hostile = "\u{85}\u{9b}31m\u{202e}evil\u{2066}\u{2028}\u{2029}\u{feff}\u{e0041}ok";
+        let written = Value::from(hostile).to_string();
+        assert_eq!(
+            written,
+            r#""\u0085\u009b31m\u202eevil\u2066\u2028\u2029\ufeff\udb40\udc41ok""#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(parsed, serde_json::Value::String(hostile.into()));
     }
 
     #[test]

@@ -7,14 +7,14 @@
 //! The pieces are the tunnel's: [`crate::connect`] resolves and opens the
 //! attempts, [`crate::tls`] builds the trust store and config, and
 //! [`crate::error`] words every failure. `trust` keeps the chain the server
-//! presented, `session` drives TLS and listens for the service, and
-//! `report` renders what was found.
+//! presented (read by [`crate::x509`]), `session` drives TLS and listens for
+//! the service, and `report` renders what was found; what the network sent is
+//! shown through [`crate::text`].
 
 mod json;
 mod report;
 mod session;
 mod trust;
-mod x509;
 
 use std::io;
 use std::net::SocketAddr;

@@ -23,6 +23,7 @@ use crate::cli::Config;
 use crate::error::{describe_io, describe_no_service, exit, Error, Phase, UncleanCause};
 use crate::poller::{Poller, SOCKET};
 use crate::target::DEFAULT_PORT;
+use crate::text;
 use crate::tls::ClientCertProbe;
 use crate::transport::Transport;
 
@@ -38,8 +39,8 @@ const LINE_WAIT: Duration = Duration::from_millis(300);
 /// The most of the service's first bytes kept for the report.
 const FIRST_BYTES: usize = 256;
 
-/// Characters of a non-SSH greeting shown in the report.
-const EXCERPT_CHARS: usize = 60;
+/// Bytes of a non-SSH greeting shown in the report.
+const EXCERPT_BYTES: usize = 60;
 
 /// How long closing cleanly (close_notify) may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
@@ -149,9 +150,7 @@ pub(super) fn handshake(
     let group = conn
         .negotiated_key_exchange_group()
         .map(|g| format!("{:?}", g.name()));
-    let alpn = conn
-        .alpn_protocol()
-        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let alpn = conn.alpn_protocol().map(text::escape_bytes);
     step.detail = format!(
         "{version}, {}, key exchange {}, ALPN {}; the certificate is trusted for {}",
         suite.as_deref().unwrap_or("unknown cipher suite"),
@@ -432,27 +431,17 @@ fn text_lines(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
         .map(|l| excerpt(l.strip_suffix(b"\r").unwrap_or(l)))
 }
 
-/// Up to [`EXCERPT_CHARS`] of `bytes` as printable text: anything that is
-/// not printable ASCII shown as an escape, so no byte from the network can
-/// move a terminal's cursor.
+/// Up to [`EXCERPT_BYTES`] of `bytes`, escaped ([`text`]) so that no byte
+/// from the network can move a terminal's cursor.
 fn excerpt(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for &b in bytes {
-        if out.chars().count() >= EXCERPT_CHARS {
-            out.push_str(&format!("... ({} bytes)", bytes.len()));
-            break;
-        }
-        match b {
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            b'\t' => out.push_str("\\t"),
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            0x20..=0x7e => out.push(char::from(b)),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
+    if bytes.len() <= EXCERPT_BYTES {
+        return text::escape_bytes(bytes);
     }
-    out
+    format!(
+        "{}... ({} bytes)",
+        text::escape_bytes(&bytes[..EXCERPT_BYTES]),
+        bytes.len()
+    )
 }
 
 #[cfg(test)]
@@ -463,11 +452,11 @@ mod tests {
     fn excerpts_escape_what_a_terminal_would_act_on() {
         assert_eq!(excerpt(b"HTTP/1.1 200 OK\r\n"), "HTTP/1.1 200 OK\\r\\n");
         assert_eq!(
-            excerpt(b"\x1b[2J\x00\xff\"q\""),
-            "\\x1b[2J\\x00\\xff\\\"q\\\""
+            excerpt(b"\x1b[2J\x00\xff\"q\"\xc2\x9b"),
+            "\\u{1b}[2J\\u{0}\\xff\"q\"\\u{9b}"
         );
         let long = excerpt(&[b'a'; 100]);
-        assert!(long.starts_with(&"a".repeat(EXCERPT_CHARS)), "{long}");
+        assert!(long.starts_with(&"a".repeat(EXCERPT_BYTES)), "{long}");
         assert!(long.ends_with("... (100 bytes)"), "{long}");
     }
 

@@ -1,33 +1,32 @@
-//! The doctor's trust: the tunnel's own TLS config, with its verifier
-//! wrapped so that the chain the server presented is kept even when
-//! verification refuses it, and the words for that chain (names, issuer,
+//! The doctor's trust: the tunnel's own TLS config, with a verifier that
+//! shows it the chain the server presented, kept even when verification
+//! refuses it, and the words for that chain (names, issuer,
 //! validity, days left).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::ClientConfig;
 
 use super::json::Value;
-use super::x509;
 use crate::error::{utc, Error};
 use crate::tls::{self, ClientCertProbe};
+use crate::{text, verifier, x509};
 
 /// A leaf certificate expiring within this many days gets a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-/// The tunnel's TLS config, with its verifier wrapped so that the chain the
+/// The tunnel's TLS config, with its verifier observed so that the chain the
 /// server presented is kept even when verification refuses it.
 pub(super) struct Trust {
     /// The config for the handshake.
     pub(super) config: Arc<ClientConfig>,
     /// Tells whether the server asked for a client certificate.
     pub(super) probe: Arc<ClientCertProbe>,
-    recorder: Arc<Recorder>,
+    /// The chain the server presented, kept before the verifier decides.
+    chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
 
 impl Trust {
@@ -36,88 +35,34 @@ impl Trust {
     pub(super) fn new(cacerts: &[PathBuf]) -> Result<(Trust, Vec<usize>), Error> {
         let probe = Arc::new(ClientCertProbe::default());
         let mut config = Arc::unwrap_or_clone(tls::client_config(cacerts, Arc::clone(&probe))?);
-        // The config does not hand its verifier out: the wrapped one gets the
-        // same roots, built again (the CA files are read twice).
+        // The config does not hand its verifier out: the observed one gets
+        // the same roots, built again (the CA files are read twice).
         let (roots, counts) = tls::root_store(cacerts)?;
         let provider = Arc::clone(config.crypto_provider());
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| Error::TlsSetup {
-                source: rustls::Error::General(e.to_string()),
-            })?;
-        let recorder = Arc::new(Recorder {
-            inner: webpki,
-            chain: Mutex::new(Vec::new()),
-        });
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::clone(&recorder) as Arc<dyn ServerCertVerifier>);
+        let chain = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&chain);
+        let observer = Box::new(
+            move |leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]| {
+                let presented = std::iter::once(leaf)
+                    .chain(intermediates)
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+                *keep.lock().unwrap_or_else(PoisonError::into_inner) = presented;
+            },
+        );
+        let verifier = verifier::observed_server_verifier(roots, provider, observer)?;
+        config.dangerous().set_certificate_verifier(verifier);
         let trust = Trust {
             config: Arc::new(config),
             probe,
-            recorder,
+            chain,
         };
         Ok((trust, counts))
     }
 
     /// The chain the server presented in the last handshake, if it got that far.
     pub(super) fn presented_chain(&self) -> Vec<CertificateDer<'static>> {
-        std::mem::take(
-            &mut *self
-                .recorder
-                .chain
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
-    }
-}
-
-/// Keeps the presented chain, then lets webpki decide exactly as in the
-/// tunnel: the verification and its error words are unchanged.
-#[derive(Debug)]
-struct Recorder {
-    inner: Arc<WebPkiServerVerifier>,
-    chain: Mutex<Vec<CertificateDer<'static>>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
-        *self.chain.lock().unwrap_or_else(PoisonError::into_inner) = chain;
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        std::mem::take(&mut *self.chain.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -147,7 +92,11 @@ pub(super) fn describe_chain(
                 continue;
             }
         };
-        let mut names: Vec<String> = cert.dns_names.clone();
+        let mut names: Vec<String> = cert
+            .dns_names
+            .iter()
+            .map(|n| text::escape_bytes(n))
+            .collect();
         names.extend(cert.ip_addresses.iter().map(ToString::to_string));
         let days_left = (cert.not_after - now).div_euclid(86_400);
         let left = if cert.not_after < now {
@@ -155,16 +104,18 @@ pub(super) fn describe_chain(
         } else {
             format!("{} left", days(days_left))
         };
+        let subject_cn = cert.subject_cn.as_deref().map(text::escape_bytes);
+        let issuer_cn = cert.issuer_cn.as_deref().map(text::escape_bytes);
         let cn = |name: &Option<String>| name.clone().unwrap_or_else(|| "(no CN)".into());
         lines.push(format!(
             "{which}: subject CN {}; covers {}; issuer CN {}; valid {} to {} ({left})",
-            cn(&cert.subject_cn),
+            cn(&subject_cn),
             if names.is_empty() {
                 "no names".to_string()
             } else {
                 names.join(", ")
             },
-            cn(&cert.issuer_cn),
+            cn(&issuer_cn),
             date(cert.not_before),
             date(cert.not_after),
         ));
@@ -176,9 +127,9 @@ pub(super) fn describe_chain(
             ));
         }
         values.push(Value::Object(vec![
-            ("subject_cn".into(), cert.subject_cn.clone().into()),
+            ("subject_cn".into(), subject_cn.into()),
             ("names".into(), names.into()),
-            ("issuer_cn".into(), cert.issuer_cn.clone().into()),
+            ("issuer_cn".into(), issuer_cn.into()),
             ("not_before".into(), date(cert.not_before).into()),
             ("not_after".into(), date(cert.not_after).into()),
             ("days_left".into(), Value::Int(days_left)),

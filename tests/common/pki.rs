@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -69,6 +69,29 @@ impl Ca {
         let mut params = CertificateParams::new(names).unwrap();
         params.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
         params.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
+        self.sign(params)
+    }
+
+    /// A server certificate whose subjectAltName DNS names are `dns_names`,
+    /// byte for byte (whatever rcgen would refuse: escape sequences, bytes
+    /// that are not UTF-8), and whose subject CN is `cn`: what a hostile
+    /// server can present.
+    pub fn leaf_with_raw_names(&self, dns_names: &[&[u8]], cn: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+        // GeneralNames ::= SEQUENCE OF GeneralName; dNSName is [2] IA5String.
+        let names: Vec<u8> = dns_names.iter().flat_map(|n| der(0x82, n)).collect();
+        const SUBJECT_ALT_NAME: [u64; 4] = [2, 5, 29, 17];
+        params.custom_extensions = vec![CustomExtension::from_oid_content(
+            &SUBJECT_ALT_NAME,
+            der(0x30, &names),
+        )];
+        self.sign(params)
+    }
+
+    fn sign(&self, mut params: CertificateParams) -> Leaf {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
@@ -79,4 +102,17 @@ impl Ca {
             key_pem: key.serialize_pem(),
         }
     }
+}
+
+/// One DER element: `tag`, the definite length, `content`.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = vec![tag];
+    match len {
+        0..=0x7f => out.push(len as u8),
+        0x80..=0xff => out.extend([0x81, len as u8]),
+        _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+    }
+    out.extend_from_slice(content);
+    out
 }

@@ -137,3 +137,85 @@ fn nul_byte_in_a_host_is_refused_by_the_parser() {
         .unwrap_err();
     assert!(err.contains("a NUL byte"), "{err}");
 }
+
+/// Asserts a usage error: exit 2, one line, and nothing a terminal acts on.
+fn assert_inert_usage_error(run: &util::Run, args: &[&str]) {
+    assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr);
+    assert!(
+        run.stderr.starts_with("vers-tunnel: ") && run.stderr.lines().count() == 1,
+        "{args:?}: {:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .trim_end()
+            .chars()
+            .any(vers_tunnel::text::needs_escape),
+        "{args:?}: {:?}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_argument_error_repeats_a_proxy_password_in_any_subcommand() {
+    const URL_WITH_CONTROL: &str = "http://alice:hunter2\x01@127.0.0.1:9";
+    const URL: &str = "http://alice:hunter2@proxy.test:3128";
+    for args in [
+        // A control character in the password: the URL is refused before clap.
+        &["--proxy", URL_WITH_CONTROL, "h.sh"][..],
+        &["forward", "--proxy", URL_WITH_CONTROL, "0", "h.sh:22"],
+        &["doctor", "--proxy", URL_WITH_CONTROL, "h.sh"],
+        // clap's own echoes of an argument it rejects, whole or in part.
+        &["h.sh", URL],
+        &[URL],
+        &["alice:hunter2@proxy.test"],
+        &["--connect-timeout", URL, "h.sh"],
+        &["--connect-to", "a:1:b:2:alice:hunter2@proxy.test", "h.sh"],
+        &["forward", "0", URL],
+        &["forward", "alice:hunter2@proxy.test:1", "h.sh:22"],
+        &["forward", "--max-connections", URL, "0", "h.sh:22"],
+        &["doctor", "h.sh", URL],
+        &["doctor", "--wait", URL, "h.sh"],
+        &["ssh-config", URL],
+        &["ssh-config", "--multiplex", "--persist", URL],
+    ] {
+        let run = run_args(args);
+        assert_inert_usage_error(&run, args);
+        assert!(!run.stderr.contains("hunter2"), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(":***@"), "{args:?}: {}", run.stderr);
+    }
+    let run = run_args(&["--proxy", URL_WITH_CONTROL, "h.sh"]);
+    assert!(
+        run.stderr.contains(
+            "argument \"http://alice:***@127.0.0.1:9\" contains a control character (U+0001)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_raw_control_character_reaches_the_terminal_through_an_argument_error() {
+    for args in [
+        &["h.sh", "\x1b[2Jx"][..],
+        &["--connect-timeout", "\x1b]0;owned\x07", "h.sh"],
+        &["--frobnicate\x1b[2J", "h.sh"],
+        &["forward", "0", "h.sh:22", "\x1b[2J"],
+        &["forward", "--max-connections", "\x1b[2J", "0", "h.sh:22"],
+        &["doctor", "h.sh", "\x1b[2J"],
+        &["doctor", "--wait", "\x1b[2J", "h.sh"],
+        &["ssh-config", "\x1b[2J"],
+        &["ssh-config", "--bogus\x1b[2J"],
+        &["ssh-config", "--multiplex", "--persist", "\x1b[2J"],
+        &["ssh-config", "--host", "x\u{202e}y"],
+        &["ssh-config", "--path", "/opt/a\nvers-tunnel: fake"],
+    ] {
+        let run = run_args(args);
+        assert_inert_usage_error(&run, args);
+        assert!(
+            run.stderr.contains("contains a control character"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

@@ -212,7 +212,7 @@ fn service_speaking_first_with_other_bytes_is_quoted_and_gets_only_the_ssh_line(
         0,
         &["x.vm.vers.sh:443 works", "the service on the VM answers"],
     );
-    let quoted = r#"the service spoke first: "220 mail.example ESMTP \x1b[31mready\r\n""#;
+    let quoted = r#"the service spoke first: "220 mail.example ESMTP \u{1b}[31mready\r\n""#;
     d.assert_line(&["service", "ok", quoted]);
     assert_eq!(
         d.step("service")["first_bytes"],

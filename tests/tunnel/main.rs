@@ -10,6 +10,7 @@ mod faults_network;
 mod faults_trust;
 mod forward;
 mod forward_clients;
+mod hostile;
 mod load;
 mod multiplex;
 mod openssl;

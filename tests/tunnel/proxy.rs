@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{command as forward, Forwarder};
 use crate::util::net::ClosedPort;
 use crate::util::proxy::{Script, Squid, StubProxy, Tinyproxy, TinyproxyConfig};
@@ -798,6 +799,87 @@ fn an_unreachable_proxy_is_named_with_the_address_that_refused() {
         ],
     );
     assert_eq!(edge.accepted(), 0);
+}
+
+/// What the user meant by `http://alice:1234/x@proxy.corp:3128`.
+const UNESCAPED_HINT: &str = "the URL has an '@' after the host it names, so its password \
+     probably holds a '/', '?' or '#', which ends the host part early: percent-encode them \
+     (%2F, %3F, %23)";
+
+#[test]
+fn a_password_with_an_unescaped_slash_is_hinted_at_when_its_proxy_cannot_be_reached() {
+    // As in curl, `alice` is looked up as the proxy (here by a nameserver of
+    // the test's own, which does not know it) and `1234` is the port.
+    let dir = util::TempDir::new("proxy-slash");
+    write_resolver_etc(dir.path());
+    let etc = dir.path().to_path_buf();
+    let (run, asked) = in_private_network(move || {
+        let dns = Dns::start(&[]);
+        let mut cmd = util::bare_tunnel();
+        cmd.args(["--proxy", "http://alice:1234/x@proxy.corp:3128", HOST]);
+        util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
+        let run = util::run(&mut cmd, b"");
+        (run, dns.asked("alice"))
+    });
+    assert!(asked > 0, "alice was not looked up: {run:?}");
+    run.assert_failure(
+        3,
+        &[
+            "could not resolve proxy http://alice:*** (from --proxy)",
+            UNESCAPED_HINT,
+        ],
+    );
+    assert!(!run.stderr.contains("1234"), "{}", run.stderr);
+
+    // The same where the name is an address and the port refuses: the port,
+    // the start of the password, is not shown either.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let nowhere = ClosedPort::new();
+    let (ip, port) = (nowhere.addr.ip(), nowhere.addr.port());
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["--proxy", &format!("http://{ip}:{port}/x@proxy.corp:3128")]);
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        3,
+        &[
+            &format!(
+                "could not connect to proxy http://{ip}:*** (from --proxy): {ip}: connection refused"
+            ),
+            UNESCAPED_HINT,
+        ],
+    );
+    assert!(!run.stderr.contains(&port.to_string()), "{}", run.stderr);
+
+    // A proxy URL without such an '@' gets no hint.
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["--proxy", &format!("http://{}/x", nowhere.addr)]);
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(3, &["connection refused"]);
+    assert!(!run.stderr.contains("percent-encode"), "{}", run.stderr);
+    assert_eq!(edge.accepted(), 0);
+}
+
+#[test]
+fn a_reason_phrase_and_schemes_from_the_proxy_are_escaped() {
+    let w = World::new();
+    let answer = b"HTTP/1.1 407 Go\x1b]0;owned\x07 away\xc2\x9b\xff\r\nProxy-Authenticate: N\x1b[2JTLM\r\n\r\n";
+    let (run, _stub, _edge) = through_stub(&w, Script::Answer(answer.to_vec()));
+    run.assert_failure(
+        3,
+        &[
+            r"requires credentials (407 Go\u{1b}]0;owned\u{7} away\u{9b}\xff)",
+            r"it offers only N\u{1b}[2JTLM",
+        ],
+    );
+    assert!(
+        !run.stderr
+            .trim_end()
+            .chars()
+            .any(vers_tunnel::text::needs_escape),
+        "{:?}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -1,22 +1,24 @@
-//! Reading what the doctor reports from an X.509 certificate (RFC 5280): the
-//! subject's and issuer's common names, the DNS names and IP addresses it
-//! covers, and its validity period. Nothing here decides trust: webpki does.
+//! Reading an X.509 certificate (RFC 5280) for its words: the subject's and
+//! issuer's common names, the DNS names and IP addresses it covers, and its
+//! validity period, for the doctor's report and a name mismatch's message.
+//! Nothing here decides trust: webpki does.
 //!
-//! webpki reads these fields but does not expose them; an X.509 crate costs
+//! webpki reads these fields but does not expose them (a mismatch's names
+//! only as its own Debug text, invalid UTF-8 replaced); an X.509 crate costs
 //! the static binary more than this reader (README, "Size").
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// What the doctor shows of one certificate. Strings are made printable:
-/// control characters (which a hostile certificate may carry) are escaped.
+/// What a certificate says about itself. Names are the certificate's bytes,
+/// unchecked and hostile: print them only through [`crate::text`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
-    /// The subject's common name (CN), if it has one.
-    pub subject_cn: Option<String>,
-    /// The issuer's common name (CN), if it has one.
-    pub issuer_cn: Option<String>,
-    /// The subjectAltName DNS names.
-    pub dns_names: Vec<String>,
+    /// The subject's common name (CN), if it has one, as UTF-8 (not always valid).
+    pub subject_cn: Option<Vec<u8>>,
+    /// The issuer's common name (CN), if it has one, as UTF-8 (not always valid).
+    pub issuer_cn: Option<Vec<u8>>,
+    /// The subjectAltName DNS names, as they are.
+    pub dns_names: Vec<Vec<u8>>,
     /// The subjectAltName IP addresses.
     pub ip_addresses: Vec<IpAddr>,
     /// notBefore, in seconds since the Unix epoch.
@@ -124,7 +126,7 @@ impl<'a> Der<'a> {
 }
 
 /// The first common name in a Name (a SEQUENCE OF SET OF {type, value}).
-fn common_name(name: &[u8]) -> Result<Option<String>, &'static str> {
+fn common_name(name: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
     let mut rdns = Der(name);
     while rdns.peek().is_some() {
         let mut set = Der(rdns.expect(SET, "a name")?);
@@ -140,13 +142,18 @@ fn common_name(name: &[u8]) -> Result<Option<String>, &'static str> {
     Ok(None)
 }
 
-/// A DirectoryString (or IA5String) as printable text.
-fn directory_string(tag: u8, value: &[u8]) -> String {
+/// A DirectoryString (or IA5String) as UTF-8: Teletex and BMP decoded, the
+/// rest as it is.
+fn directory_string(tag: u8, value: &[u8]) -> Vec<u8> {
     const TELETEX: u8 = 0x14;
     const BMP: u8 = 0x1e;
-    let text = match tag {
+    match tag {
         // Teletex is taken as Latin-1, as most software does.
-        TELETEX => value.iter().map(|&b| char::from(b)).collect(),
+        TELETEX => value
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into_bytes(),
         BMP => {
             let units = value.chunks(2).map(|c| match c {
                 [hi, lo] => u16::from_be_bytes([*hi, *lo]),
@@ -154,25 +161,12 @@ fn directory_string(tag: u8, value: &[u8]) -> String {
             });
             char::decode_utf16(units)
                 .map(|c| c.unwrap_or('\u{fffd}'))
-                .collect()
+                .collect::<String>()
+                .into_bytes()
         }
         // UTF8String, PrintableString, IA5String, and anything else.
-        _ => String::from_utf8_lossy(value).into_owned(),
-    };
-    printable(&text)
-}
-
-/// `text` with control characters escaped, safe to put on a terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+        _ => value.to_vec(),
+    }
 }
 
 /// A UTCTime or GeneralizedTime, as RFC 5280 allows them (`Z`, whole seconds).
@@ -224,7 +218,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The DNS names and IP addresses in the subjectAltName extension, if any.
-fn alt_names(extensions: &[u8]) -> Result<(Vec<String>, Vec<IpAddr>), &'static str> {
+fn alt_names(extensions: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<IpAddr>), &'static str> {
     let (mut dns, mut ips) = (Vec::new(), Vec::new());
     let mut list = Der(Der(extensions).expect(SEQUENCE, "the extensions")?);
     while list.peek().is_some() {
@@ -240,7 +234,7 @@ fn alt_names(extensions: &[u8]) -> Result<(Vec<String>, Vec<IpAddr>), &'static s
         let mut names = Der(Der(value).expect(SEQUENCE, "the subjectAltName")?);
         while names.peek().is_some() {
             match names.next()? {
-                (DNS_NAME, name) => dns.push(printable(&String::from_utf8_lossy(name))),
+                (DNS_NAME, name) => dns.push(name.to_vec()),
                 (IP_ADDRESS, ip) => match *ip {
                     [a, b, c, d] => ips.push(IpAddr::V4(Ipv4Addr::new(a, b, c, d))),
                     _ => match <[u8; 16]>::try_from(ip) {
@@ -295,9 +289,9 @@ mod tests {
         params.distinguished_name.push(DnType::CommonName, "edge ü");
         params.not_after = rcgen::date_time_ymd(2035, 6, 30);
         let cert = parse(&signed(params)).unwrap();
-        assert_eq!(cert.subject_cn.as_deref(), Some("edge ü"));
-        assert_eq!(cert.issuer_cn.as_deref(), Some("test-ca"));
-        assert_eq!(cert.dns_names, ["x.vm.vers.sh", "*.vm.vers.sh"]);
+        assert_eq!(cert.subject_cn.as_deref(), Some("edge ü".as_bytes()));
+        assert_eq!(cert.issuer_cn.as_deref(), Some(&b"test-ca"[..]));
+        assert_eq!(cert.dns_names, [&b"x.vm.vers.sh"[..], b"*.vm.vers.sh"]);
         assert_eq!(
             cert.ip_addresses,
             [
@@ -321,14 +315,18 @@ mod tests {
     }
 
     #[test]
-    fn utc_time_before_2000_and_control_characters_are_printable() {
+    fn utc_time_before_2000_and_names_as_they_are() {
         let mut der = Der(&[
             UTC_TIME, 13, b'9', b'9', b'1', b'2', b'3', b'1', b'2', b'3', b'5', b'9', b'6', b'0',
             b'Z',
         ]);
         assert_eq!(date(time(&mut der).unwrap()), "2000-01-01 00:00:00 UTC");
-        assert_eq!(directory_string(0x0c, b"a\x1b[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(directory_string(0x1e, &[0, b'h', 0x20, 0xac]), "h€");
+        assert_eq!(directory_string(0x0c, b"a\x1b[2J\xffb"), b"a\x1b[2J\xffb");
+        assert_eq!(
+            directory_string(0x1e, &[0, b'h', 0x20, 0xac]),
+            "h€".as_bytes()
+        );
+        assert_eq!(directory_string(0x14, &[b'h', 0xe9]), "hé".as_bytes());
     }
 
     #[test]

@@ -35,6 +35,16 @@ anything (nothing listening on the VM's port), 128+N signal N.
 
 When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
 
+/// The name `-V` and `--version` print before the version: every subcommand
+/// answers them as the top level does (clap would say `vers-tunnel forward`).
+pub const VERSION_NAME: &str = "vers-tunnel";
+
+/// The first argument that asks for help instead of naming a host:
+/// `vers-tunnel help [SUBCOMMAND]`. No VM is named so (VM hosts are
+/// `{vmId}.vm.vers.sh`), and a name that only starts with it (`help.example`)
+/// is still a host.
+pub const HELP: &str = "help";
+
 /// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +87,9 @@ resolve, 128+N signal N.";
 #[command(
     name = "vers-tunnel forward",
     bin_name = "vers-tunnel forward",
+    version,
+    long_version = crate::version::long_version(),
+    display_name = VERSION_NAME,
     about = "Listen on a local port and forward each connection over verified TLS to a VM's port",
     after_help = FORWARD_AFTER_HELP
 )]
@@ -154,6 +167,8 @@ on the VM accepted the connection; 1 the report could not be written, 128+N sign
     name = "vers-tunnel doctor",
     bin_name = "vers-tunnel doctor",
     version,
+    long_version = crate::version::long_version(),
+    display_name = VERSION_NAME,
     about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
     after_help = DOCTOR_AFTER_HELP
 )]
@@ -368,6 +383,34 @@ where
     };
     args.connect
         .into_config(args.target.host, port, ssl_cert_file, proxy_env)
+}
+
+/// The arguments `vers-tunnel help [SUBCOMMAND]` stands for, given the words
+/// after `help`: `--help`, or `SUBCOMMAND --help` for one of `subcommands`.
+pub fn help_request(
+    topics: &[OsString],
+    subcommands: &[&str],
+) -> Result<Vec<OsString>, clap::Error> {
+    match topics {
+        [] => Ok(vec!["--help".into()]),
+        [topic] if subcommands.iter().any(|name| topic == name) => {
+            Ok(vec![topic.clone(), "--help".into()])
+        }
+        _ => {
+            let asked: Vec<String> = topics
+                .iter()
+                .map(|t| t.to_string_lossy().escape_debug().to_string())
+                .collect();
+            Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!(
+                    "no help for '{}': try help alone, or help with one of {}\n",
+                    asked.join(" "),
+                    subcommands.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// Parses `args` (including the program name, or the subcommand's name) as `P`,

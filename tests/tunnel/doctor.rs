@@ -226,6 +226,32 @@ fn service_speaking_first_with_other_bytes_is_quoted_and_gets_only_the_ssh_line(
 }
 
 #[test]
+fn chatty_service_sending_more_than_tls_buffers_is_quoted_not_called_closed() {
+    // 64 KiB at once: more than rustls keeps of received plaintext (16 KiB)
+    // until it is read.
+    let w = World::new();
+    let first = "220-chatty.example says hello\r\n";
+    let greeting = [first, &"220-and more of the same\r\n".repeat(2600)].concat();
+    let service = Service::start(Vec::leak(greeting.into_bytes()));
+    let edge = edge_to(&w, service.addr);
+    let d = Diagnosis::of(|| doctor(&w, edge.addr(), 443));
+    d.assert_verdict(
+        0,
+        &["x.vm.vers.sh:443 works", "the service on the VM answers"],
+    );
+    let quoted = d.step("service")["first_bytes"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        quoted.starts_with(r"220-chatty.example says hello\r\n"),
+        "{quoted}"
+    );
+    assert_eq!(d.step("service")["closed"], serde_json::Value::Null);
+    assert!(!d.text.contains("closed"), "{}", d.text);
+}
+
+#[test]
 fn silent_service_on_another_port_waits_for_the_client_and_is_sent_nothing() {
     let w = World::new();
     let service = Service::start(b"");

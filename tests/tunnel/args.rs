@@ -1,8 +1,10 @@
 //! Arguments and connection failures: one clear line and the documented status.
 
 use crate::util;
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::net::ClosedPort;
+#[cfg(target_os = "linux")]
 use crate::util::with_etc;
 
 fn run_args(args: &[&str]) -> util::Run {
@@ -112,6 +114,7 @@ fn refused_port_fails_with_the_address() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn unresolvable_name_fails_with_the_name() {
     // The question goes to a nameserver of the test's own, which says the
     // name does not exist; nothing leaves the machine.

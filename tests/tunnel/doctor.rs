@@ -9,8 +9,11 @@ use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
-use crate::util::net::{BlackHole, ClosedPort};
+#[cfg(target_os = "linux")]
+use crate::util::net::BlackHole;
+use crate::util::net::ClosedPort;
 use crate::util::pty::Pty;
 use crate::util::sshd::Sshd;
 use crate::util::{self, Edge, EdgeBuilder, Mode, World, HOST};
@@ -380,6 +383,7 @@ fn certificate_expiring_within_14_days_passes_with_a_warning() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn unresolvable_name_stops_at_dns_with_status_3() {
     // As in args.rs: the test's own nameserver says the name does not exist.
     const NAME: &str = "no-such-vm.invalid";
@@ -407,6 +411,7 @@ fn unresolvable_name_stops_at_dns_with_status_3() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn ipv6_black_hole_and_working_ipv4_are_both_shown() {
     const DUAL: &str = "dual-stack.test";
     let w = World::new();

@@ -409,6 +409,7 @@ fn ssh_and_scp_reach_the_vm_through_tinyproxy() {
 const PROXY_NAME: &str = "proxy.test";
 
 /// Has `cmd` resolve [`PROXY_NAME`] to 127.0.0.1 alone.
+#[cfg(target_os = "linux")]
 fn resolve_proxy_name(w: &World, cmd: &mut Command) {
     let etc = w.dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
@@ -435,6 +436,7 @@ fn use_https_proxy(w: &World, cmd: &mut Command, front: &Edge, cacert: &Path) {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let w = World::new();
     let edge = download_edge(&w);
@@ -455,6 +457,7 @@ fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
 /// backend sends after it comes back. The proxy behind the TLS front is the
 /// stub, which passes half-closes on.
 #[test]
+#[cfg(target_os = "linux")]
 fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_returns() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
@@ -567,6 +570,7 @@ fn forward_with_an_unusable_proxy_cacert_fails_at_start() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);

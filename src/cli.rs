@@ -397,10 +397,7 @@ pub fn help_request(
             Ok(vec![topic.clone(), "--help".into()])
         }
         _ => {
-            let asked: Vec<String> = topics
-                .iter()
-                .map(|t| t.to_string_lossy().escape_debug().to_string())
-                .collect();
+            let asked: Vec<String> = topics.iter().map(|t| shown(&t.to_string_lossy())).collect();
             Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidSubcommand,
                 format!(
@@ -500,18 +497,23 @@ fn reject_control_characters(args: &[OsString]) -> Result<(), clap::Error> {
     for arg in args.iter().skip(1) {
         let arg = arg.to_string_lossy();
         if let Some(c) = arg.chars().find(|&c| text::needs_escape(c)) {
-            let shown = proxy::redact_password(&arg).map_or_else(|| arg.to_string(), |(r, _)| r);
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidValue,
                 format!(
                     "argument \"{}\" contains a control character (U+{:04X}), which no host, port or file name here may\n",
-                    text::escape(&shown),
+                    shown(&arg),
                     c as u32
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// An argument as an error may repeat it: escaped, and without a password.
+fn shown(arg: &str) -> String {
+    let redacted = proxy::redact_password(arg).map_or_else(|| arg.to_string(), |(r, _)| r);
+    text::escape(&redacted)
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {

@@ -65,6 +65,9 @@ fn the_word_help_prints_the_help_of_the_tunnel_or_of_a_subcommand() {
             "ssh-config",
         ],
     );
+    let run = run_args(&["help", "http://alice:hunter2@proxy.corp"]);
+    run.assert_failure(2, &["no help for 'http://alice:***@proxy.corp'"]);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
     run_args(&["help", "forward", "doctor"]).assert_failure(2, &["no help for 'forward doctor'"]);
 }
 

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == cli::HELP) {
         match cli::help_request(&args[2..], &SUBCOMMANDS) {
-            Ok(request) => drop(args.splice(1.., request)),
+            Ok(request) => {
+                args.truncate(1);
+                args.extend(request);
+            }
             Err(err) => return usage(&err),
         }
     }

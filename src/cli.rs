@@ -35,6 +35,16 @@ anything (nothing listening on the VM's port), 128+N signal N.
 
 When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
 
+/// The name `-V` and `--version` print before the version: every subcommand
+/// answers them as the top level does (clap would say `vers-tunnel forward`).
+pub const VERSION_NAME: &str = "vers-tunnel";
+
+/// The first argument that asks for help instead of naming a host:
+/// `vers-tunnel help [SUBCOMMAND]`. No VM is named so (VM hosts are
+/// `{vmId}.vm.vers.sh`), and a name that only starts with it (`help.example`)
+/// is still a host.
+pub const HELP: &str = "help";
+
 /// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +87,9 @@ resolve, 128+N signal N.";
 #[command(
     name = "vers-tunnel forward",
     bin_name = "vers-tunnel forward",
+    version,
+    long_version = crate::version::long_version(),
+    display_name = VERSION_NAME,
     about = "Listen on a local port and forward each connection over verified TLS to a VM's port",
     after_help = FORWARD_AFTER_HELP
 )]
@@ -154,6 +167,8 @@ on the VM accepted the connection; 1 the report could not be written, 128+N sign
     name = "vers-tunnel doctor",
     bin_name = "vers-tunnel doctor",
     version,
+    long_version = crate::version::long_version(),
+    display_name = VERSION_NAME,
     about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
     after_help = DOCTOR_AFTER_HELP
 )]
@@ -370,6 +385,31 @@ where
         .into_config(args.target.host, port, ssl_cert_file, proxy_env)
 }
 
+/// The arguments `vers-tunnel help [SUBCOMMAND]` stands for, given the words
+/// after `help`: `--help`, or `SUBCOMMAND --help` for one of `subcommands`.
+pub fn help_request(
+    topics: &[OsString],
+    subcommands: &[&str],
+) -> Result<Vec<OsString>, clap::Error> {
+    match topics {
+        [] => Ok(vec!["--help".into()]),
+        [topic] if subcommands.iter().any(|name| topic == name) => {
+            Ok(vec![topic.clone(), "--help".into()])
+        }
+        _ => {
+            let asked: Vec<String> = topics.iter().map(|t| shown(&t.to_string_lossy())).collect();
+            Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!(
+                    "no help for '{}': try help alone, or help with one of {}\n",
+                    asked.join(" "),
+                    subcommands.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 /// Parses `args` (including the program name, or the subcommand's name) as `P`,
 /// refusing control characters first; no error repeats a password.
 pub fn try_parse_from<P, I, T>(args: I) -> Result<P, clap::Error>
@@ -457,18 +497,23 @@ fn reject_control_characters(args: &[OsString]) -> Result<(), clap::Error> {
     for arg in args.iter().skip(1) {
         let arg = arg.to_string_lossy();
         if let Some(c) = arg.chars().find(|&c| text::needs_escape(c)) {
-            let shown = proxy::redact_password(&arg).map_or_else(|| arg.to_string(), |(r, _)| r);
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidValue,
                 format!(
                     "argument \"{}\" contains a control character (U+{:04X}), which no host, port or file name here may\n",
-                    text::escape(&shown),
+                    shown(&arg),
                     c as u32
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// An argument as an error may repeat it: escaped, and without a password.
+fn shown(arg: &str) -> String {
+    let redacted = proxy::redact_password(arg).map_or_else(|| arg.to_string(), |(r, _)| r);
+    text::escape(&redacted)
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {

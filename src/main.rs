@@ -19,10 +19,26 @@ static ALLOCATOR: LineAligned<dlmalloc::GlobalDlmalloc> = LineAligned(dlmalloc::
 #[global_allocator]
 static ALLOCATOR: LineAligned<std::alloc::System> = LineAligned(std::alloc::System);
 
+/// The words after `vers-tunnel` that select a subcommand.
+const SUBCOMMANDS: [&str; 3] = [
+    forward::SUBCOMMAND,
+    doctor::SUBCOMMAND,
+    ssh_config::SUBCOMMAND,
+];
+
 fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.
     vers_tunnel::stdio::restore_flags_on_panic();
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == cli::HELP) {
+        match cli::help_request(&args[2..], &SUBCOMMANDS) {
+            Ok(request) => {
+                args.truncate(1);
+                args.extend(request);
+            }
+            Err(err) => return usage(&err),
+        }
+    }
     let ssl_cert_file = std::env::var_os("SSL_CERT_FILE");
     if args.get(1).is_some_and(|a| a == ssh_config::SUBCOMMAND) {
         return print_ssh_config(&args[1..]);

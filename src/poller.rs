@@ -39,7 +39,9 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Creates the poll and starts taking the stop signals.
+    /// Creates the poll and starts taking the stop signals: one `Poller` at a
+    /// time in a process, as signal handlers are the process's (a second one
+    /// fails while the first lives).
     pub fn new() -> Result<Self> {
         let setup = |what| move |source| Error::Setup { what, source };
         let mut signals = Signals::new().map_err(setup("signal handling"))?;

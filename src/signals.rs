@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use mio::unix::pipe;
 use mio::{Interest, Registry, Token};
@@ -18,7 +18,14 @@ use mio::{Interest, Registry, Token};
 const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM];
 
 /// The pipe's write end, for the handler; -1 while no [`Signals`] is alive.
+/// Signal dispositions belong to the process, so one [`Signals`] at a time
+/// holds this slot.
 static WRITE_END: AtomicI32 = AtomicI32::new(-1);
+
+/// Handlers between reading [`WRITE_END`] and their write: the pipe is not
+/// closed while one is, or its descriptor's number, reused by then, would
+/// get the byte.
+static HANDLERS_WRITING: AtomicUsize = AtomicUsize::new(0);
 
 /// The stop signals, delivered as readable bytes on a pipe.
 #[derive(Debug)]
@@ -26,25 +33,35 @@ pub struct Signals {
     receiver: pipe::Receiver,
     /// Kept open for the handler, which writes to its descriptor.
     sender: pipe::Sender,
-    /// The signals given our handler (an ignored one is left ignored).
-    installed: Vec<libc::c_int>,
+    /// The signals given our handler (an ignored one is left ignored), each
+    /// with the action it had before, put back on drop.
+    installed: Vec<(libc::c_int, libc::sigaction)>,
 }
 
 impl Signals {
-    /// Opens the pipe and installs the handler for the stop signals.
+    /// Opens the pipe and installs the handler for the stop signals; fails
+    /// while another `Signals` is alive in this process.
     pub fn new() -> io::Result<Self> {
         let (sender, receiver) = pipe::new()?;
-        WRITE_END.store(sender.as_raw_fd(), Ordering::SeqCst);
+        if WRITE_END
+            .compare_exchange(-1, sender.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the stop signals are already taken by another event loop in this process",
+            ));
+        }
         let mut signals = Signals {
             receiver,
             sender,
             installed: Vec::new(),
         };
         for signal in STOP_SIGNALS {
-            // On failure `signals` drops, which clears WRITE_END and puts
-            // the handlers installed so far back to the default.
-            if install(signal)? {
-                signals.installed.push(signal);
+            // On failure `signals` drops, which puts back the actions
+            // replaced so far and frees WRITE_END.
+            if let Some(previous) = install(signal)? {
+                signals.installed.push((signal, previous));
             }
         }
         Ok(signals)
@@ -67,40 +84,37 @@ impl Signals {
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        // A later Signals may have taken the slot; only ours is cleared, and
-        // then the signals act as they would have without us.
-        let ours = WRITE_END
-            .compare_exchange(
-                self.sender.as_raw_fd(),
-                -1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .is_ok();
-        if ours {
-            for &signal in &self.installed {
-                // SAFETY: SIG_DFL is always a valid disposition.
-                unsafe { libc::signal(signal, libc::SIG_DFL) };
-            }
+        // The actions from before us first, so that no handler of ours
+        // starts; then no pipe for one that already has; then wait out any
+        // that read WRITE_END before that, as the pipe closes after this.
+        for (signal, previous) in self.installed.drain(..).rev() {
+            // SAFETY: `previous` is the action sigaction reported for this
+            // signal, so a valid one to install; the old one is not asked for.
+            unsafe { libc::sigaction(signal, &previous, std::ptr::null_mut()) };
+        }
+        let ours = WRITE_END.swap(-1, Ordering::SeqCst);
+        debug_assert_eq!(ours, self.sender.as_raw_fd(), "one Signals at a time");
+        while HANDLERS_WRITING.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
         }
     }
 }
 
 /// Installs the handler for `signal`, unless the signal is ignored: what
 /// started us (`nohup`, a shell running us in the background) meant it to
-/// be. Whether it was installed.
-fn install(signal: libc::c_int) -> io::Result<bool> {
+/// be. The action it replaced, if it was installed.
+fn install(signal: libc::c_int) -> io::Result<Option<libc::sigaction>> {
     // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags);
     // with a null new action, sigaction only writes the current one into it.
-    let ignored = unsafe {
+    let current = unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
             return Err(io::Error::last_os_error());
         }
-        current.sa_sigaction == libc::SIG_IGN
+        current
     };
-    if ignored {
-        return Ok(false);
+    if current.sa_sigaction == libc::SIG_IGN {
+        return Ok(None);
     }
     // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags)
     // that is then filled in; sigaction reads it and writes nothing back
@@ -116,12 +130,30 @@ fn install(signal: libc::c_int) -> io::Result<bool> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok(true)
+    Ok(Some(current))
+}
+
+/// A handler at work, counted in [`HANDLERS_WRITING`] while it lives.
+struct Writing;
+
+impl Writing {
+    fn start() -> Writing {
+        HANDLERS_WRITING.fetch_add(1, Ordering::SeqCst);
+        Writing
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        HANDLERS_WRITING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Writes the signal's number to the pipe. Only async-signal-safe calls:
-/// an atomic load and `write(2)`; errno is put back for the code it interrupted.
+/// lock-free atomics and `write(2)`; errno is put back for the code it
+/// interrupted.
 extern "C" fn on_signal(signal: libc::c_int) {
+    let _writing = Writing::start();
     let fd = WRITE_END.load(Ordering::SeqCst);
     if fd < 0 {
         return;
@@ -129,8 +161,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
     let saved = errno();
     // Signal numbers fit in a byte; a full pipe already holds a pending stop.
     let byte = signal as u8;
-    // SAFETY: writes one byte from a live local to a descriptor we keep open
-    // while WRITE_END names it.
+    // SAFETY: writes one byte from a live local to a descriptor that stays
+    // open while a handler is counted in HANDLERS_WRITING.
     unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
     set_errno(saved);
 }
@@ -159,15 +191,95 @@ fn set_errno(value: libc::c_int) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::time::{Duration, Instant};
+
     use super::*;
+
+    /// Signal dispositions are the process's: these tests take turns.
+    static PROCESS_SIGNALS: Mutex<()> = Mutex::new(());
+
+    fn turn() -> MutexGuard<'static, ()> {
+        PROCESS_SIGNALS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The action `signal` has now.
+    fn action_of(signal: libc::c_int) -> libc::sigaction {
+        // SAFETY: as in `install`: an all-zero sigaction to be written into.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(signal, std::ptr::null(), &mut current), 0);
+            current
+        }
+    }
 
     #[test]
     fn a_stop_signal_becomes_a_readable_byte() {
+        let _turn = turn();
         let mut signals = Signals::new().unwrap();
         assert_eq!(signals.pending(), None);
         // SAFETY: raise sends a signal to this thread; the handler is installed.
         assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
         assert_eq!(signals.pending(), Some(libc::SIGHUP));
         assert_eq!(signals.pending(), None);
+    }
+
+    #[test]
+    fn a_second_signals_is_refused_while_the_first_lives() {
+        let _turn = turn();
+        let first = Signals::new().unwrap();
+        let err = Signals::new().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("already taken"), "{err}");
+        drop(first);
+        Signals::new().expect("a Signals once the first is gone");
+    }
+
+    #[test]
+    fn drop_puts_back_the_actions_from_before() {
+        extern "C" fn before(_: libc::c_int) {}
+        let _turn = turn();
+        let original = action_of(libc::SIGTERM);
+        let mut action = original;
+        action.sa_sigaction = before as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: `original` with another handler, a valid action.
+        let set = unsafe { libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut()) };
+        assert_eq!(set, 0);
+        let signals = Signals::new().unwrap();
+        let ours = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        assert_eq!(action_of(libc::SIGTERM).sa_sigaction, ours);
+        drop(signals);
+        let after = action_of(libc::SIGTERM).sa_sigaction;
+        // SAFETY: the action SIGTERM had when the test began.
+        unsafe { libc::sigaction(libc::SIGTERM, &original, std::ptr::null_mut()) };
+        assert_eq!(after, action.sa_sigaction, "not the handler from before");
+    }
+
+    #[test]
+    fn drop_keeps_the_pipe_open_while_a_handler_is_writing() {
+        let _turn = turn();
+        let signals = Signals::new().unwrap();
+        let write_end = signals.sender.as_raw_fd();
+        let handler = Writing::start();
+        let dropping = std::thread::spawn(move || drop(signals));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while WRITE_END.load(Ordering::SeqCst) != -1 {
+            assert!(Instant::now() < deadline, "drop never gave up the pipe");
+            std::thread::yield_now();
+        }
+        // Drop would close the pipe within microseconds of giving up the
+        // slot: a while of watching shows it does not.
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_millis(100) {
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            let open = unsafe { libc::fcntl(write_end, libc::F_GETFD) } != -1;
+            assert!(open, "the write end closed under a running handler");
+            assert!(!dropping.is_finished(), "drop returned before the handler");
+            std::thread::yield_now();
+        }
+        drop(handler);
+        dropping.join().unwrap();
     }
 }

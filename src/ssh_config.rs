@@ -48,6 +48,9 @@ edge, and only the VM's ssh host key proves you reached the VM.";
 #[command(
     name = "vers-tunnel ssh-config",
     bin_name = "vers-tunnel ssh-config",
+    version,
+    long_version = crate::version::long_version(),
+    display_name = crate::cli::VERSION_NAME,
     about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel",
     after_help = AFTER_HELP
 )]

@@ -106,8 +106,8 @@ pub fn generate(readme: &str) -> Result<Vec<Generated>, String> {
 /// subcommand under it. HOST and the subcommand names share the first position,
 /// which clap's generators cannot say (zsh's would insist on HOST first, and then
 /// never complete a subcommand's flags); a host name has nothing to complete
-/// from, so that position offers the subcommands. There is no `help` subcommand:
-/// `vers-tunnel help` is a host.
+/// from, so that position offers the subcommands. `vers-tunnel help [SUBCOMMAND]`
+/// is only another spelling of `--help`, which completion offers instead.
 fn for_completion(shell: Shell) -> Command {
     let tunnel = cli::command();
     let options = tunnel.get_arguments().filter(|arg| !arg.is_positional());

@@ -60,6 +60,10 @@ enum Got {
     Records,
     /// Nothing more to read now.
     Blocked,
+    /// rustls takes no more for now: its plaintext is unread (it keeps at
+    /// most 16 KiB), close_notify came, or our handshake flight waits to go
+    /// out. The socket may still hold records.
+    Paused,
     /// TCP EOF.
     Eof,
 }
@@ -180,7 +184,10 @@ impl Session {
             self.flush().map_err(|e| self.handshake_io(e))?;
             match self.read() {
                 Ok(Got::Records) => continue,
-                Ok(Got::Blocked) => {}
+                // Done, with plaintext already held for `listen`.
+                Ok(Got::Paused) if !self.conn.is_handshaking() => continue,
+                // Our flight waits for room: the socket's writability wakes us.
+                Ok(Got::Blocked | Got::Paused) => {}
                 Ok(Got::Eof) => return Err(self.handshake_io(io::ErrorKind::UnexpectedEof.into())),
                 Err(Broke::Io(e)) => return Err(self.handshake_io(e)),
                 Err(Broke::Tls(source)) => return Err(self.tls_error(source)),
@@ -309,9 +316,11 @@ impl Session {
             // A failed write means the edge has gone; the kernel reports a
             // reset once, so a read after it would see only the EOF.
             let write_error = self.flush().err();
-            let mut closed = match self.read() {
+            let got = self.read();
+            let paused = matches!(got, Ok(Got::Paused));
+            let mut closed = match got {
                 Ok(Got::Eof) => write_error.map(Close::Reset),
-                Ok(Got::Records | Got::Blocked) => None,
+                Ok(Got::Records | Got::Blocked | Got::Paused) => None,
                 Err(Broke::Io(e)) => Some(Close::Reset(e)),
                 // TLS 1.3 servers refuse a missing client certificate only
                 // after the handshake: that is a failed handshake.
@@ -356,7 +365,11 @@ impl Session {
             if closed.is_some() || enough || Instant::now() >= stop_at {
                 return Ok((bytes, closed));
             }
-            poller.wait(Some(stop_at))?;
+            // The plaintext is read now; records left in the socket raise no
+            // new readiness event.
+            if !paused {
+                poller.wait(Some(stop_at))?;
+            }
         }
     }
 
@@ -381,10 +394,14 @@ impl Session {
         }
     }
 
-    /// Reads and processes what the socket has.
+    /// Reads and processes what the socket has, as much as rustls takes:
+    /// asked for more while its plaintext is unread, it fails the read.
     fn read(&mut self) -> Result<Got, Broke> {
         let mut got = false;
         loop {
+            if !self.conn.wants_read() {
+                return Ok(Got::Paused);
+            }
             match self.conn.read_tls(&mut self.sock) {
                 Ok(0) => return Ok(Got::Eof),
                 Ok(_) => {

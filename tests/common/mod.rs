@@ -7,11 +7,16 @@
 pub mod assert;
 pub mod cargo;
 pub mod deadline;
+// Linux only: network namespaces.
+#[cfg(target_os = "linux")]
 pub mod dns;
 pub mod edge;
 pub mod pki;
+// Linux only: mount namespaces.
+#[cfg(target_os = "linux")]
 pub mod private_etc;
 pub mod process;
+#[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod slack;
 pub mod sys;

@@ -8,8 +8,20 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// A pipe: (read end, write end), both close-on-exec.
 pub fn pipe() -> (File, File) {
     let mut fds = [0; 2];
+    #[cfg(target_os = "linux")]
     // SAFETY: pipe2 writes two descriptors into `fds`.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // macOS has no pipe2: close-on-exec is set just after (a child spawned
+    // by another test in that window of a few instructions inherits them).
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: pipe writes two descriptors into `fds`.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        for fd in fds {
+            // SAFETY: F_SETFD on a descriptor just made.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
     // SAFETY: two fresh descriptors nothing else owns.
     unsafe {
         (

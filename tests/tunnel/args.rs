@@ -1,8 +1,10 @@
 //! Arguments and connection failures: one clear line and the documented status.
 
 use crate::util;
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::net::ClosedPort;
+#[cfg(target_os = "linux")]
 use crate::util::with_etc;
 
 fn run_args(args: &[&str]) -> util::Run {
@@ -36,6 +38,76 @@ fn help_shows_the_ssh_config_example() {
 }
 
 #[test]
+fn the_word_help_prints_the_help_of_the_tunnel_or_of_a_subcommand() {
+    for (args, same_as) in [
+        (&["help"][..], &["--help"][..]),
+        (&["help", "forward"], &["forward", "--help"]),
+        (&["help", "doctor"], &["doctor", "--help"]),
+        (&["help", "ssh-config"], &["ssh-config", "--help"]),
+    ] {
+        let run = run_args(args);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr, "", "{args:?}");
+        let expected = run_args(same_as);
+        assert!(!expected.stdout.is_empty(), "{same_as:?} printed nothing");
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&expected.stdout),
+            "{args:?} is not {same_as:?}"
+        );
+    }
+    run_args(&["help", "frobnicate"]).assert_failure(
+        2,
+        &[
+            "no help for 'frobnicate'",
+            "forward",
+            "doctor",
+            "ssh-config",
+        ],
+    );
+    let run = run_args(&["help", "http://alice:hunter2@proxy.corp"]);
+    run.assert_failure(2, &["no help for 'http://alice:***@proxy.corp'"]);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+    run_args(&["help", "forward", "doctor"]).assert_failure(2, &["no help for 'forward doctor'"]);
+}
+
+#[test]
+fn a_host_that_only_starts_with_help_is_still_a_host() {
+    let closed = ClosedPort::new();
+    let rule = format!(
+        "help.example:443:{}:{}",
+        closed.addr.ip(),
+        closed.addr.port()
+    );
+    run_args(&["--connect-to", &rule, "help.example"])
+        .assert_failure(3, &["help.example", "connection refused"]);
+}
+
+#[test]
+fn every_subcommand_takes_v_and_version_as_the_top_level_does() {
+    let short = run_args(&["-V"]);
+    let long = run_args(&["--version"]);
+    assert_eq!(short.code(), 0);
+    assert_eq!(long.code(), 0);
+    let first_line = String::from_utf8_lossy(&short.stdout).into_owned();
+    assert_eq!(
+        first_line,
+        format!("vers-tunnel {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for subcommand in ["forward", "doctor", "ssh-config"] {
+        for (flag, expected) in [("-V", &short), ("--version", &long)] {
+            let run = run_args(&[subcommand, flag]);
+            assert_eq!(run.code(), 0, "{subcommand} {flag}: {}", run.stderr);
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&expected.stdout),
+                "{subcommand} {flag}"
+            );
+        }
+    }
+}
+
+#[test]
 fn refused_port_fails_with_the_address() {
     // Bound but not listening, and held for the whole run: nothing else can
     // take the port and answer.
@@ -45,6 +117,7 @@ fn refused_port_fails_with_the_address() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn unresolvable_name_fails_with_the_name() {
     // The question goes to a nameserver of the test's own, which says the
     // name does not exist; nothing leaves the machine.

@@ -9,8 +9,11 @@ use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
-use crate::util::net::{BlackHole, ClosedPort};
+#[cfg(target_os = "linux")]
+use crate::util::net::BlackHole;
+use crate::util::net::ClosedPort;
 use crate::util::pty::Pty;
 use crate::util::sshd::Sshd;
 use crate::util::{self, Edge, EdgeBuilder, Mode, World, HOST};
@@ -226,6 +229,32 @@ fn service_speaking_first_with_other_bytes_is_quoted_and_gets_only_the_ssh_line(
 }
 
 #[test]
+fn chatty_service_sending_more_than_tls_buffers_is_quoted_not_called_closed() {
+    // 64 KiB at once: more than rustls keeps of received plaintext (16 KiB)
+    // until it is read.
+    let w = World::new();
+    let first = "220-chatty.example says hello\r\n";
+    let greeting = [first, &"220-and more of the same\r\n".repeat(2600)].concat();
+    let service = Service::start(Vec::leak(greeting.into_bytes()));
+    let edge = edge_to(&w, service.addr);
+    let d = Diagnosis::of(|| doctor(&w, edge.addr(), 443));
+    d.assert_verdict(
+        0,
+        &["x.vm.vers.sh:443 works", "the service on the VM answers"],
+    );
+    let quoted = d.step("service")["first_bytes"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        quoted.starts_with(r"220-chatty.example says hello\r\n"),
+        "{quoted}"
+    );
+    assert_eq!(d.step("service")["closed"], serde_json::Value::Null);
+    assert!(!d.text.contains("closed"), "{}", d.text);
+}
+
+#[test]
 fn silent_service_on_another_port_waits_for_the_client_and_is_sent_nothing() {
     let w = World::new();
     let service = Service::start(b"");
@@ -354,6 +383,7 @@ fn certificate_expiring_within_14_days_passes_with_a_warning() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn unresolvable_name_stops_at_dns_with_status_3() {
     // As in args.rs: the test's own nameserver says the name does not exist.
     const NAME: &str = "no-such-vm.invalid";
@@ -381,6 +411,7 @@ fn unresolvable_name_stops_at_dns_with_status_3() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn ipv6_black_hole_and_working_ipv4_are_both_shown() {
     const DUAL: &str = "dual-stack.test";
     let w = World::new();

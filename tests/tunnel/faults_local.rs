@@ -242,6 +242,7 @@ fn stop_signals_during_transfer_exit_promptly_and_restore_the_tty() {
 
 /// Makes this test process the reaper of orphans it starts, so a tunnel whose
 /// parent was killed can still be waited for and its status read.
+#[cfg(target_os = "linux")]
 fn become_subreaper() {
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -264,6 +265,7 @@ fn wait_orphan(pid: libc::pid_t, limit: Duration) -> Option<i32> {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn parent_killed_mid_transfer_ends_the_tunnel_promptly() {
     // The parent (standing in for ssh) holds the far ends of the tunnel's
     // stdin and stdout pipes; SIGKILL closes them without a word.

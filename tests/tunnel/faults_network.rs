@@ -6,7 +6,9 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::net::{self, BlackHole, Raw};
+#[cfg(target_os = "linux")]
+use crate::util::net::BlackHole;
+use crate::util::net::{self, Raw};
 use crate::util::{self, slack, Behaviour, EdgeBuilder, Mode, World, HOST};
 
 /// The name the tests' private /etc/hosts gives to both ::1 and 127.0.0.1.
@@ -14,6 +16,7 @@ const DUAL: &str = "dual-stack.test";
 
 /// Has `cmd` resolve [`DUAL`] to ::1 and 127.0.0.1, through an `/etc/hosts`
 /// of its own in `w`'s dir.
+#[cfg(target_os = "linux")]
 fn resolve_dual_stack(w: &World, cmd: &mut Command) {
     let etc = w.dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
@@ -22,6 +25,7 @@ fn resolve_dual_stack(w: &World, cmd: &mut Command) {
 }
 
 /// An edge on 127.0.0.1:P and a black hole on [::1]:P, the same port P.
+#[cfg(target_os = "linux")]
 fn edge_behind_ipv6_black_hole(w: &World) -> (util::Edge, BlackHole) {
     for _ in 0..20 {
         let edge = w.edge(HOST, Behaviour::Echo);
@@ -34,6 +38,7 @@ fn edge_behind_ipv6_black_hole(w: &World) -> (util::Edge, BlackHole) {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn ipv6_black_hole_falls_back_to_ipv4_within_the_attempt_delay() {
     let _timed = util::timed();
     let w = World::new();
@@ -101,6 +106,7 @@ fn connected_after(stderr: &str, ip: &str) -> Duration {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn everything_black_holed_times_out_at_the_connect_timeout() {
     let _timed = util::timed();
     let w = World::new();

@@ -6,6 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{
     command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
@@ -247,6 +248,7 @@ fn nothing_listening_on_the_vm_port_resets_with_the_diagnosis() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn sigterm_with_open_sessions_exits_143_promptly() {
     let _timed = util::timed();
     let w = World::new();
@@ -271,6 +273,7 @@ fn sigterm_with_open_sessions_exits_143_promptly() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_target_whose_every_address_fails_is_looked_up_again_but_not_at_every_failure() {
     // A long-running forwarder must follow the edge's addresses if they
     // change, without asking DNS once per failing connection.
@@ -383,6 +386,7 @@ fn a_proxy_refusal_resets_that_connection_naming_the_proxy() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_target_that_does_not_resolve_is_status_3_before_anything_listens() {
     const NAME: &str = "no-such-vm.invalid";
     let dir = util::TempDir::new("forward-nxdomain");

@@ -19,6 +19,7 @@ const EACH_WAY: usize = 8 * MIB;
 /// Sockets, and all descriptors the tunnel made itself (sockets, epoll,
 /// signalfd, eventfd), open in process `pid`; inherited ones (stdio, and
 /// whatever the test runner leaves without close-on-exec) are not counted.
+#[cfg(target_os = "linux")]
 fn tunnel_descriptors(pid: u32) -> (usize, usize) {
     let files = util::open_files(pid);
     let sockets = files.iter().filter(|f| f.starts_with("socket:")).count();
@@ -37,6 +38,7 @@ struct Load {
     reader: thread::JoinHandle<(String, std::process::ChildStdout)>,
 }
 
+#[cfg(target_os = "linux")]
 fn start_load(w: &World, edge: SocketAddr, pool: &Arc<Vec<u8>>, i: usize) -> Load {
     let stderr_path = w.dir.path().join(format!("tunnel-{i}.stderr"));
     let mut child = w
@@ -86,6 +88,7 @@ fn start_load(w: &World, edge: SocketAddr, pool: &Arc<Vec<u8>>, i: usize) -> Loa
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn two_hundred_tunnels_at_once_each_move_8_mib_both_ways_intact() {
     let _machine = util::whole_machine();
     util::raise_fd_limit(8192);

@@ -108,6 +108,7 @@ fn logins(s: &Session) -> usize {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn second_ssh_rides_on_the_first_connection_until_ssh_o_exit() {
     let s = Session::new();
     let home = longest_home(&s);

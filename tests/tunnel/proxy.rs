@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{command as forward, Forwarder};
 use crate::util::net::ClosedPort;
@@ -409,6 +410,7 @@ fn ssh_and_scp_reach_the_vm_through_tinyproxy() {
 const PROXY_NAME: &str = "proxy.test";
 
 /// Has `cmd` resolve [`PROXY_NAME`] to 127.0.0.1 alone.
+#[cfg(target_os = "linux")]
 fn resolve_proxy_name(w: &World, cmd: &mut Command) {
     let etc = w.dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
@@ -426,6 +428,7 @@ fn https_proxy(ca: &Ca, tinyproxy: &Tinyproxy) -> Edge {
 
 /// Has `cmd` (the tunnel or `forward`) go through the https:// proxy
 /// `front`, trusting `cacert` for it.
+#[cfg(target_os = "linux")]
 fn use_https_proxy(w: &World, cmd: &mut Command, front: &Edge, cacert: &Path) {
     cmd.arg("--proxy")
         .arg(format!("https://{PROXY_NAME}:{}", front.addr().port()))
@@ -435,6 +438,7 @@ fn use_https_proxy(w: &World, cmd: &mut Command, front: &Edge, cacert: &Path) {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
     let w = World::new();
     let edge = download_edge(&w);
@@ -455,6 +459,7 @@ fn https_proxy_is_verified_with_proxy_cacert_and_carries_the_edges_tls() {
 /// backend sends after it comes back. The proxy behind the TLS front is the
 /// stub, which passes half-closes on.
 #[test]
+#[cfg(target_os = "linux")]
 fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_returns() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
@@ -486,6 +491,7 @@ fn an_upload_through_an_https_proxy_arrives_whole_and_the_answer_after_eof_retur
 /// (its close_notify would end the tunnel as a FIN does, here at the TLS
 /// front, which then closes tinyproxy's side) until the session is over.
 #[test]
+#[cfg(target_os = "linux")]
 fn a_half_closed_upload_through_an_https_proxy_to_tinyproxy_gets_its_answer() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
@@ -504,6 +510,7 @@ fn a_half_closed_upload_through_an_https_proxy_to_tinyproxy_gets_its_answer() {
 /// file replaced or deleted later breaks no new connection; and every TLS
 /// session with the proxy after the first resumes (one config, one cache).
 #[test]
+#[cfg(target_os = "linux")]
 fn forward_through_an_https_proxy_outlives_its_ca_file_and_resumes_with_it() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
@@ -567,6 +574,7 @@ fn forward_with_an_unusable_proxy_cacert_fails_at_start() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn https_proxy_with_an_untrusted_certificate_is_refused_naming_the_proxy() {
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
@@ -807,6 +815,7 @@ const UNESCAPED_HINT: &str = "the URL has an '@' after the host it names, so its
      (%2F, %3F, %23)";
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_password_with_an_unescaped_slash_is_hinted_at_when_its_proxy_cannot_be_reached() {
     // As in curl, `alice` is looked up as the proxy (here by a nameserver of
     // the test's own, which does not know it) and `1234` is the port.

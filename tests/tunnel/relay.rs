@@ -174,6 +174,7 @@ fn stdout_closed_early_exits_promptly_and_quietly() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn slow_reader_keeps_memory_bounded_while_256_mib_arrive() {
     let w = World::new();
     let len = 256 * MIB;

@@ -20,6 +20,7 @@ const PROMPT_EXIT: Duration = Duration::from_secs(1);
 const EXITED: &str = "[ssh exited] ";
 
 #[test]
+#[cfg(target_os = "linux")]
 fn interactive_session_echoes_at_once_and_exits_without_leftovers() {
     let _timed = util::timed();
     let s = Session::new();
@@ -119,6 +120,7 @@ fn prompt_after(screen: &str, output: &str) -> bool {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
     let _timed = util::timed();
     let s = Session::new();
@@ -147,6 +149,7 @@ fn ssh_killed_mid_download_leaves_no_tunnel_behind() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn ssh_killed_mid_upload_leaves_no_tunnel_behind() {
     let _timed = util::timed();
     let s = Session::new();

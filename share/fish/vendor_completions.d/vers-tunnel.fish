@@ -50,6 +50,7 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -s 4 -l
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -s v -l verbose -d 'Log connection details to stderr (-vv for more); RUST_LOG overrides'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -s h -l help -d 'Print help'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -s V -l version -d 'Print version'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -l cacert -d 'Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)' -r -F
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -l connect-to -d 'Connect to CONNECT_HOST:CONNECT_PORT instead, keeping SNI and verification for HOST:PORT' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -l connect-timeout -d 'Give up if resolving, connecting and the TLS handshake take longer than SECS' -r
@@ -68,3 +69,4 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l p
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l persist -d 'With --multiplex: how long an idle shared connection stays open, in ssh\'s time format (30s, 10m, 1h30m) [default: 10m]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l multiplex -d 'Share one connection per VM between ssh, scp and sftp runs (ControlMaster)'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s h -l help -d 'Print help'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s V -l version -d 'Print version'

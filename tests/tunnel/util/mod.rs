@@ -27,8 +27,10 @@ pub use common::clean_env;
 pub use common::deadline::*;
 pub use common::edge::{Edge, EdgeBuilder, Mode};
 pub use common::pki::{self, Ca};
+#[cfg(target_os = "linux")]
 pub use common::private_etc::with_etc;
 pub use common::process::*;
+#[cfg(target_os = "linux")]
 pub use common::procfs::*;
 pub use common::slack::slack;
 pub use common::sys::*;

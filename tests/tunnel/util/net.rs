@@ -14,12 +14,14 @@ const FILL: Duration = Duration::from_secs(10);
 
 /// A listener whose accept queue is full and never drained: the kernel drops
 /// further SYNs, so a connection attempt to it hangs like one to a black hole.
+#[cfg(target_os = "linux")]
 pub struct BlackHole {
     pub addr: SocketAddr,
     _listener: Socket,
     _fillers: Vec<Socket>,
 }
 
+#[cfg(target_os = "linux")]
 impl BlackHole {
     /// A black hole at `addr` (port 0 for any); `None` if the port is taken.
     pub fn bind(addr: SocketAddr) -> Option<BlackHole> {
@@ -46,6 +48,7 @@ impl BlackHole {
 /// the backlog), which Linux reports in `TCP_INFO` for listeners (as
 /// `tcpi_unacked` and `tcpi_sacked`; `ss -l` shows them as Recv-Q and Send-Q).
 /// socket2 has no `TCP_INFO`, hence the one raw getsockopt.
+#[cfg(target_os = "linux")]
 fn accept_queue(listener: &Socket) -> (u32, u32) {
     // SAFETY: all-zero is a valid tcp_info.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };

@@ -47,6 +47,7 @@ impl Session {
     }
 
     /// The running vers-tunnel of this session (its --cacert is in our dir).
+    #[cfg(target_os = "linux")]
     pub fn tunnel_pid(&self) -> u32 {
         let needle = self.w.dir.path().to_str().unwrap();
         super::wait_single_pid(bin(), needle, Duration::from_secs(10))

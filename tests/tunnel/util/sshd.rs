@@ -220,6 +220,8 @@ fn ensure_privsep_dir() {
 
 /// Has the kernel send `cmd`'s process SIGTERM when the thread that spawned it
 /// ends, so that a test or demo killed outright leaves no server behind.
+/// Linux only: elsewhere a killed test run leaves its servers running.
+#[cfg(target_os = "linux")]
 pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only calls prctl,
     // which is async-signal-safe.
@@ -232,6 +234,10 @@ pub fn die_with_parent(cmd: &mut Command) {
         });
     }
 }
+
+/// There is no parent-death signal outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_parent(_cmd: &mut Command) {}
 
 /// The client side of a session with `sshd` through vers-tunnel: files in `dir`.
 pub struct Client {

@@ -27,7 +27,7 @@ use crate::error::{Error, Phase, Result};
 use crate::poller::{Poller, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::target::{Host, Listen};
-use crate::tls::{self, ClientCertProbe};
+use crate::tls;
 use crate::transport::Transport;
 use crate::via_proxy::{ProxyDial, ProxyLink};
 
@@ -65,8 +65,7 @@ const WANTED_FDS: libc::rlim_t = 10_240;
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
     let config = &forward.connect;
-    let probe = Arc::new(ClientCertProbe::default());
-    let tls = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
+    let tls = tls::client_config(&config.cacerts)?;
     let proxy = config
         .route
         .proxy()
@@ -107,7 +106,6 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         config,
         tls,
         proxy,
-        probe,
         addrs,
         registry,
         listeners,
@@ -245,7 +243,6 @@ struct Forwarder<'a> {
     tls: Arc<ClientConfig>,
     /// The proxy every connection goes through, when one applies.
     proxy: Option<ProxyLink<'a>>,
-    probe: Arc<ClientCertProbe>,
     addrs: Vec<SocketAddr>,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
@@ -638,9 +635,8 @@ impl Forwarder<'_> {
             addr,
             connect_timeout: self.config.connect_timeout,
         };
-        let probe = Arc::clone(&self.probe);
         let local = Local::Socket(local);
-        let session = Session::new(peer, transport, tls, probe, local, tokens, deadline);
+        let session = Session::new(peer, transport, tls, local, tokens, deadline);
         self.slots[index] = Some(Slot {
             conn: Conn::Relaying(Box::new(session)),
             from,

@@ -11,6 +11,7 @@ use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESO
 use crate::util::forward::{
     command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
 };
+use crate::util::net::{self, Raw};
 use crate::util::{self, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, HOST, MIB};
 
 fn is_reset(e: &std::io::Error) -> bool {
@@ -176,6 +177,49 @@ fn an_untrusted_edge_resets_each_connection_and_the_listener_keeps_serving() {
             .count()
     };
     util::wait_until(util::HANG, "two failure lines", || failures() == 2);
+}
+
+#[test]
+fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
+    // The first connection meets an edge that asks for a client certificate,
+    // the second a server that refuses every handshake: only the first may
+    // blame the certificate.
+    let w = World::new();
+    let asks = w
+        .edge_builder(HOST, Behaviour::Echo)
+        .require_client_cert(&w.ca)
+        .start();
+    let refuses = net::raw_server(Raw::HandshakeFailure);
+    let fwd = Forwarder::start(&mut forward(
+        &w,
+        net::turns(vec![asks.addr(), refuses]),
+        "0",
+    ));
+    let failed = || {
+        fwd.stderr()
+            .into_iter()
+            .filter(|l| l.contains("TLS handshake with"))
+            .collect::<Vec<_>>()
+    };
+    for n in 1..=2 {
+        let mut s = fwd.connect();
+        let (got, err) = read_all(&mut s);
+        assert!(got.is_empty(), "connection {n}: {got:?}");
+        assert!(
+            err.as_ref().is_some_and(is_reset),
+            "connection {n}: {err:?}"
+        );
+        util::wait_until(util::HANG, "its failure line", || failed().len() == n);
+    }
+    let lines = failed();
+    assert!(
+        lines[0].contains("the server requires a client certificate"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with("the server refused the connection with a HandshakeFailure alert"),
+        "{lines:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! pump as the stdio tunnel's, handshake included). A slot's tokens are its
 //! own range, so an event finds its connection by arithmetic. A failure ends
 //! only that connection, with a reset and one log line; the listener keeps
-//! serving.
+//! serving. Until the handshake is done, a client that leaves ends its
+//! connection at once, so it holds no slot and no descriptor.
 
 use std::fs::File;
 use std::io;
@@ -229,6 +230,51 @@ enum Conn {
     },
     /// Handshaking, then relaying.
     Relaying(Box<Session>),
+}
+
+impl Conn {
+    /// The local socket while the connection is being set up (the edge's
+    /// handshake included), when the client's leaving ends it.
+    fn setting_up(&self) -> Option<&TcpStream> {
+        match self {
+            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
+            Conn::Relaying(session) if session.is_handshaking() => session.local_socket(),
+            Conn::Relaying(_) => None,
+        }
+    }
+
+    /// The accepted socket, to reset (a session's local end is always one here).
+    fn into_local(self) -> Option<TcpStream> {
+        match self {
+            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
+            Conn::Relaying(session) => match session.into_local() {
+                Local::Socket(s) => Some(s),
+                Local::Stdio { .. } => None,
+            },
+        }
+    }
+}
+
+/// Whether the client of a connection being set up has gone, as `event` on
+/// its socket shows: a reset (an error, or a hang-up, since our side is not
+/// shut yet), or an EOF before it sent a byte. Nothing is read from it before
+/// the handshake, so anything it sent is still there to peek at: a client
+/// that sent and then shut its write side may be waiting for the answer
+/// (a half-close looks the same as a close), and it stays.
+fn client_left(local: &TcpStream, event: &Event) -> bool {
+    if event.is_error() || event.is_write_closed() {
+        return true;
+    }
+    if !event.is_read_closed() {
+        return false;
+    }
+    match local.peek(&mut [0]) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
 }
 
 #[derive(Debug)]
@@ -495,6 +541,16 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return false; // An event for a connection that has just ended.
         };
+        let local = event.token().0 == SESSION_BASE + index * STRIDE + 1;
+        if local
+            && slot
+                .conn
+                .setting_up()
+                .is_some_and(|s| client_left(s, event))
+        {
+            self.left(index);
+            return false;
+        }
         match &mut slot.conn {
             Conn::Dialing { .. } => {
                 self.step_race(index, &[event.token()]);
@@ -718,18 +774,30 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots[index].take() else {
             return;
         };
-        let local = match slot.conn {
-            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
-            Conn::Relaying(session) => {
-                session.log_totals();
-                match session.into_local() {
-                    Local::Socket(s) => s,
-                    // Not made here; dropping it is all there is to do.
-                    Local::Stdio { .. } => return self.release(index),
-                }
-            }
+        if let Conn::Relaying(session) = &slot.conn {
+            session.log_totals();
+        }
+        match slot.conn.into_local() {
+            Some(local) => self.abort(index, slot.from, local, err),
+            None => self.release(index),
+        }
+    }
+
+    /// Ends a connection whose client left while it was being set up. A
+    /// client that only half-closed, having sent nothing, gets a reset: it
+    /// must not take the end for the service's answer.
+    fn left(&mut self, index: usize) {
+        let Some(slot) = self.slots[index].take() else {
+            return;
         };
-        self.abort(index, slot.from, local, err);
+        log::info!(
+            "connection from {}: the client left before the connection to the edge was ready",
+            slot.from
+        );
+        if let Some(local) = slot.conn.into_local() {
+            reset(&local);
+        }
+        self.release(index);
     }
 
     /// [`Forwarder::fail`] for a connection already out of its slot.
@@ -755,14 +823,9 @@ impl Drop for Forwarder<'_> {
     /// client takes what it got for the whole stream.
     fn drop(&mut self) {
         for slot in std::mem::take(&mut self.slots).into_iter().flatten() {
-            let local = match slot.conn {
-                Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
-                Conn::Relaying(session) => match session.into_local() {
-                    Local::Socket(s) => s,
-                    Local::Stdio { .. } => continue,
-                },
-            };
-            reset(&local);
+            if let Some(local) = slot.conn.into_local() {
+                reset(&local);
+            }
         }
     }
 }

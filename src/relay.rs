@@ -278,6 +278,19 @@ impl Session {
         );
     }
 
+    /// Whether the TLS handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// The accepted local connection, when the local end is one.
+    pub fn local_socket(&self) -> Option<&TcpStream> {
+        match &self.local {
+            Local::Socket(s) => Some(s),
+            Local::Stdio { .. } => None,
+        }
+    }
+
     /// The accepted local connection, for `forward` to reset after a failure.
     pub fn into_local(self) -> Local {
         self.local

@@ -2,7 +2,7 @@
 //! verified TLS connection through the edge, on one loop.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
@@ -220,6 +220,105 @@ fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
         lines[1].ends_with("the server refused the connection with a HandshakeFailure alert"),
         "{lines:?}"
     );
+}
+
+/// How a test client leaves a connection it has not used.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// close(): a FIN, having sent nothing.
+    Close,
+    /// A reset (SO_LINGER 0).
+    Reset,
+}
+
+impl Leave {
+    fn leave(self, s: TcpStream) {
+        if let Leave::Reset = self {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(s);
+    }
+}
+
+/// Far longer than any test here waits: what a left connection held until
+/// before it was noticed.
+const LONG_TIMEOUT: &str = "120";
+
+/// How soon a connection whose client left must be gone.
+fn promptly() -> Duration {
+    util::slack(Duration::from_secs(3))
+}
+
+#[test]
+fn a_client_that_leaves_during_the_handshake_gives_its_slot_to_the_next_at_once() {
+    // An edge that never answers the handshake holds the only slot; each
+    // client that leaves frees it for the next.
+    let w = World::new();
+    let silent = w
+        .edge_builder(HOST, Behaviour::Echo)
+        .mode(Mode::Silent)
+        .start();
+    let working = w.edge(HOST, Behaviour::Echo);
+    let edges = net::turns(vec![silent.addr(), silent.addr(), working.addr()]);
+    let mut cmd = forward(&w, edges, "0");
+    cmd.args(["--max-connections", "1", "--connect-timeout", LONG_TIMEOUT]);
+    let fwd = Forwarder::start(&mut cmd);
+    for (n, how) in [(1, Leave::Close), (2, Leave::Reset)] {
+        let s = fwd.connect();
+        util::wait_until(promptly(), "the forwarder to reach the edge", || {
+            silent.accepted() == n
+        });
+        how.leave(s);
+    }
+    let mut s = fwd.connect();
+    s.write_all(b"ping").unwrap();
+    let mut got = [0; 4];
+    util::read_exact_within(&mut s, &mut got, promptly());
+    assert_eq!(&got, b"ping");
+    assert_eq!(silent.accepted(), 2, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn a_client_that_leaves_while_the_edge_does_not_answer_syn_leaves_no_descriptor() {
+    let w = World::new();
+    let hole = net::BlackHole::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut cmd = forward(&w, hole.addr, "0");
+    cmd.args(["--connect-timeout", LONG_TIMEOUT]);
+    let fwd = Forwarder::start(&mut cmd);
+    let idle = util::descriptors(fwd.pid);
+    for how in [Leave::Close, Leave::Reset] {
+        let s = fwd.connect();
+        util::wait_until(promptly(), "the forwarder to dial", || {
+            util::descriptors(fwd.pid) > idle
+        });
+        how.leave(s);
+        util::wait_until(
+            promptly(),
+            &format!("{how:?}: its descriptors freed"),
+            || util::descriptors(fwd.pid) == idle,
+        );
+    }
+}
+
+#[test]
+fn a_client_that_sends_and_half_closes_before_the_handshake_still_gets_its_answer() {
+    // The forwarder's TCP connection waits at a gate until the client has
+    // sent and shut its write side: that is no leaving.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fwd = Forwarder::start(&mut forward(&w, gate.local_addr().unwrap(), "0"));
+    let mut s = fwd.connect();
+    s.write_all(b"ping").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let (held, _) = gate.accept().unwrap();
+    net::splice(held, edge.addr());
+    let (answer, err) = read_all(&mut s);
+    assert!(err.is_none(), "{err:?}: {:?}", fwd.stderr());
+    let expected = format!("{} 4\n", util::sha256(b"ping"));
+    assert_eq!(String::from_utf8_lossy(&answer), expected);
 }
 
 #[test]

@@ -158,18 +158,25 @@ pub fn turns(to: Vec<SocketAddr>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
         for (n, client) in listener.incoming().enumerate() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(to[n.min(to.len() - 1)]) else {
-                continue;
-            };
-            for (from, into) in [(&client, &server), (&server, &client)] {
-                let (mut from, mut into) = (from.try_clone().unwrap(), into.try_clone().unwrap());
-                thread::spawn(move || {
-                    let _ = io::copy(&mut from, &mut into);
-                    let _ = into.shutdown(Shutdown::Write);
-                });
+            if let Ok(client) = client {
+                splice(client, to[n.min(to.len() - 1)]);
             }
         }
     });
     addr
+}
+
+/// Connects to `to` and relays between it and `client`, byte for byte both
+/// ways, half-closes passed on, on threads of their own.
+pub fn splice(client: TcpStream, to: SocketAddr) {
+    let Ok(server) = TcpStream::connect(to) else {
+        return;
+    };
+    for (from, into) in [(&client, &server), (&server, &client)] {
+        let (mut from, mut into) = (from.try_clone().unwrap(), into.try_clone().unwrap());
+        thread::spawn(move || {
+            let _ = io::copy(&mut from, &mut into);
+            let _ = into.shutdown(Shutdown::Write);
+        });
+    }
 }

@@ -47,21 +47,17 @@ const RETRY_ACCEPT: Duration = Duration::from_secs(1);
 /// Descriptors kept for the rest of the process: the poll, the signal pipe,
 /// the listeners, stdio, the resolver's waker, the spare.
 const RESERVED_FDS: libc::rlim_t = 16;
-/// Descriptors a connection holds: local and edge sockets, and while dialing
-/// a second attempt's.
-const FDS_PER_CONNECTION: libc::rlim_t = 3;
 /// How old the target's addresses may get before a new connection has them
 /// looked up again (in the background; that connection uses the old ones).
 const REFRESH: Duration = Duration::from_secs(60);
 /// The least time between two lookups, however often every address fails.
 const MIN_REFRESH: Duration = Duration::from_secs(5);
-/// The most descriptors asked for when raising the soft limit. macOS refuses
-/// a soft limit above its per-process maximum (OPEN_MAX, 10240) even when the
-/// hard limit is unlimited.
-#[cfg(not(target_vendor = "apple"))]
+/// The open-files limit raised to without `--max-connections`.
 const WANTED_FDS: libc::rlim_t = 65_536;
+/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
+/// when the hard limit is unlimited.
 #[cfg(target_vendor = "apple")]
-const WANTED_FDS: libc::rlim_t = 10_240;
+const OPEN_MAX: libc::rlim_t = 10_240;
 
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
@@ -84,10 +80,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
             what: "creating the event loop",
             source,
         })?;
+    // A connection holds its local socket and, while it dials, an attempt per
+    // address under way (then the one that won).
+    let attempts = addrs.len().min(MAX_ATTEMPTS);
+    let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
     let listeners = listen(&registry, &forward.listen)?;
-    let max = forward
-        .max_connections
-        .unwrap_or_else(default_max_connections);
     // Made now, so that all the forwarder holds while idle is open once it
     // says it is listening.
     let spare = spare_descriptor().ok();
@@ -108,6 +105,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         tls,
         proxy,
         addrs,
+        attempts,
         registry,
         listeners,
         slots: Vec::new(),
@@ -180,15 +178,35 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })
 }
 
-/// As many connections as the open-files limit allows, after raising the
-/// soft limit as far as the hard one (capped) lets it go.
-fn default_max_connections() -> usize {
-    let limit = raise_nofile_limit();
-    let n = limit.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION;
-    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+/// How many connections may be open at once, each holding up to
+/// `per_connection` descriptors: `asked`, with the open-files limit raised to
+/// hold them, or an error if it cannot be; without `asked`, as many as the
+/// limit holds once raised towards [`WANTED_FDS`].
+fn connection_limit(asked: Option<usize>, per_connection: libc::rlim_t) -> Result<usize> {
+    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
+    let Some(asked) = asked else {
+        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    };
+    let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
+    let needed = n
+        .saturating_mul(per_connection)
+        .saturating_add(RESERVED_FDS);
+    let limit = raise_nofile_limit(needed);
+    if limit >= needed {
+        return Ok(asked);
+    }
+    Err(Error::TooManyConnections {
+        asked,
+        needed,
+        ceiling: limit,
+        fit: fit(limit),
+    })
 }
 
-fn raise_nofile_limit() -> libc::rlim_t {
+/// Raises the soft open-files limit towards `wanted`, as far as the hard
+/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
+fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -197,7 +215,9 @@ fn raise_nofile_limit() -> libc::rlim_t {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return 1024;
     }
-    let wanted = lim.rlim_max.min(WANTED_FDS);
+    let wanted = wanted.min(lim.rlim_max);
+    #[cfg(target_vendor = "apple")]
+    let wanted = wanted.min(OPEN_MAX);
     if wanted > lim.rlim_cur {
         let raised = libc::rlimit {
             rlim_cur: wanted,
@@ -290,6 +310,9 @@ struct Forwarder<'a> {
     /// The proxy every connection goes through, when one applies.
     proxy: Option<ProxyLink<'a>>,
     addrs: Vec<SocketAddr>,
+    /// The most attempts a connection's race may have pending at once: what
+    /// the descriptor budget allows for (a lookup may find more addresses).
+    attempts: usize,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
     listeners: Vec<TcpListener>,
@@ -522,7 +545,7 @@ impl Forwarder<'_> {
         if self.resolved_at.elapsed() >= REFRESH {
             self.refresh_wanted = true;
         }
-        let race = Race::new(self.addrs.clone(), base + 2);
+        let race = Race::new(self.addrs.clone(), base + 2, self.attempts);
         let deadline = Instant::now() + self.config.connect_timeout;
         self.slots[index] = Some(Slot {
             conn: Conn::Dialing {

@@ -322,6 +322,33 @@ fn a_client_that_sends_and_half_closes_before_the_handshake_still_gets_its_answe
 }
 
 #[test]
+fn later_connections_resume_the_first_ones_tls_session() {
+    // Each connection keeps its own facts, but the session cache is shared.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.arg("-v");
+    let fwd = Forwarder::start(&mut cmd);
+    for n in 1..=3 {
+        let mut s = fwd.connect();
+        s.write_all(b"ping").unwrap();
+        let mut got = [0; 4];
+        s.read_exact(&mut got).unwrap();
+        let established = || {
+            fwd.stderr()
+                .into_iter()
+                .filter(|l| l.contains("established with"))
+                .collect::<Vec<_>>()
+        };
+        util::wait_until(util::HANG, "its handshake line", || {
+            established().len() == n
+        });
+        let line = &established()[n - 1];
+        assert_eq!(line.contains(", resumed"), n > 1, "connection {n}: {line}");
+    }
+}
+
+#[test]
 fn a_refused_edge_port_resets_the_connection_with_one_line() {
     let w = World::new();
     let closed = crate::util::net::ClosedPort::new();

@@ -12,6 +12,7 @@ use crate::util::forward::{
     command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
 };
 use crate::util::net::{self, Raw};
+use crate::util::proxy::{Script, StubProxy};
 use crate::util::{self, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, HOST, MIB};
 
 fn is_reset(e: &std::io::Error) -> bool {
@@ -281,24 +282,31 @@ fn a_client_that_leaves_during_the_handshake_gives_its_slot_to_the_next_at_once(
 }
 
 #[test]
-fn a_client_that_leaves_while_the_edge_does_not_answer_syn_leaves_no_descriptor() {
+fn a_client_that_leaves_while_the_edge_or_its_proxy_does_not_answer_leaves_no_descriptor() {
+    // The edge drops SYNs (the race runs on), or the proxy never answers the
+    // CONNECT.
     let w = World::new();
     let hole = net::BlackHole::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let mut cmd = forward(&w, hole.addr, "0");
-    cmd.args(["--connect-timeout", LONG_TIMEOUT]);
-    let fwd = Forwarder::start(&mut cmd);
-    let idle = util::descriptors(fwd.pid);
-    for how in [Leave::Close, Leave::Reset] {
-        let s = fwd.connect();
-        util::wait_until(promptly(), "the forwarder to dial", || {
-            util::descriptors(fwd.pid) > idle
-        });
-        how.leave(s);
-        util::wait_until(
-            promptly(),
-            &format!("{how:?}: its descriptors freed"),
-            || util::descriptors(fwd.pid) == idle,
-        );
+    let proxy = StubProxy::start(Script::Silent);
+    for via_proxy in [false, true] {
+        let mut cmd = forward(&w, hole.addr, "0");
+        cmd.args(["--connect-timeout", LONG_TIMEOUT]);
+        if via_proxy {
+            cmd.env("HTTPS_PROXY", proxy.url());
+        }
+        let fwd = Forwarder::start(&mut cmd);
+        let idle = util::descriptors(fwd.pid);
+        for how in [Leave::Close, Leave::Reset] {
+            // Through the proxy: once it has the CONNECT.
+            let asked = proxy.requests().len() + usize::from(via_proxy);
+            let s = fwd.connect();
+            util::wait_until(promptly(), "the forwarder to dial", || {
+                util::descriptors(fwd.pid) > idle && proxy.requests().len() == asked
+            });
+            how.leave(s);
+            let what = format!("via proxy {via_proxy}, {how:?}: its descriptors freed");
+            util::wait_until(promptly(), &what, || util::descriptors(fwd.pid) == idle);
+        }
     }
 }
 

@@ -305,6 +305,8 @@ pub struct Race {
     next_start: Instant,
     /// Attempt `i` is registered as `Token(first_token + i % MAX_ATTEMPTS)`.
     first_token: usize,
+    /// The most attempts pending at once (at most [`MAX_ATTEMPTS`]).
+    most: usize,
     /// The last attempt could not even get a socket (EMFILE/ENFILE): it is
     /// tried again at the next step instead of counting as a failure.
     starved: bool,
@@ -323,8 +325,9 @@ pub enum RaceState {
 
 impl Race {
     /// A race over `addrs` (already in the order to try them) whose attempts
-    /// take tokens from `first_token` to `first_token + MAX_ATTEMPTS - 1`.
-    pub fn new(addrs: Vec<SocketAddr>, first_token: usize) -> Race {
+    /// take tokens from `first_token` to `first_token + MAX_ATTEMPTS - 1`,
+    /// with at most `most` of them (and [`MAX_ATTEMPTS`]) pending at once.
+    pub fn new(addrs: Vec<SocketAddr>, first_token: usize, most: usize) -> Race {
         Race {
             addrs: interleave(addrs),
             pending: Vec::new(),
@@ -332,6 +335,7 @@ impl Race {
             next: 0,
             next_start: Instant::now(),
             first_token,
+            most: most.clamp(1, MAX_ATTEMPTS),
             starved: false,
         }
     }
@@ -350,7 +354,7 @@ impl Race {
     /// attempt's start, if one is left to start.
     pub fn wake_at(&self) -> Option<Instant> {
         // A starved race waits for a descriptor to free, not for a time.
-        (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS && !self.starved)
+        (self.next < self.addrs.len() && self.pending.len() < self.most && !self.starved)
             .then_some(self.next_start)
     }
 
@@ -390,7 +394,7 @@ impl Race {
         }
         let now = Instant::now();
         while self.next < self.addrs.len()
-            && self.pending.len() < MAX_ATTEMPTS
+            && self.pending.len() < self.most
             && (now >= self.next_start || self.pending.is_empty())
         {
             let index = self.next;
@@ -427,7 +431,7 @@ fn race(
     addrs: Vec<SocketAddr>,
     deadline: Instant,
 ) -> Result<(TcpStream, SocketAddr)> {
-    let mut race = Race::new(addrs, ATTEMPT_BASE);
+    let mut race = Race::new(addrs, ATTEMPT_BASE, MAX_ATTEMPTS);
     let mut ready = Vec::new();
     loop {
         match race.step(poller.registry(), &ready) {

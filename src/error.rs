@@ -179,6 +179,18 @@ pub enum Error {
         /// What failed.
         source: io::Error,
     },
+    /// `forward --max-connections` asks for more connections than the
+    /// open-files limit can be raised to hold.
+    TooManyConnections {
+        /// The number asked for.
+        asked: usize,
+        /// The descriptors that many connections may hold, with the forwarder's own.
+        needed: u64,
+        /// The most the open-files limit can be raised to.
+        ceiling: u64,
+        /// The most connections that fit under it.
+        fit: u64,
+    },
     /// SIGHUP, SIGINT or SIGTERM arrived: a request to stop, not a failure.
     Interrupted {
         /// The signal number.
@@ -343,9 +355,10 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::CaFileRead { .. } | Error::CaFileInvalid { .. } | Error::Listen { .. } => {
-                exit::USAGE
-            }
+            Error::CaFileRead { .. }
+            | Error::CaFileInvalid { .. }
+            | Error::Listen { .. }
+            | Error::TooManyConnections { .. } => exit::USAGE,
             Error::Resolve { .. } | Error::NoAddress { .. } | Error::Connect { .. } => {
                 exit::CONNECT
             }
@@ -474,6 +487,16 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: {}", describe_io(source))
             }
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
+            Error::TooManyConnections {
+                asked,
+                needed,
+                ceiling,
+                fit,
+            } => write!(
+                f,
+                "--max-connections {asked} needs up to {needed} open files, and the open-files \
+                 limit cannot go above {ceiling} (ulimit -Hn): at most {fit} connections fit"
+            ),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
             Error::Proxy {
                 proxy,

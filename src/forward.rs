@@ -7,7 +7,8 @@
 //! pump as the stdio tunnel's, handshake included). A slot's tokens are its
 //! own range, so an event finds its connection by arithmetic. A failure ends
 //! only that connection, with a reset and one log line; the listener keeps
-//! serving.
+//! serving. Until the handshake is done, a client that leaves ends its
+//! connection at once, so it holds no slot and no descriptor.
 
 use std::fs::File;
 use std::io;
@@ -27,7 +28,7 @@ use crate::error::{Error, Phase, Result};
 use crate::poller::{Poller, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::target::{Host, Listen};
-use crate::tls::{self, ClientCertProbe};
+use crate::tls;
 use crate::transport::Transport;
 use crate::via_proxy::{ProxyDial, ProxyLink};
 
@@ -46,27 +47,22 @@ const RETRY_ACCEPT: Duration = Duration::from_secs(1);
 /// Descriptors kept for the rest of the process: the poll, the signal pipe,
 /// the listeners, stdio, the resolver's waker, the spare.
 const RESERVED_FDS: libc::rlim_t = 16;
-/// Descriptors a connection holds: local and edge sockets, and while dialing
-/// a second attempt's.
-const FDS_PER_CONNECTION: libc::rlim_t = 3;
 /// How old the target's addresses may get before a new connection has them
 /// looked up again (in the background; that connection uses the old ones).
 const REFRESH: Duration = Duration::from_secs(60);
 /// The least time between two lookups, however often every address fails.
 const MIN_REFRESH: Duration = Duration::from_secs(5);
-/// The most descriptors asked for when raising the soft limit. macOS refuses
-/// a soft limit above its per-process maximum (OPEN_MAX, 10240) even when the
-/// hard limit is unlimited.
-#[cfg(not(target_vendor = "apple"))]
+/// The open-files limit raised to without `--max-connections`.
 const WANTED_FDS: libc::rlim_t = 65_536;
+/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
+/// when the hard limit is unlimited.
 #[cfg(target_vendor = "apple")]
-const WANTED_FDS: libc::rlim_t = 10_240;
+const OPEN_MAX: libc::rlim_t = 10_240;
 
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
     let config = &forward.connect;
-    let probe = Arc::new(ClientCertProbe::default());
-    let tls = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
+    let tls = tls::client_config(&config.cacerts)?;
     let proxy = config
         .route
         .proxy()
@@ -84,10 +80,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
             what: "creating the event loop",
             source,
         })?;
+    // A connection holds its local socket and, while it dials, an attempt per
+    // address under way (then the one that won).
+    let attempts = addrs.len().min(MAX_ATTEMPTS);
+    let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
     let listeners = listen(&registry, &forward.listen)?;
-    let max = forward
-        .max_connections
-        .unwrap_or_else(default_max_connections);
     // Made now, so that all the forwarder holds while idle is open once it
     // says it is listening.
     let spare = spare_descriptor().ok();
@@ -107,8 +104,8 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         config,
         tls,
         proxy,
-        probe,
         addrs,
+        attempts,
         registry,
         listeners,
         slots: Vec::new(),
@@ -181,15 +178,35 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })
 }
 
-/// As many connections as the open-files limit allows, after raising the
-/// soft limit as far as the hard one (capped) lets it go.
-fn default_max_connections() -> usize {
-    let limit = raise_nofile_limit();
-    let n = limit.saturating_sub(RESERVED_FDS) / FDS_PER_CONNECTION;
-    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+/// How many connections may be open at once, each holding up to
+/// `per_connection` descriptors: `asked`, with the open-files limit raised to
+/// hold them, or an error if it cannot be; without `asked`, as many as the
+/// limit holds once raised towards [`WANTED_FDS`].
+fn connection_limit(asked: Option<usize>, per_connection: libc::rlim_t) -> Result<usize> {
+    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
+    let Some(asked) = asked else {
+        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    };
+    let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
+    let needed = n
+        .saturating_mul(per_connection)
+        .saturating_add(RESERVED_FDS);
+    let limit = raise_nofile_limit(needed);
+    if limit >= needed {
+        return Ok(asked);
+    }
+    Err(Error::TooManyConnections {
+        asked,
+        needed,
+        ceiling: limit,
+        fit: fit(limit),
+    })
 }
 
-fn raise_nofile_limit() -> libc::rlim_t {
+/// Raises the soft open-files limit towards `wanted`, as far as the hard
+/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
+fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -198,7 +215,9 @@ fn raise_nofile_limit() -> libc::rlim_t {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return 1024;
     }
-    let wanted = lim.rlim_max.min(WANTED_FDS);
+    let wanted = wanted.min(lim.rlim_max);
+    #[cfg(target_vendor = "apple")]
+    let wanted = wanted.min(OPEN_MAX);
     if wanted > lim.rlim_cur {
         let raised = libc::rlimit {
             rlim_cur: wanted,
@@ -233,6 +252,51 @@ enum Conn {
     Relaying(Box<Session>),
 }
 
+impl Conn {
+    /// The local socket while the connection is being set up (the edge's
+    /// handshake included), when the client's leaving ends it.
+    fn setting_up(&self) -> Option<&TcpStream> {
+        match self {
+            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
+            Conn::Relaying(session) if session.is_handshaking() => session.local_socket(),
+            Conn::Relaying(_) => None,
+        }
+    }
+
+    /// The accepted socket, to reset (a session's local end is always one here).
+    fn into_local(self) -> Option<TcpStream> {
+        match self {
+            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
+            Conn::Relaying(session) => match session.into_local() {
+                Local::Socket(s) => Some(s),
+                Local::Stdio { .. } => None,
+            },
+        }
+    }
+}
+
+/// Whether the client of a connection being set up has gone, as `event` on
+/// its socket shows: a reset (an error, or a hang-up, since our side is not
+/// shut yet), or an EOF before it sent a byte. Nothing is read from it before
+/// the handshake, so anything it sent is still there to peek at: a client
+/// that sent and then shut its write side may be waiting for the answer
+/// (a half-close looks the same as a close), and it stays.
+fn client_left(local: &TcpStream, event: &Event) -> bool {
+    if event.is_error() || event.is_write_closed() {
+        return true;
+    }
+    if !event.is_read_closed() {
+        return false;
+    }
+    match local.peek(&mut [0]) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     conn: Conn,
@@ -245,8 +309,10 @@ struct Forwarder<'a> {
     tls: Arc<ClientConfig>,
     /// The proxy every connection goes through, when one applies.
     proxy: Option<ProxyLink<'a>>,
-    probe: Arc<ClientCertProbe>,
     addrs: Vec<SocketAddr>,
+    /// The most attempts a connection's race may have pending at once: what
+    /// the descriptor budget allows for (a lookup may find more addresses).
+    attempts: usize,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
     listeners: Vec<TcpListener>,
@@ -479,7 +545,7 @@ impl Forwarder<'_> {
         if self.resolved_at.elapsed() >= REFRESH {
             self.refresh_wanted = true;
         }
-        let race = Race::new(self.addrs.clone(), base + 2);
+        let race = Race::new(self.addrs.clone(), base + 2, self.attempts);
         let deadline = Instant::now() + self.config.connect_timeout;
         self.slots[index] = Some(Slot {
             conn: Conn::Dialing {
@@ -498,6 +564,16 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
             return false; // An event for a connection that has just ended.
         };
+        let local = event.token().0 == SESSION_BASE + index * STRIDE + 1;
+        if local
+            && slot
+                .conn
+                .setting_up()
+                .is_some_and(|s| client_left(s, event))
+        {
+            self.left(index);
+            return false;
+        }
         match &mut slot.conn {
             Conn::Dialing { .. } => {
                 self.step_race(index, &[event.token()]);
@@ -638,9 +714,8 @@ impl Forwarder<'_> {
             addr,
             connect_timeout: self.config.connect_timeout,
         };
-        let probe = Arc::clone(&self.probe);
         let local = Local::Socket(local);
-        let session = Session::new(peer, transport, tls, probe, local, tokens, deadline);
+        let session = Session::new(peer, transport, tls, local, tokens, deadline);
         self.slots[index] = Some(Slot {
             conn: Conn::Relaying(Box::new(session)),
             from,
@@ -722,18 +797,30 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots[index].take() else {
             return;
         };
-        let local = match slot.conn {
-            Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
-            Conn::Relaying(session) => {
-                session.log_totals();
-                match session.into_local() {
-                    Local::Socket(s) => s,
-                    // Not made here; dropping it is all there is to do.
-                    Local::Stdio { .. } => return self.release(index),
-                }
-            }
+        if let Conn::Relaying(session) = &slot.conn {
+            session.log_totals();
+        }
+        match slot.conn.into_local() {
+            Some(local) => self.abort(index, slot.from, local, err),
+            None => self.release(index),
+        }
+    }
+
+    /// Ends a connection whose client left while it was being set up. A
+    /// client that only half-closed, having sent nothing, gets a reset: it
+    /// must not take the end for the service's answer.
+    fn left(&mut self, index: usize) {
+        let Some(slot) = self.slots[index].take() else {
+            return;
         };
-        self.abort(index, slot.from, local, err);
+        log::info!(
+            "connection from {}: the client left before the connection to the edge was ready",
+            slot.from
+        );
+        if let Some(local) = slot.conn.into_local() {
+            reset(&local);
+        }
+        self.release(index);
     }
 
     /// [`Forwarder::fail`] for a connection already out of its slot.
@@ -759,14 +846,9 @@ impl Drop for Forwarder<'_> {
     /// client takes what it got for the whole stream.
     fn drop(&mut self) {
         for slot in std::mem::take(&mut self.slots).into_iter().flatten() {
-            let local = match slot.conn {
-                Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => local,
-                Conn::Relaying(session) => match session.into_local() {
-                    Local::Socket(s) => s,
-                    Local::Stdio { .. } => continue,
-                },
-            };
-            reset(&local);
+            if let Some(local) = slot.conn.into_local() {
+                reset(&local);
+            }
         }
     }
 }

@@ -43,7 +43,6 @@ pub mod via_proxy;
 pub mod x509;
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
 use mio::Interest;
@@ -53,14 +52,12 @@ use crate::cli::Config;
 use crate::error::{Error, Result};
 use crate::relay::{Local, Peer, Session, Tokens};
 use crate::stdio::StdFd;
-use crate::tls::ClientCertProbe;
 
 /// Opens the tunnel described by `config` and relays until it is over.
 pub fn run(config: &Config) -> Result<()> {
     // No socket can land on fd 0, 1 or 2: Rust's runtime reopens closed ones
     // on /dev/null before main, and `StdFd::close` never frees them.
-    let probe = Arc::new(ClientCertProbe::default());
-    let tls_config = tls::client_config(&config.cacerts, Arc::clone(&probe))?;
+    let tls_config = tls::client_config(&config.cacerts)?;
     let mut poller = poller::Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
     let sock = connect::connect(&mut poller, config, deadline)?;
@@ -103,7 +100,7 @@ pub fn run(config: &Config) -> Result<()> {
         local_in: poller::STDIN,
         local_out: poller::STDOUT,
     };
-    let session = Session::new(peer, sock, tls, probe, local, tokens, deadline);
+    let session = Session::new(peer, sock, tls, local, tokens, deadline);
     relay::run(&mut poller, session)
 }
 

@@ -9,7 +9,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -130,7 +129,7 @@ pub struct Session {
     peer: Peer,
     sock: Transport,
     tls: ClientConnection,
-    probe: Arc<ClientCertProbe>,
+    probe: ClientCertProbe,
     local: Local,
     tokens: Tokens,
     /// Local end -> server.
@@ -186,7 +185,6 @@ impl Session {
         peer: Peer,
         sock: Transport,
         mut tls: ClientConnection,
-        probe: Arc<ClientCertProbe>,
         local: Local,
         tokens: Tokens,
         deadline: Instant,
@@ -197,7 +195,7 @@ impl Session {
             peer,
             sock,
             tls,
-            probe,
+            probe: ClientCertProbe::default(),
             local,
             tokens,
             up: Flow::Open,
@@ -278,6 +276,19 @@ impl Session {
             self.received,
             self.started.elapsed()
         );
+    }
+
+    /// Whether the TLS handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// The accepted local connection, when the local end is one.
+    pub fn local_socket(&self) -> Option<&TcpStream> {
+        match &self.local {
+            Local::Socket(s) => Some(s),
+            Local::Stdio { .. } => None,
+        }
     }
 
     /// The accepted local connection, for `forward` to reset after a failure.
@@ -381,7 +392,7 @@ impl Session {
     /// Lets rustls process what it has been given, and takes the plaintext.
     fn process(&mut self) -> Result<()> {
         let was_handshaking = self.tls.is_handshaking();
-        if let Err(e) = self.tls.process_new_packets() {
+        if let Err(e) = self.probe.process(&mut self.tls) {
             return Err(self.tls_error(e));
         }
         if was_handshaking && !self.tls.is_handshaking() {

@@ -1,42 +1,69 @@
 //! Trust and TLS settings: the roots and the client config (the words for TLS
 //! failures live in [`crate::error`]).
 
+use std::cell::Cell;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{ClientConfig, ClientConnection, IoState, RootCertStore};
 
 use crate::error::{CaProblem, Error, Result};
 use crate::verifier;
 
-/// Records whether the server asked for a client certificate; never offers one.
+/// Whether one connection's server asked for a client certificate (none is
+/// ever offered): a fact of that connection, kept by it.
 ///
 /// Without it a server that demands client authentication fails the handshake
 /// with a bare `handshake_failure` alert, and the user would not learn why.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct ClientCertProbe {
-    asked: AtomicBool,
+    asked: bool,
 }
 
 impl ClientCertProbe {
+    /// `tls.process_new_packets()`, noting whether the server asked for a
+    /// client certificate meanwhile. rustls asks the config's resolver
+    /// synchronously inside this call, on this thread, and nowhere else.
+    pub fn process(
+        &mut self,
+        tls: &mut ClientConnection,
+    ) -> std::result::Result<IoState, rustls::Error> {
+        ASKED.set(false);
+        let result = tls.process_new_packets();
+        self.asked |= ASKED.replace(false);
+        result
+    }
+
     /// Whether a CertificateRequest arrived during the handshake.
     pub fn was_asked(&self) -> bool {
-        self.asked.load(Ordering::Relaxed)
+        self.asked
     }
 }
 
-impl ResolvesClientCert for ClientCertProbe {
+thread_local! {
+    /// Set by [`NoClientCert`] during one [`ClientCertProbe::process`] call.
+    /// The configs are shared by every connection (their session cache
+    /// resumes only with the very same resolver), so the resolver cannot
+    /// hold a connection's fact: it hands it to the call in progress.
+    static ASKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The client-certificate resolver of every config: offers none, and notes
+/// the request for the connection being processed.
+#[derive(Debug)]
+struct NoClientCert;
+
+impl ResolvesClientCert for NoClientCert {
     fn resolve(
         &self,
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[rustls::SignatureScheme],
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        self.asked.store(true, Ordering::Relaxed);
+        ASKED.set(true);
         None
     }
 
@@ -49,11 +76,9 @@ impl ResolvesClientCert for ClientCertProbe {
 pub const CRYPTO_PROVIDER: &str = "ring";
 
 /// Builds the client config: TLS 1.2 and 1.3, webpki roots plus `cacerts`,
-/// verified by [`verifier::server_verifier`].
-pub fn client_config(
-    cacerts: &[impl AsRef<Path>],
-    probe: Arc<ClientCertProbe>,
-) -> Result<Arc<ClientConfig>> {
+/// verified by [`verifier::server_verifier`]. Connections note whether they
+/// were asked for a client certificate with [`ClientCertProbe::process`].
+pub fn client_config(cacerts: &[impl AsRef<Path>]) -> Result<Arc<ClientConfig>> {
     let (roots, _) = root_store(cacerts)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = verifier::server_verifier(roots, Arc::clone(&provider))?;
@@ -63,7 +88,7 @@ pub fn client_config(
         .map_err(|source| Error::TlsSetup { source })?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_cert_resolver(probe);
+        .with_client_cert_resolver(Arc::new(NoClientCert));
     Ok(Arc::new(config))
 }
 
@@ -79,7 +104,7 @@ pub fn proxy_client_config(
         .map(AsRef::as_ref)
         .chain(proxy_cacerts.iter().map(AsRef::as_ref))
         .collect();
-    let config = client_config(&paths, Arc::new(ClientCertProbe::default()))?;
+    let config = client_config(&paths)?;
     let mut config = Arc::unwrap_or_clone(config);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -51,7 +51,8 @@ pub(super) struct Session {
     addr: SocketAddr,
     host: String,
     conn: ClientConnection,
-    probe: Arc<ClientCertProbe>,
+    /// Whether the server asked for a client certificate.
+    probe: ClientCertProbe,
 }
 
 /// What one round of reading the socket found.
@@ -124,7 +125,7 @@ pub(super) fn handshake(
         addr,
         host: config.host.to_string(),
         conn,
-        probe: Arc::clone(&trust.probe),
+        probe: ClientCertProbe::default(),
     };
     let outcome = session.complete_handshake(poller, config, deadline);
     let took = started.elapsed();
@@ -406,7 +407,7 @@ impl Session {
                 Ok(0) => return Ok(Got::Eof),
                 Ok(_) => {
                     got = true;
-                    if let Err(e) = self.conn.process_new_packets() {
+                    if let Err(e) = self.probe.process(&mut self.conn) {
                         return Err(Broke::Tls(e));
                     }
                 }

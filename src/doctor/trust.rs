@@ -12,7 +12,7 @@ use rustls::ClientConfig;
 
 use super::json::Value;
 use crate::error::{utc, Error};
-use crate::tls::{self, ClientCertProbe};
+use crate::tls;
 use crate::{text, verifier, x509};
 
 /// A leaf certificate expiring within this many days gets a warning.
@@ -23,8 +23,6 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 pub(super) struct Trust {
     /// The config for the handshake.
     pub(super) config: Arc<ClientConfig>,
-    /// Tells whether the server asked for a client certificate.
-    pub(super) probe: Arc<ClientCertProbe>,
     /// The chain the server presented, kept before the verifier decides.
     chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,
 }
@@ -33,8 +31,7 @@ impl Trust {
     /// The trust the tunnel would use with `cacerts`, and how many
     /// certificates each file added.
     pub(super) fn new(cacerts: &[PathBuf]) -> Result<(Trust, Vec<usize>), Error> {
-        let probe = Arc::new(ClientCertProbe::default());
-        let mut config = Arc::unwrap_or_clone(tls::client_config(cacerts, Arc::clone(&probe))?);
+        let mut config = Arc::unwrap_or_clone(tls::client_config(cacerts)?);
         // The config does not hand its verifier out: the observed one gets
         // the same roots, built again (the CA files are read twice).
         let (roots, counts) = tls::root_store(cacerts)?;
@@ -54,7 +51,6 @@ impl Trust {
         config.dangerous().set_certificate_verifier(verifier);
         let trust = Trust {
             config: Arc::new(config),
-            probe,
             chain,
         };
         Ok((trust, counts))

@@ -1,6 +1,5 @@
 //! The few system calls the tests make that std has no safe form for here:
-//! a close-on-exec pipe, a signal to a process, and this process's
-//! open-files limit.
+//! a close-on-exec pipe, a signal to a process, and open-files limits.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -51,4 +50,23 @@ pub fn raise_fd_limit(want: u64) {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
         }
     }
+}
+
+/// Sets process `pid`'s open-files limits, as `prlimit --pid PID --nofile` does.
+#[cfg(target_os = "linux")]
+pub fn set_fd_limit_of(pid: u32, soft: u64, hard: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: prlimit reads the live `lim` and writes nothing (old is null).
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &lim,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
 }

@@ -2,7 +2,7 @@
 //! verified TLS connection through the edge, on one loop.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESO
 use crate::util::forward::{
     command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
 };
+use crate::util::net::{self, Raw};
+use crate::util::proxy::{Script, StubProxy};
 use crate::util::{self, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, HOST, MIB};
 
 fn is_reset(e: &std::io::Error) -> bool {
@@ -176,6 +178,182 @@ fn an_untrusted_edge_resets_each_connection_and_the_listener_keeps_serving() {
             .count()
     };
     util::wait_until(util::HANG, "two failure lines", || failures() == 2);
+}
+
+#[test]
+fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
+    // The first connection meets an edge that asks for a client certificate,
+    // the second a server that refuses every handshake: only the first may
+    // blame the certificate.
+    let w = World::new();
+    let asks = w
+        .edge_builder(HOST, Behaviour::Echo)
+        .require_client_cert(&w.ca)
+        .start();
+    let refuses = net::raw_server(Raw::HandshakeFailure);
+    let fwd = Forwarder::start(&mut forward(
+        &w,
+        net::turns(vec![asks.addr(), refuses]),
+        "0",
+    ));
+    let failed = || {
+        fwd.stderr()
+            .into_iter()
+            .filter(|l| l.contains("TLS handshake with"))
+            .collect::<Vec<_>>()
+    };
+    for n in 1..=2 {
+        let mut s = fwd.connect();
+        let (got, err) = read_all(&mut s);
+        assert!(got.is_empty(), "connection {n}: {got:?}");
+        assert!(
+            err.as_ref().is_some_and(is_reset),
+            "connection {n}: {err:?}"
+        );
+        util::wait_until(util::HANG, "its failure line", || failed().len() == n);
+    }
+    let lines = failed();
+    assert!(
+        lines[0].contains("the server requires a client certificate"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with("the server refused the connection with a HandshakeFailure alert"),
+        "{lines:?}"
+    );
+}
+
+/// How a test client leaves a connection it has not used.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// close(): a FIN, having sent nothing.
+    Close,
+    /// A reset (SO_LINGER 0).
+    Reset,
+}
+
+impl Leave {
+    fn leave(self, s: TcpStream) {
+        if let Leave::Reset = self {
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(s);
+    }
+}
+
+/// Far longer than any test here waits: what a left connection held until
+/// before it was noticed.
+const LONG_TIMEOUT: &str = "120";
+
+/// How soon a connection whose client left must be gone.
+fn promptly() -> Duration {
+    util::slack(Duration::from_secs(3))
+}
+
+#[test]
+fn a_client_that_leaves_during_the_handshake_gives_its_slot_to_the_next_at_once() {
+    // An edge that never answers the handshake holds the only slot; each
+    // client that leaves frees it for the next.
+    let w = World::new();
+    let silent = w
+        .edge_builder(HOST, Behaviour::Echo)
+        .mode(Mode::Silent)
+        .start();
+    let working = w.edge(HOST, Behaviour::Echo);
+    let edges = net::turns(vec![silent.addr(), silent.addr(), working.addr()]);
+    let mut cmd = forward(&w, edges, "0");
+    cmd.args(["--max-connections", "1", "--connect-timeout", LONG_TIMEOUT]);
+    let fwd = Forwarder::start(&mut cmd);
+    for (n, how) in [(1, Leave::Close), (2, Leave::Reset)] {
+        let s = fwd.connect();
+        util::wait_until(promptly(), "the forwarder to reach the edge", || {
+            silent.accepted() == n
+        });
+        how.leave(s);
+    }
+    let mut s = fwd.connect();
+    s.write_all(b"ping").unwrap();
+    let mut got = [0; 4];
+    util::read_exact_within(&mut s, &mut got, promptly());
+    assert_eq!(&got, b"ping");
+    assert_eq!(silent.accepted(), 2, "{:?}", fwd.stderr());
+}
+
+#[test]
+fn a_client_that_leaves_while_the_edge_or_its_proxy_does_not_answer_leaves_no_descriptor() {
+    // The edge drops SYNs (the race runs on), or the proxy never answers the
+    // CONNECT.
+    let w = World::new();
+    let hole = net::BlackHole::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = StubProxy::start(Script::Silent);
+    for via_proxy in [false, true] {
+        let mut cmd = forward(&w, hole.addr, "0");
+        cmd.args(["--connect-timeout", LONG_TIMEOUT]);
+        if via_proxy {
+            cmd.env("HTTPS_PROXY", proxy.url());
+        }
+        let fwd = Forwarder::start(&mut cmd);
+        let idle = util::descriptors(fwd.pid);
+        for how in [Leave::Close, Leave::Reset] {
+            // Through the proxy: once it has the CONNECT.
+            let asked = proxy.requests().len() + usize::from(via_proxy);
+            let s = fwd.connect();
+            util::wait_until(promptly(), "the forwarder to dial", || {
+                util::descriptors(fwd.pid) > idle && proxy.requests().len() == asked
+            });
+            how.leave(s);
+            let what = format!("via proxy {via_proxy}, {how:?}: its descriptors freed");
+            util::wait_until(promptly(), &what, || util::descriptors(fwd.pid) == idle);
+        }
+    }
+}
+
+#[test]
+fn a_client_that_sends_and_half_closes_before_the_handshake_still_gets_its_answer() {
+    // The forwarder's TCP connection waits at a gate until the client has
+    // sent and shut its write side: that is no leaving.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::DigestAfterEof);
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fwd = Forwarder::start(&mut forward(&w, gate.local_addr().unwrap(), "0"));
+    let mut s = fwd.connect();
+    s.write_all(b"ping").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let (held, _) = gate.accept().unwrap();
+    net::splice(held, edge.addr());
+    let (answer, err) = read_all(&mut s);
+    assert!(err.is_none(), "{err:?}: {:?}", fwd.stderr());
+    let expected = format!("{} 4\n", util::sha256(b"ping"));
+    assert_eq!(String::from_utf8_lossy(&answer), expected);
+}
+
+#[test]
+fn later_connections_resume_the_first_ones_tls_session() {
+    // Each connection keeps its own facts, but the session cache is shared.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.arg("-v");
+    let fwd = Forwarder::start(&mut cmd);
+    for n in 1..=3 {
+        let mut s = fwd.connect();
+        s.write_all(b"ping").unwrap();
+        let mut got = [0; 4];
+        s.read_exact(&mut got).unwrap();
+        let established = || {
+            fwd.stderr()
+                .into_iter()
+                .filter(|l| l.contains("established with"))
+                .collect::<Vec<_>>()
+        };
+        util::wait_until(util::HANG, "its handshake line", || {
+            established().len() == n
+        });
+        let line = &established()[n - 1];
+        assert_eq!(line.contains(", resumed"), n > 1, "connection {n}: {line}");
+    }
 }
 
 #[test]

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::forward::{command as forward, with_open_files_limit, Forwarder};
+use crate::util::forward::{command as forward, with_open_files_limits, Forwarder};
 use crate::util::http::HttpServer;
 use crate::util::postgres::Postgres;
 use crate::util::{self, Behaviour, EdgeBuilder, Prng, World, HOST, MIB};
-use crate::util::{accept_queue, cpu_time, descriptors, raise_fd_limit, rss_anon_kib};
+use crate::util::{
+    accept_queue, cpu_time, descriptors, raise_fd_limit, rss_anon_kib, set_fd_limit_of,
+};
 
 /// Waits until the forwarder holds exactly `baseline` descriptors again:
 /// every connection's sockets closed, nothing left over.
@@ -260,11 +262,13 @@ fn out_of_descriptors_it_waits_idle_and_serves_again_once_some_close() {
     let edge = w.edge(HOST, Behaviour::Echo);
     // Both parities of the limit: whether the last free descriptor is taken
     // by an accepted connection or by its edge socket.
-    for limit in [40, 41] {
+    for limit in [40_u64, 41] {
         let mut cmd = forward(&w, edge.addr(), "0");
-        // Far above what the limit allows: descriptors run out first.
         cmd.args(["--max-connections", "1000"]);
-        let fwd = Forwarder::start(&mut with_open_files_limit(&cmd, limit));
+        let fwd = Forwarder::start(&mut cmd);
+        // Its limit lowered under it, far below what 1000 connections need
+        // (as descriptors taken elsewhere would): they run out first.
+        set_fd_limit_of(fwd.pid, limit, limit);
         let port = fwd.addr().port();
         let mut open = Vec::new();
         let mut waiting = loop {
@@ -313,6 +317,40 @@ fn out_of_descriptors_it_waits_idle_and_serves_again_once_some_close() {
             "limit {limit}: {lines:?}"
         );
     }
+}
+
+#[test]
+fn max_connections_above_the_soft_open_files_limit_are_all_served_at_once() {
+    // Soft 64, hard 1024: 100 connections need 216 descriptors (2 each, with
+    // one address, and 16 of its own), so the forwarder raises its soft limit.
+    raise_fd_limit(1024);
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.args(["--max-connections", "100"]);
+    let fwd = Forwarder::start(&mut with_open_files_limits(&cmd, 64, 1024));
+    let mut open: Vec<TcpStream> = (0..100).map(|_| fwd.connect()).collect();
+    for (n, s) in open.iter_mut().enumerate() {
+        s.write_all(b"ping").unwrap();
+        let mut got = [0; 4];
+        util::read_exact_within(s, &mut got, util::slack(Duration::from_secs(10)));
+        assert_eq!(&got, b"ping", "connection {n}");
+    }
+    let lines = said_after_listening(&fwd);
+    assert!(!lines.iter().any(|l| l.contains(OUT_OF_FDS)), "{lines:?}");
+}
+
+#[test]
+fn max_connections_no_open_files_limit_can_hold_is_refused_before_listening() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.args(["--max-connections", "100"]);
+    let run = util::run(&mut with_open_files_limits(&cmd, 64, 100), b"");
+    run.assert_failure(
+        2,
+        &["--max-connections 100 needs up to 216 open files, and the open-files limit cannot go above 100 (ulimit -Hn): at most 42 connections fit"],
+    );
 }
 
 const AT_LIMIT: &str = "--max-connections limit";

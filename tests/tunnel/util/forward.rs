@@ -31,12 +31,15 @@ pub fn command_without_ca(edge: SocketAddr, listen: &str) -> Command {
     cmd
 }
 
-/// `cmd` under `sh -c 'ulimit -n LIMIT; exec ...'`: the same process (sh
-/// execs it, so the pid is the forwarder's), allowed `limit` descriptors.
-pub fn with_open_files_limit(cmd: &Command, limit: u32) -> Command {
+/// `cmd` under `sh -c 'ulimit -Sn SOFT && ulimit -Hn HARD && exec ...'`: the
+/// same process (sh execs it, so the pid is the forwarder's), started with
+/// those open-files limits (`hard` no higher than the test's own).
+pub fn with_open_files_limits(cmd: &Command, soft: u32, hard: u32) -> Command {
     let mut sh = Command::new("sh");
     sh.arg("-c")
-        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(format!(
+            "ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\""
+        ))
         .arg(cmd.get_program())
         .args(cmd.get_args());
     clean_env(&mut sh);

@@ -1,8 +1,9 @@
 //! Network faults made on loopback: listeners that black-hole SYNs, a port
-//! that refuses, and raw TCP servers that misbehave before TLS.
+//! that refuses, raw TCP servers that misbehave before TLS, and a relay that
+//! sends each connection somewhere else.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::Duration;
@@ -116,7 +117,13 @@ pub enum Raw {
     CloseAfterHello,
     /// Answers with an HTTP response, as a plain-text port would.
     Http,
+    /// Answers the ClientHello with a fatal `handshake_failure` alert, as a
+    /// TLS server with nothing in common with the client does.
+    HandshakeFailure,
 }
+
+/// A TLS 1.2 record: a fatal (2) `handshake_failure` (40) alert.
+const HANDSHAKE_FAILURE: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 /// A raw TCP server on 127.0.0.1 behaving as `raw` for every connection.
 pub fn raw_server(raw: Raw) -> SocketAddr {
@@ -127,10 +134,12 @@ pub fn raw_server(raw: Raw) -> SocketAddr {
             thread::spawn(move || {
                 let mut hello = [0; 512];
                 let _ = stream.read(&mut hello);
-                if let Raw::Http = raw {
-                    let _ =
-                        stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-                }
+                let answer: &[u8] = match raw {
+                    Raw::CloseAfterHello => b"",
+                    Raw::Http => b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+                    Raw::HandshakeFailure => &HANDSHAKE_FAILURE,
+                };
+                let _ = stream.write_all(answer);
                 // Drain, so that closing sends FIN rather than RST.
                 let _ = stream.shutdown(std::net::Shutdown::Write);
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
@@ -139,4 +148,35 @@ pub fn raw_server(raw: Raw) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A relay on 127.0.0.1 whose n-th connection goes to `to[n]` (later ones
+/// to the last), byte for byte both ways, half-closes passed on: one
+/// address behind which each connection meets a different server.
+pub fn turns(to: Vec<SocketAddr>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            if let Ok(client) = client {
+                splice(client, to[n.min(to.len() - 1)]);
+            }
+        }
+    });
+    addr
+}
+
+/// Connects to `to` and relays between it and `client`, byte for byte both
+/// ways, half-closes passed on, on threads of their own.
+pub fn splice(client: TcpStream, to: SocketAddr) {
+    let Ok(server) = TcpStream::connect(to) else {
+        return;
+    };
+    for (from, into) in [(&client, &server), (&server, &client)] {
+        let (mut from, mut into) = (from.try_clone().unwrap(), into.try_clone().unwrap());
+        thread::spawn(move || {
+            let _ = io::copy(&mut from, &mut into);
+            let _ = into.shutdown(Shutdown::Write);
+        });
+    }
 }

@@ -371,7 +371,16 @@ fn first_ssh_of_an_account_shares_its_connection(
     let again = util::run(&mut ssh(&[HOST, "echo three"]), b"");
     s.assert_quiet_success(&again, "ssh after ssh -O exit, with ~/.ssh there");
     assert_eq!(s.vm.edge.sni_seen().len(), 2);
+    let exit = util::run(&mut ssh(&["-O", "exit", HOST]), b"");
+    assert_eq!(exit.code(), 0, "ssh -O exit: {}", exit.stderr);
     drop(master);
+
+    // ssh sends a sharing tunnel's stderr to /dev/null; without a ControlPath
+    // it reaches the terminal, and making ~/.ssh says nothing there.
+    std::fs::remove_dir_all(&dot_ssh).unwrap();
+    let unshared = util::run(&mut ssh(&["-o", "ControlPath=none", HOST, "true"]), b"");
+    s.assert_quiet_success(&unshared, "ssh without sharing, making ~/.ssh");
+    assert!(dot_ssh.is_dir(), "{dot_ssh:?}");
 }
 
 #[test]

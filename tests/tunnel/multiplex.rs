@@ -389,7 +389,7 @@ fn an_account_without_dot_ssh_shares_a_connection_from_its_first_ssh() {
     let account = Account::create();
     let dir = account_files(&s, &account);
     let bin_copy = dir.join("vers-tunnel");
-    std::fs::copy(bin(), &bin_copy).unwrap();
+    account.copy_of_bin(&bin_copy);
     let block = util::run(
         Command::new(&bin_copy)
             .args(["ssh-config", "--multiplex", "--path"])
@@ -452,7 +452,7 @@ fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh() {
 fn a_dot_ssh_that_belongs_to_another_user_is_refused_before_connecting() {
     let account = Account::create();
     let bin_copy = account.home.join("vers-tunnel");
-    std::fs::copy(bin(), &bin_copy).unwrap();
+    account.copy_of_bin(&bin_copy);
     // Nothing listens on the edge's port: a tunnel that got past the check
     // would fail to connect (exit 3) instead.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -78,6 +78,14 @@ impl Account {
         cmd
     }
 
+    /// A copy of the binary under test at `to`, which this account can run
+    /// wherever the checkout is. Copied by `cp`, not by this process: a
+    /// descriptor open for writing here would be inherited by whatever another
+    /// test forks meanwhile, and running the copy would fail with ETXTBSY.
+    pub fn copy_of_bin(&self, to: &Path) {
+        check(Command::new("cp").arg(super::bin()).arg(to));
+    }
+
     /// Gives `path` to this account.
     pub fn own(&self, path: &Path) {
         std::os::unix::fs::chown(path, Some(self.uid), None)

@@ -9,7 +9,7 @@
 //! before it relays a byte, so ssh cannot log in, let alone bind, before this
 //! has run.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::OsStr;
 use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -23,8 +23,8 @@ use crate::error::Error;
 pub const SSH_DIR: &str = ".ssh";
 
 /// Makes `~/.ssh` with mode 0700 if it is missing, as ssh does before it
-/// first writes `known_hosts`. `~` is the passwd database's home directory,
-/// as ssh expands it (not `$HOME`, which CI runners often point elsewhere).
+/// first writes `known_hosts`. `~` is the home directory as ssh expands it:
+/// the passwd entry's, not `$HOME` (see [`home_dir`]).
 ///
 /// An existing `~/.ssh` is used as it is, but not one that belongs to another
 /// user: whoever owns it could put their own socket where ssh looks for the
@@ -62,45 +62,54 @@ pub fn ensure() -> Result<(), Error> {
     }
 }
 
-/// `uid`'s home directory from the passwd database, or else `$HOME`: a static
-/// (musl) build reads only `/etc/passwd`, so an account from LDAP or sssd is
-/// found through the variable ssh passes on.
-fn home_dir(uid: libc::uid_t) -> Option<PathBuf> {
-    passwd_home(uid).or_else(|| {
-        std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
+/// `uid`'s home directory in `/etc/passwd`, or else `$HOME`. ssh asks the
+/// passwd database, and `$HOME` may differ from it (CI runners point it
+/// elsewhere), so the file comes first; an account only a directory service
+/// knows (LDAP, macOS's Open Directory) is found through the variable ssh
+/// passes on, which a login sets from the same database. The file is read
+/// rather than asked through `getpwuid_r`, whose static (musl) copy costs the
+/// binary 4 KiB and reads the same file.
+fn home_dir(uid: u32) -> Option<PathBuf> {
+    let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+    passwd_home(&passwd, uid)
+        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
+        .filter(|home| home.is_absolute())
+}
+
+/// The home directory (sixth field) of the first `passwd(5)` line for `uid`.
+fn passwd_home(passwd: &[u8], uid: u32) -> Option<PathBuf> {
+    let uid = uid.to_string();
+    passwd.split(|&b| b == b'\n').find_map(|line| {
+        let mut fields = line.split(|&b| b == b':');
+        if fields.nth(2)? != uid.as_bytes() {
+            return None;
+        }
+        // gid and gecos, then the home directory.
+        let home = fields.nth(2)?;
+        Some(PathBuf::from(OsStr::from_bytes(home)))
     })
 }
 
-fn passwd_home(uid: libc::uid_t) -> Option<PathBuf> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: an all-zero passwd is a valid value (integers and null pointers).
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is to a live local of the right type, and
-        // `buf.len()` is the length of the buffer `entry`'s strings go into.
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut entry,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || found.is_null() || entry.pw_dir.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_dir points to a NUL-terminated
-        // string inside `buf`, which outlives this borrow.
-        let dir = unsafe { CStr::from_ptr(entry.pw_dir) };
-        let dir = OsStr::from_bytes(dir.to_bytes());
-        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_home_directory_is_the_sixth_field_of_the_uid_s_line() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
+            daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
+            ci:x:1001:1001:A CI job, 10:/home/ci:/bin/sh\n\
+            ci2:x:1001:1001::/home/second:/bin/sh\n\
+            short:x:1002\n";
+        let home = |uid| passwd_home(passwd, uid);
+        assert_eq!(home(0), Some(PathBuf::from("/root")));
+        assert_eq!(
+            home(1001),
+            Some(PathBuf::from("/home/ci")),
+            "the first line wins"
+        );
+        assert_eq!(home(1002), None, "a line cut short");
+        assert_eq!(home(100), None, "no line");
+        assert_eq!(home(10), None, "a number in another field");
     }
 }

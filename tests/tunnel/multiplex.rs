@@ -409,7 +409,7 @@ fn an_account_without_dot_ssh_shares_a_connection_from_its_first_ssh() {
 }
 
 #[test]
-fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh() {
+fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh_whatever_its_home() {
     let s = Session::new();
     let account = Account::create();
     let dir = account_files(&s, &account);
@@ -439,13 +439,21 @@ fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh() {
         account_lines(&s, &dir, &block) + &include,
     )
     .unwrap();
+    // As in a CI runner's container, HOME is not the passwd entry's home
+    // directory, where ssh puts the socket: the tunnel makes ~/.ssh there.
+    let other_home = dir.clone();
     let ssh = |args: &[&str]| {
-        let mut cmd = account.command("ssh");
+        let mut cmd = account.command("env");
+        cmd.arg(format!("HOME={}", other_home.display())).arg("ssh");
         util::with_etc(&mut cmd, &etc, &["ssh/ssh_config"]);
         cmd.args(args);
         cmd
     };
     first_ssh_of_an_account_shares_its_connection(&s, &account, &prefix.join("vers-tunnel"), &ssh);
+    assert!(
+        !other_home.join(".ssh").exists(),
+        "nothing made under $HOME"
+    );
 }
 
 #[test]

@@ -32,16 +32,21 @@ fn multiplex_block() -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The value of the block's first `name` line.
+fn block_option<'a>(block: &'a str, name: &str) -> &'a str {
+    block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {block}"))
+}
+
 /// A client of the session's VM whose config is the test client's lines (key,
 /// known_hosts, the ProxyCommand pointed at the test edge) followed by the
 /// `--multiplex` block, with its `~` standing for `home`: ssh takes the first
 /// value of each option, so ControlMaster and ControlPersist come from the block.
 fn sharing_client(s: &Session, home: &Path) -> Client {
     let block = multiplex_block();
-    let control_path = block
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ControlPath "))
-        .unwrap_or_else(|| panic!("no ControlPath in {block}"));
+    let control_path = block_option(&block, "ControlPath");
     let rest = control_path
         .strip_prefix("~/")
         .unwrap_or_else(|| panic!("{control_path} is not in the home directory"));
@@ -268,10 +273,7 @@ fn account_files(s: &Session, account: &Account) -> PathBuf {
 /// first value of each option): the block's own ProxyCommand, flags and all,
 /// with the test edge and CA added.
 fn account_lines(s: &Session, dir: &Path, block: &str) -> String {
-    let command = block
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ProxyCommand "))
-        .unwrap_or_else(|| panic!("no ProxyCommand in {block}"));
+    let command = block_option(block, "ProxyCommand");
     let command = command
         .strip_suffix(" %h")
         .unwrap_or_else(|| panic!("{command} does not end in %h"));

@@ -308,6 +308,7 @@ impl Drop for AccountMaster<'_> {
 /// (its ProxyCommand made `~/.ssh`, private), a second rides on it (one TLS
 /// connection, one login), `ssh -O exit` ends it, and the next ssh, with
 /// `~/.ssh` now there, is a master again.
+#[cfg(target_os = "linux")]
 fn first_ssh_of_an_account_shares_its_connection(
     s: &Session,
     account: &Account,
@@ -386,6 +387,7 @@ fn first_ssh_of_an_account_shares_its_connection(
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn an_account_without_dot_ssh_shares_a_connection_from_its_first_ssh() {
     let s = Session::new();
     let account = Account::create();
@@ -411,6 +413,7 @@ fn an_account_without_dot_ssh_shares_a_connection_from_its_first_ssh() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh_whatever_its_home() {
     let s = Session::new();
     let account = Account::create();
@@ -459,6 +462,7 @@ fn the_system_wide_block_shares_a_connection_from_a_new_account_s_first_ssh_what
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_dot_ssh_that_belongs_to_another_user_is_refused_before_connecting() {
     let account = Account::create();
     let bin_copy = account.home.join("vers-tunnel");

@@ -510,8 +510,8 @@ impl fmt::Display for Error {
             ),
             Error::ForeignSshDir { path, owner } => write!(
                 f,
-                "{} belongs to uid {owner}, not to you; ssh would share connections through a \
-                 socket there that uid {owner} could replace: chown it to yourself",
+                "{} belongs to uid {owner}, who could take over the connections ssh shares \
+                 through it: chown it to yourself",
                 path.display()
             ),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),

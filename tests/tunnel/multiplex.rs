@@ -500,8 +500,8 @@ fn a_dot_ssh_that_belongs_to_another_user_is_refused_before_connecting() {
         assert_eq!(
             run.stderr,
             format!(
-                "vers-tunnel: {} belongs to uid {NOBODY}, not to you; ssh would share connections \
-                 through a socket there that uid {NOBODY} could replace: chown it to yourself\n",
+                "vers-tunnel: {} belongs to uid {NOBODY}, who could take over the connections ssh \
+                 shares through it: chown it to yourself\n",
                 dot_ssh.display()
             ),
             "{what}"

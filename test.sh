@@ -28,7 +28,8 @@ packages=(
     squid                         # the most common corporate proxy: half-close through it, tests/tunnel/proxy.rs
     file                          # tests/ship.rs: is the static binary static
     iproute2                      # ss: the keepalive timer
-    util-linux                    # unshare: private mount namespaces for the static binaries
+    util-linux                    # unshare: private mount namespaces for the static binaries; setpriv
+    passwd                        # useradd, userdel: the fresh account of tests/tunnel/multiplex.rs
     musl-tools                    # musl-gcc for the x86_64 static build
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross # the arm64 static build
     qemu-user                     # runs the arm64 binary

@@ -129,19 +129,24 @@ wait_port "$edge_port"
 echo "$host $(cut -d' ' -f1,2 "$d/host_key.pub")" >"$d/known_hosts"
 
 # The client configs: the bench's own lines first (ssh takes the first value of
-# each option: key, known_hosts, the ProxyCommand pointed at this edge, and the
-# control socket in the temp dir), then the block vers-tunnel ssh-config prints.
+# each option: key, known_hosts, the block's own ProxyCommand with the edge and CA
+# added, and the control socket in the temp dir), then the block vers-tunnel
+# ssh-config prints.
 write_config() {
-    local file=$1
+    local file=$1 block command
     shift
+    block=$("$bin" ssh-config --path "$bin" "$@")
+    # The block's ProxyCommand up to its final %h: its flags (--make-ssh-dir
+    # with --multiplex) are part of what is measured.
+    command=$(printf '%s\n' "$block" | sed -n 's/^ *ProxyCommand \(.*\) %h$/\1/p')
     {
         printf 'Host %s\n' "$host"
         printf '    User %s\n    IdentityFile %s\n    IdentitiesOnly yes\n' "$user" "$d/id"
         printf '    UserKnownHostsFile %s\n    GlobalKnownHostsFile /dev/null\n' "$d/known_hosts"
         printf '    StrictHostKeyChecking yes\n    BatchMode yes\n    SetEnv SHLVL=1\n'
-        printf '    ProxyCommand %s --cacert %s --connect-to %%h:443:[::1]:%s %%h\n' "$bin" "$d/ca.pem" "$edge_port"
+        printf '    ProxyCommand %s --cacert %s --connect-to %%h:443:[::1]:%s %%h\n' "$command" "$d/ca.pem" "$edge_port"
         printf '    ControlPath %s/cm-%%C\n' "$d"
-        "$bin" ssh-config --path "$bin" "$@"
+        printf '%s\n' "$block"
     } >"$file"
 }
 write_config "$d/plain.conf"

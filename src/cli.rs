@@ -66,6 +66,11 @@ struct Args {
 
     #[command(flatten)]
     connect: ConnectArgs,
+
+    /// First create ~/.ssh (mode 0700) if it is missing, for ssh's control socket
+    /// (the `ssh-config --multiplex` block sets this)
+    #[arg(long)]
+    make_ssh_dir: bool,
 }
 
 const FORWARD_AFTER_HELP: &str = "\
@@ -310,6 +315,7 @@ impl ConnectArgs {
             verbosity: self.verbose,
             route,
             proxy_cacerts: self.proxy_cacert,
+            make_ssh_dir: false,
         })
     }
 }
@@ -348,6 +354,8 @@ pub struct Config {
     pub route: Route,
     /// Extra PEM trust anchors for an `https://` proxy, on top of `cacerts`.
     pub proxy_cacerts: Vec<PathBuf>,
+    /// `--make-ssh-dir` (the tunnel only): make `~/.ssh` before connecting.
+    pub make_ssh_dir: bool,
 }
 
 impl Config {
@@ -381,8 +389,11 @@ where
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => DEFAULT_PORT,
     };
-    args.connect
-        .into_config(args.target.host, port, ssl_cert_file, proxy_env)
+    let mut config = args
+        .connect
+        .into_config(args.target.host, port, ssl_cert_file, proxy_env)?;
+    config.make_ssh_dir = args.make_ssh_dir;
+    Ok(config)
 }
 
 /// The arguments `vers-tunnel help [SUBCOMMAND]` stands for, given the words

@@ -191,6 +191,14 @@ pub enum Error {
         /// The most connections that fit under it.
         fit: u64,
     },
+    /// `--make-ssh-dir` found `~/.ssh` owned by another user, who could take
+    /// over the sessions ssh shares through a socket there.
+    ForeignSshDir {
+        /// The directory.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+    },
     /// SIGHUP, SIGINT or SIGTERM arrived: a request to stop, not a failure.
     Interrupted {
         /// The signal number.
@@ -369,7 +377,10 @@ impl Error {
             Error::Tls { .. } | Error::HandshakeIo { .. } => exit::TLS,
             Error::Unclean { .. } => exit::UNCLEAN,
             Error::NoService { .. } => exit::NO_SERVICE,
-            Error::Stdio { .. } | Error::Setup { .. } | Error::TlsSetup { .. } => exit::LOCAL,
+            Error::Stdio { .. }
+            | Error::Setup { .. }
+            | Error::TlsSetup { .. }
+            | Error::ForeignSshDir { .. } => exit::LOCAL,
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
             }
@@ -496,6 +507,12 @@ impl fmt::Display for Error {
                 f,
                 "--max-connections {asked} needs up to {needed} open files, and the open-files \
                  limit cannot go above {ceiling} (ulimit -Hn): at most {fit} connections fit"
+            ),
+            Error::ForeignSshDir { path, owner } => write!(
+                f,
+                "{} belongs to uid {owner}, who could take over the connections ssh shares \
+                 through it: chown it to yourself",
+                path.display()
             ),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
             Error::Proxy {

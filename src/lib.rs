@@ -13,7 +13,8 @@
 //! accepted connection, on the same loop.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
-//! says which fails, [`ssh_config`] prints the ssh_config block that uses it,
+//! says which fails, [`ssh_config`] prints the ssh_config block that uses it
+//! ([`ssh_dir`] makes its control socket's directory when ssh starts the tunnel),
 //! [`version`] says what a build is made of, and [`alloc`] is the global
 //! allocator's one adjustment (large blocks on a cache line). Whatever came
 //! from the network passes through [`text`] before it is printed.
@@ -32,6 +33,7 @@ mod records;
 pub mod relay;
 pub mod signals;
 pub mod ssh_config;
+pub mod ssh_dir;
 pub mod stdio;
 pub mod target;
 pub mod text;
@@ -55,6 +57,11 @@ use crate::stdio::StdFd;
 
 /// Opens the tunnel described by `config` and relays until it is over.
 pub fn run(config: &Config) -> Result<()> {
+    // Before the first byte reaches ssh: ssh binds its control socket in
+    // there once it has logged in, which it cannot do before we relay.
+    if config.make_ssh_dir {
+        ssh_dir::ensure()?;
+    }
     // No socket can land on fd 0, 1 or 2: Rust's runtime reopens closed ones
     // on /dev/null before main, and `StdFd::close` never frees them.
     let tls_config = tls::client_config(&config.cacerts)?;

@@ -27,10 +27,12 @@ pub const DEFAULT_PERSIST: &str = "10m";
 /// of the local host, remote host, port, user and ProxyJump, so one path serves
 /// every VM and user. `~/.ssh` is the user's own directory: a socket in a
 /// shared one (`/tmp`) could be planted by another user, and ssh would send
-/// sessions through it. ssh appends 17 bytes while creating it, so with the
-/// home directory's length this must stay under the socket path limit (108
-/// bytes on Linux, 104 on macOS): the home directory may be up to 39 bytes long
-/// (35 on macOS).
+/// sessions through it (its client does not check who serves the socket).
+/// ssh does not create the directory, so the block's ProxyCommand does
+/// (`--make-ssh-dir`, [`crate::ssh_dir`]). ssh appends 17 bytes while creating
+/// the socket, so with the home directory's length this must stay under the
+/// socket path limit (108 bytes on Linux, 104 on macOS): the home directory may
+/// be up to 39 bytes long (35 on macOS).
 pub const CONTROL_PATH: &str = "~/.ssh/vers-%C";
 
 const AFTER_HELP: &str = "\
@@ -39,6 +41,9 @@ it finds for each option (`install.sh --ssh-config` does this for you), or in a 
 /etc/ssh/ssh_config.d/ for every user of a machine:
 
     vers-tunnel ssh-config > /etc/ssh/ssh_config.d/vers-tunnel.conf
+
+With --multiplex, ssh keeps each shared connection's socket in ~/.ssh; the ProxyCommand's
+--make-ssh-dir creates that directory (mode 0700) for an account that has none yet.
 
 Host-key checking is left on: the edge's TLS certificate proves you reached the Vers
 edge, and only the VM's ssh host key proves you reached the VM.";
@@ -172,7 +177,10 @@ pub fn render(options: &Options) -> Result<String, Error> {
         Some(path) => path.clone(),
         None => own_path()?,
     };
-    let command = proxy_command_word(&path)?;
+    let mut command = proxy_command_word(&path)?;
+    if options.persist.is_some() {
+        command.push_str(" --make-ssh-dir");
+    }
     let mut block = format!(
         "# vers-tunnel {VERSION}: ssh to Vers VMs through the edge (printed by `vers-tunnel ssh-config`)\n\
          Host {host}\n\
@@ -352,8 +360,11 @@ mod tests {
         let plain = block(&[]);
         assert!(!plain.contains("Control"), "{plain}");
         let shared = block(&["--multiplex"]);
-        assert!(shared.starts_with(&plain), "{shared}");
-        let added: Vec<&str> = shared[plain.len()..].lines().collect();
+        // The tunnel makes ~/.ssh, where ssh puts the socket, if it is missing.
+        let with_dir = plain.replace(" %h\n", " --make-ssh-dir %h\n");
+        assert_ne!(with_dir, plain);
+        assert!(shared.starts_with(&with_dir), "{shared}");
+        let added: Vec<&str> = shared[with_dir.len()..].lines().collect();
         assert!(added[0].starts_with("    # "), "{shared}");
         assert_eq!(
             added[1..],

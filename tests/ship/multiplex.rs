@@ -125,13 +125,21 @@ fn install_ssh_config_multiplex_writes_the_block_and_a_rerun_without_it_takes_it
     assert_eq!(ssh_option(&vm, "controlpersist").as_deref(), Some("3600"));
     assert_eq!(
         ssh_option(&vm, "proxycommand"),
-        Some(format!("{} %h", prefix.join("vers-tunnel").display()))
+        Some(format!(
+            "{} --make-ssh-dir %h",
+            prefix.join("vers-tunnel").display()
+        )),
+        "the tunnel makes ~/.ssh, where the control socket goes, when it is missing"
     );
     let vm = install(&[]);
     assert_eq!(
         ssh_option(&vm, "controlmaster").as_deref(),
         Some("false"),
         "re-running without --multiplex turns sharing off again"
+    );
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", prefix.join("vers-tunnel").display()))
     );
 
     for (args, reason) in [

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_vers_tunnel_global_optspecs
-    string join \n p/port= cacert= connect-to= connect-timeout= 4/ipv4 6/ipv6 v/verbose proxy= noproxy= proxy-cacert= h/help V/version
+    string join \n p/port= cacert= connect-to= connect-timeout= 4/ipv4 6/ipv6 v/verbose proxy= noproxy= proxy-cacert= make-ssh-dir h/help V/version
 end
 
 function __fish_vers_tunnel_needs_command
@@ -34,6 +34,7 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -l proxy-cacert -d
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s 4 -l ipv4 -d 'Use IPv4 addresses only'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s v -l verbose -d 'Log connection details to stderr (-vv for more); RUST_LOG overrides'
+complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -l make-ssh-dir -d 'First create ~/.ssh (mode 0700) if it is missing, for ssh\'s control socket (the `ssh-config --multiplex` block sets this)'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s h -l help -d 'Print help'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s V -l version -d 'Print version'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "forward" -d 'Listen on a local port and forward each connection over verified TLS to a VM\'s port'

@@ -3,6 +3,7 @@
 //! behind the edge and a tmux terminal; and one test's world (a temp dir and
 //! a CA) with the tunnel commands that use it.
 
+pub mod account;
 pub mod backend;
 // Shared with tests/ship and the demo; each uses only part of it.
 #[allow(dead_code)]

@@ -204,6 +204,31 @@ mod tests {
         assert_eq!(short.retry().stalled(now).retry(), Admission::Short);
     }
 
+    /// The loop's use of the state, over ten seconds out of descriptors with
+    /// no connection ending: it sleeps until each retry, tries about once a
+    /// second, and says the shortage once.
+    #[test]
+    fn out_of_descriptors_for_ten_seconds_it_tries_once_a_second_not_in_a_busy_loop() {
+        let start = Instant::now();
+        let end = start + Duration::from_secs(10);
+        let (mut state, first) = Admission::Open.out_of_fds(start);
+        let mut said = vec![first];
+        let (mut now, mut tries) = (start, 0);
+        while now <= end {
+            if state.due(now) {
+                tries += 1;
+                let (next, say) = state.retry().out_of_fds(now);
+                state = next;
+                said.push(say);
+            }
+            let wake = state.wake_at(now).expect("a paused state has a timer");
+            assert!(wake > now, "a wait of zero would spin");
+            now = wake;
+        }
+        assert_eq!(tries, 10);
+        assert_eq!(said.iter().flatten().count(), 1, "{said:?}");
+    }
+
     #[test]
     fn open_accepting_has_no_timer_and_ignores_freed_slots() {
         let now = Instant::now();

@@ -1,20 +1,21 @@
 //! `vers-tunnel forward`: a local listener whose every accepted connection gets
 //! its own verified TLS connection to the edge, all of them on the one loop.
 //!
-//! Each connection is a slot ([`slots`]): first `Dialing` (a [`Race`] over the
-//! target's [`addresses`]), then, through a proxy, `Proxying` (the CONNECT
+//! Each connection is a slot (`slots`): first `Dialing` (a [`Race`] over the
+//! target's `addresses`), then, through a proxy, `Proxying` (the CONNECT
 //! exchange), then `Relaying` (a [`Session`], the same pump as the stdio
 //! tunnel's, handshake included). A slot's tokens are its own range, so an
 //! event finds its connection by arithmetic; the times connections need the
-//! loop without an event are kept in [`deadlines`], so a wakeup costs what is
-//! due. Whether new clients are accepted is [`admission`]'s one state. A
+//! loop without an event are kept in `deadlines`, so a wakeup costs what is
+//! due. Whether new clients are accepted is `admission`'s one state; how
+//! many fit in the open-files limit is `descriptors`' budget. A
 //! failure ends only that connection, with a reset and one log line; the
 //! listener keeps serving. Until the handshake is done, a client that leaves
 //! ends its connection at once, so it holds no slot and no descriptor.
 
 use std::fs::File;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,7 +30,6 @@ use crate::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
 use crate::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
-use crate::target::Listen;
 use crate::tls;
 use crate::transport::Transport;
 use crate::via_proxy::{ProxyDial, ProxyLink};
@@ -37,25 +37,18 @@ use crate::via_proxy::{ProxyDial, ProxyLink};
 use addresses::Addresses;
 use admission::{Admission, Say};
 use deadlines::Deadlines;
+use descriptors::{connection_limit, spare_descriptor};
 use slots::Slab;
 
 mod addresses;
 mod admission;
 mod deadlines;
+mod descriptors;
+mod listen;
 mod slots;
 
 /// The first argument that selects this subcommand instead of a tunnel.
 pub const SUBCOMMAND: &str = "forward";
-
-/// Descriptors kept for the rest of the process: the poll, the signal pipe,
-/// the listeners, stdio, the resolver's waker, the spare.
-const RESERVED_FDS: libc::rlim_t = 16;
-/// The open-files limit raised to without `--max-connections`.
-const WANTED_FDS: libc::rlim_t = 65_536;
-/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
-/// when the hard limit is unlimited.
-#[cfg(target_vendor = "apple")]
-const OPEN_MAX: libc::rlim_t = 10_240;
 
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
@@ -82,7 +75,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     // address under way (then the one that won).
     let attempts = addrs.len().min(MAX_ATTEMPTS);
     let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
-    let listeners = listen(&registry, &forward.listen)?;
+    let listeners = listen::listen(&registry, &forward.listen)?;
     // Made now, so that all the forwarder holds while idle is open once it
     // says it is listening.
     let spare = spare_descriptor().ok();
@@ -115,112 +108,6 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         spare,
     };
     forwarder.serve(&mut poller)
-}
-
-/// The listeners for `spec`: the loopback's two (the same port on both,
-/// IPv6 skipped where the machine has none), or the one address given.
-fn listen(registry: &Registry, spec: &Listen) -> Result<Vec<TcpListener>> {
-    let mut listeners = match spec.bind {
-        Some(ip) => vec![bind(SocketAddr::new(ip, spec.port))?],
-        None => loopback(spec.port)?,
-    };
-    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        if !addr.ip().is_loopback() {
-            log::warn!(
-                "warning: {addr} is not the loopback: anyone who can reach it reaches the VM's port"
-            );
-        }
-    }
-    for (i, listener) in listeners.iter_mut().enumerate() {
-        registry
-            .register(listener, Token(LISTENER_BASE + i), Interest::READABLE)
-            .map_err(|source| Error::Setup {
-                what: "registering the listener",
-                source,
-            })?;
-    }
-    Ok(listeners)
-}
-
-/// 127.0.0.1 and ::1 on one port (a free one for port 0: tried a few times,
-/// since another program may hold the port IPv4 picked on IPv6).
-fn loopback(port: u16) -> Result<Vec<TcpListener>> {
-    const TRIES: usize = 8;
-    for _ in 0..TRIES {
-        let v4 = bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))?;
-        let chosen = v4.local_addr().map_or(port, |a| a.port());
-        let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), chosen);
-        match TcpListener::bind(v6) {
-            Ok(l) => return Ok(vec![v4, l]),
-            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
-                log::debug!("no IPv6 loopback here ({e}); listening on IPv4 only");
-                return Ok(vec![v4]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse && port == 0 => continue,
-            Err(source) => return Err(Error::Listen { addr: v6, source }),
-        }
-    }
-    Err(Error::Listen {
-        addr: SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
-        source: io::ErrorKind::AddrInUse.into(),
-    })
-}
-
-fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })
-}
-
-/// How many connections may be open at once, each holding up to
-/// `per_connection` descriptors: `asked`, with the open-files limit raised to
-/// hold them, or an error if it cannot be; without `asked`, as many as the
-/// limit holds once raised towards [`WANTED_FDS`].
-fn connection_limit(asked: Option<usize>, per_connection: libc::rlim_t) -> Result<usize> {
-    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
-    let Some(asked) = asked else {
-        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
-        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
-    };
-    let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
-    let needed = n
-        .saturating_mul(per_connection)
-        .saturating_add(RESERVED_FDS);
-    let limit = raise_nofile_limit(needed);
-    if limit >= needed {
-        return Ok(asked);
-    }
-    Err(Error::TooManyConnections {
-        asked,
-        needed,
-        ceiling: limit,
-        fit: fit(limit),
-    })
-}
-
-/// Raises the soft open-files limit towards `wanted`, as far as the hard
-/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
-fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the live `lim`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    let wanted = wanted.min(lim.rlim_max);
-    #[cfg(target_vendor = "apple")]
-    let wanted = wanted.min(OPEN_MAX);
-    if wanted > lim.rlim_cur {
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: setrlimit reads the live `raised`; failure leaves the limit as it was.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = wanted;
-        }
-    }
-    lim.rlim_cur
 }
 
 /// Where one accepted connection stands.
@@ -832,11 +719,6 @@ impl Drop for Forwarder<'_> {
             }
         }
     }
-}
-
-/// A descriptor to hold in reserve (see `Forwarder::spare`).
-fn spare_descriptor() -> io::Result<File> {
-    File::open("/dev/null")
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

@@ -1,5 +1,6 @@
 //! The process's one `mio::Poll`: waiting with a deadline, with stop signals
-//! turned into [`Error::Interrupted`] wherever the wait happens.
+//! turned into [`Error::Interrupted`] wherever the wait happens; and every
+//! token of the process, in one map, so that no two ranges overlap.
 
 use std::io;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Instant;
 
 use mio::{Events, Poll, Registry, Token, Waker};
 
+use crate::connect::MAX_ATTEMPTS;
 use crate::error::{Error, Result};
 use crate::signals::Signals;
 
@@ -20,8 +22,19 @@ pub const SOCKET: Token = Token(2);
 pub const STDIN: Token = Token(3);
 /// Token of stdout.
 pub const STDOUT: Token = Token(4);
-/// Connection attempts take `ATTEMPT_BASE + index`.
+/// `forward`'s listeners take `LISTENER_BASE + i`, for `i` below [`LISTENERS`].
+pub const LISTENER_BASE: usize = 8;
+/// The most listeners `forward` has: 127.0.0.1 and ::1.
+pub const LISTENERS: usize = 2;
+/// The tunnel's and the doctor's connection attempts take `ATTEMPT_BASE + i`
+/// (the doctor's one per address, however many); `forward` never has these.
 pub const ATTEMPT_BASE: usize = 16;
+/// `forward`'s slot `i` takes the [`SESSION_STRIDE`] tokens from
+/// `SESSION_BASE + i * SESSION_STRIDE`; the tunnel and the doctor never have these.
+pub const SESSION_BASE: usize = 64;
+/// A `forward` slot's tokens: the edge socket, the local socket, then its
+/// race's attempts.
+pub const SESSION_STRIDE: usize = 2 + MAX_ATTEMPTS;
 
 /// Events per wait: the tunnel has a handful of descriptors; `forward` may
 /// have hundreds of connections busy at once (12 bytes an event on Linux).

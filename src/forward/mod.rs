@@ -1,21 +1,24 @@
 //! `vers-tunnel forward`: a local listener whose every accepted connection gets
 //! its own verified TLS connection to the edge, all of them on the one loop.
 //!
-//! Each connection is a slot: first `Dialing` (a [`Race`] over the target's
-//! addresses, resolved at start and looked up again in the background once
-//! they are a minute old or all of them failed), then `Relaying` (a [`Session`], the same
-//! pump as the stdio tunnel's, handshake included). A slot's tokens are its
-//! own range, so an event finds its connection by arithmetic. A failure ends
-//! only that connection, with a reset and one log line; the listener keeps
-//! serving. Until the handshake is done, a client that leaves ends its
-//! connection at once, so it holds no slot and no descriptor.
+//! Each connection is a slot (`slots`): first `Dialing` (a [`Race`] over the
+//! target's `addresses`), then, through a proxy, `Proxying` (the CONNECT
+//! exchange), then `Relaying` (a [`Session`], the same pump as the stdio
+//! tunnel's, handshake included). A slot's tokens are its own range, so an
+//! event finds its connection by arithmetic; the times connections need the
+//! loop without an event are kept in `deadlines`, so a wakeup costs what is
+//! due. Whether new clients are accepted is `admission`'s one state; how
+//! many fit in the open-files limit is `descriptors`' budget. A
+//! failure ends only that connection, with a reset and one log line; the
+//! listener keeps serving. Until the handshake is done, a client that leaves
+//! ends its connection at once, so it holds no slot and no descriptor.
 
 use std::fs::File;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
@@ -23,41 +26,29 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::cli::{Config, ForwardConfig};
-use crate::connect::{self, is_out_of_fds, Hop, Lookup, Race, RaceState, MAX_ATTEMPTS};
+use crate::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
-use crate::poller::{Poller, RESOLVER};
+use crate::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
-use crate::target::{Host, Listen};
 use crate::tls;
 use crate::transport::Transport;
 use crate::via_proxy::{ProxyDial, ProxyLink};
 
+use addresses::Addresses;
+use admission::{Admission, Say};
+use deadlines::Deadlines;
+use descriptors::{connection_limit, spare_descriptor};
+use slots::Slab;
+
+mod addresses;
+mod admission;
+mod deadlines;
+mod descriptors;
+mod listen;
+mod slots;
+
 /// The first argument that selects this subcommand instead of a tunnel.
 pub const SUBCOMMAND: &str = "forward";
-
-/// Tokens of the listeners (at most two: 127.0.0.1 and ::1).
-const LISTENER_BASE: usize = 8;
-/// Slot `i`'s tokens start at `SESSION_BASE + i * STRIDE`.
-const SESSION_BASE: usize = 64;
-/// A slot's tokens: the edge socket, the local socket, then the race's attempts.
-const STRIDE: usize = 2 + MAX_ATTEMPTS;
-/// How often to try accepting again while out of descriptors with no
-/// connection of ours to free one (others in the process may).
-const RETRY_ACCEPT: Duration = Duration::from_secs(1);
-/// Descriptors kept for the rest of the process: the poll, the signal pipe,
-/// the listeners, stdio, the resolver's waker, the spare.
-const RESERVED_FDS: libc::rlim_t = 16;
-/// How old the target's addresses may get before a new connection has them
-/// looked up again (in the background; that connection uses the old ones).
-const REFRESH: Duration = Duration::from_secs(60);
-/// The least time between two lookups, however often every address fails.
-const MIN_REFRESH: Duration = Duration::from_secs(5);
-/// The open-files limit raised to without `--max-connections`.
-const WANTED_FDS: libc::rlim_t = 65_536;
-/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
-/// when the hard limit is unlimited.
-#[cfg(target_vendor = "apple")]
-const OPEN_MAX: libc::rlim_t = 10_240;
 
 /// Listens as `forward` says and serves until a stop signal.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
@@ -84,7 +75,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     // address under way (then the one that won).
     let attempts = addrs.len().min(MAX_ATTEMPTS);
     let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
-    let listeners = listen(&registry, &forward.listen)?;
+    let listeners = listen::listen(&registry, &forward.listen)?;
     // Made now, so that all the forwarder holds while idle is open once it
     // says it is listening.
     let spare = spare_descriptor().ok();
@@ -104,131 +95,19 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         config,
         tls,
         proxy,
-        addrs,
+        addrs: Addresses::new(addrs, resolved_at),
         attempts,
         registry,
         listeners,
-        slots: Vec::new(),
-        free: Vec::new(),
-        live: 0,
+        slots: Slab::new(),
+        deadlines: Deadlines::default(),
         max,
-        at_limit: false,
-        paused_at: None,
+        admission: Admission::Open,
+        starved: Vec::new(),
         busy: Vec::new(),
-        refresh_wanted: false,
-        resume: false,
-        out_of_fds: false,
         spare,
-        lookup: None,
-        resolved_at,
     };
     forwarder.serve(&mut poller)
-}
-
-/// The listeners for `spec`: the loopback's two (the same port on both,
-/// IPv6 skipped where the machine has none), or the one address given.
-fn listen(registry: &Registry, spec: &Listen) -> Result<Vec<TcpListener>> {
-    let mut listeners = match spec.bind {
-        Some(ip) => vec![bind(SocketAddr::new(ip, spec.port))?],
-        None => loopback(spec.port)?,
-    };
-    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        if !addr.ip().is_loopback() {
-            log::warn!(
-                "warning: {addr} is not the loopback: anyone who can reach it reaches the VM's port"
-            );
-        }
-    }
-    for (i, listener) in listeners.iter_mut().enumerate() {
-        registry
-            .register(listener, Token(LISTENER_BASE + i), Interest::READABLE)
-            .map_err(|source| Error::Setup {
-                what: "registering the listener",
-                source,
-            })?;
-    }
-    Ok(listeners)
-}
-
-/// 127.0.0.1 and ::1 on one port (a free one for port 0: tried a few times,
-/// since another program may hold the port IPv4 picked on IPv6).
-fn loopback(port: u16) -> Result<Vec<TcpListener>> {
-    const TRIES: usize = 8;
-    for _ in 0..TRIES {
-        let v4 = bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))?;
-        let chosen = v4.local_addr().map_or(port, |a| a.port());
-        let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), chosen);
-        match TcpListener::bind(v6) {
-            Ok(l) => return Ok(vec![v4, l]),
-            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
-                log::debug!("no IPv6 loopback here ({e}); listening on IPv4 only");
-                return Ok(vec![v4]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse && port == 0 => continue,
-            Err(source) => return Err(Error::Listen { addr: v6, source }),
-        }
-    }
-    Err(Error::Listen {
-        addr: SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
-        source: io::ErrorKind::AddrInUse.into(),
-    })
-}
-
-fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).map_err(|source| Error::Listen { addr, source })
-}
-
-/// How many connections may be open at once, each holding up to
-/// `per_connection` descriptors: `asked`, with the open-files limit raised to
-/// hold them, or an error if it cannot be; without `asked`, as many as the
-/// limit holds once raised towards [`WANTED_FDS`].
-fn connection_limit(asked: Option<usize>, per_connection: libc::rlim_t) -> Result<usize> {
-    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
-    let Some(asked) = asked else {
-        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
-        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
-    };
-    let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
-    let needed = n
-        .saturating_mul(per_connection)
-        .saturating_add(RESERVED_FDS);
-    let limit = raise_nofile_limit(needed);
-    if limit >= needed {
-        return Ok(asked);
-    }
-    Err(Error::TooManyConnections {
-        asked,
-        needed,
-        ceiling: limit,
-        fit: fit(limit),
-    })
-}
-
-/// Raises the soft open-files limit towards `wanted`, as far as the hard
-/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
-fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the live `lim`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    let wanted = wanted.min(lim.rlim_max);
-    #[cfg(target_vendor = "apple")]
-    let wanted = wanted.min(OPEN_MAX);
-    if wanted > lim.rlim_cur {
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: setrlimit reads the live `raised`; failure leaves the limit as it was.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = wanted;
-        }
-    }
-    lim.rlim_cur
 }
 
 /// Where one accepted connection stands.
@@ -260,6 +139,17 @@ impl Conn {
             Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
             Conn::Relaying(session) if session.is_handshaking() => session.local_socket(),
             Conn::Relaying(_) => None,
+        }
+    }
+
+    /// When the connection next needs the loop without an event.
+    fn wake_at(&self) -> Option<Instant> {
+        match self {
+            Conn::Dialing { race, deadline, .. } => {
+                Some(race.wake_at().map_or(*deadline, |at| at.min(*deadline)))
+            }
+            Conn::Proxying { deadline, .. } => Some(*deadline),
+            Conn::Relaying(session) => session.wake_at(),
         }
     }
 
@@ -302,6 +192,18 @@ struct Slot {
     conn: Conn,
     /// The local client, for log lines.
     from: SocketAddr,
+    /// The time noted in the forwarder's deadlines for this connection.
+    scheduled: Option<Instant>,
+}
+
+impl Slot {
+    fn new(conn: Conn, from: SocketAddr) -> Self {
+        Slot {
+            conn,
+            from,
+            scheduled: None,
+        }
+    }
 }
 
 struct Forwarder<'a> {
@@ -309,45 +211,34 @@ struct Forwarder<'a> {
     tls: Arc<ClientConfig>,
     /// The proxy every connection goes through, when one applies.
     proxy: Option<ProxyLink<'a>>,
-    addrs: Vec<SocketAddr>,
+    addrs: Addresses,
     /// The most attempts a connection's race may have pending at once: what
     /// the descriptor budget allows for (a lookup may find more addresses).
     attempts: usize,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
     listeners: Vec<TcpListener>,
-    slots: Vec<Option<Slot>>,
-    /// Free slot numbers, reused before the slot list grows.
-    free: Vec<usize>,
-    live: usize,
+    slots: Slab<Slot>,
+    /// When connections need the loop without an event.
+    deadlines: Deadlines,
     max: usize,
-    /// Accepting waits for a connection to end.
-    at_limit: bool,
-    /// Accepting failed for want of descriptors, at this time.
-    paused_at: Option<Instant>,
+    admission: Admission,
+    /// Races waiting for a descriptor, retried before new clients are
+    /// accepted (they were accepted first).
+    starved: Vec<usize>,
     /// Sessions that stopped with work left, to pump again before waiting.
     busy: Vec<usize>,
-    /// The target's addresses should be looked up again.
-    refresh_wanted: bool,
-    /// A connection ended while accepting waited: try again.
-    resume: bool,
-    /// The shortage of descriptors has been logged and not yet ended.
-    out_of_fds: bool,
     /// A descriptor held while accepting and given up to each accepted
     /// connection's edge socket: one accepted with the last free descriptor
     /// would otherwise have none for the edge. Without it, accepting waits,
     /// and the next client waits in the listen queue.
     spare: Option<File>,
-    /// A lookup of the target's name under way, to refresh `addrs`.
-    lookup: Option<Lookup>,
-    /// When `addrs` were last looked up.
-    resolved_at: Instant,
 }
 
 impl Forwarder<'_> {
     fn serve(&mut self, poller: &mut Poller) -> Result<()> {
         let mut touched: Vec<usize> = Vec::new();
-        let mut accept = true;
+        let mut listener_ready = true;
         loop {
             touched.append(&mut self.busy);
             touched.sort_unstable();
@@ -355,42 +246,34 @@ impl Forwarder<'_> {
             for slot in touched.drain(..) {
                 self.pump(slot);
             }
-            self.expire(Instant::now());
+            let now = Instant::now();
+            self.expire(now);
             // After the pumps: a connection they ended may make room.
-            if accept || std::mem::take(&mut self.resume) {
+            if listener_ready || self.admission.due(now) {
+                self.admission = self.admission.retry();
                 self.retry_starved();
-                if self.paused_at.is_none() {
+                if !self.admission.is_paused() {
                     self.accept();
                 }
             }
-            accept = false;
-            if self.refresh_wanted {
-                self.refresh_wanted = false;
-                self.refresh(poller);
-            }
-            let now_again = !self.busy.is_empty() || self.resume;
-            let wait_until = if now_again {
-                Some(Instant::now())
-            } else {
+            listener_ready = false;
+            self.addrs.refresh(poller, self.config);
+            let wait_until = if self.busy.is_empty() {
                 self.wake_at()
+            } else {
+                Some(Instant::now())
             };
             for event in poller.wait(wait_until)? {
-                let token = event.token().0;
-                if event.token() == RESOLVER {
-                    self.take_lookup();
-                } else if (LISTENER_BASE..SESSION_BASE).contains(&token) {
-                    accept = true;
-                } else if let Some(slot) = token.checked_sub(SESSION_BASE).map(|t| t / STRIDE) {
+                let token = event.token();
+                if token == RESOLVER {
+                    self.addrs.take_lookup(self.config);
+                } else if (LISTENER_BASE..LISTENER_BASE + LISTENERS).contains(&token.0) {
+                    listener_ready = true;
+                } else if let Some(slot) = slots::slot_of(token) {
                     if self.on_event(slot, event) {
                         touched.push(slot);
                     }
                 }
-            }
-            if self
-                .paused_at
-                .is_some_and(|at| at.elapsed() >= RETRY_ACCEPT)
-            {
-                accept = true;
             }
         }
     }
@@ -400,14 +283,10 @@ impl Forwarder<'_> {
     fn accept(&mut self) {
         for i in 0..self.listeners.len() {
             loop {
-                if self.live >= self.max {
-                    if !self.at_limit {
-                        log::warn!(
-                            "{} connections open, the --max-connections limit: new ones wait",
-                            self.live
-                        );
-                        self.at_limit = true;
-                    }
+                if self.slots.live() >= self.max {
+                    let (admission, say) = self.admission.full();
+                    self.admission = admission;
+                    self.say(say);
                     return;
                 }
                 if self.spare.is_none() {
@@ -423,17 +302,14 @@ impl Forwarder<'_> {
                         // Its edge socket takes the spare's number.
                         self.spare = None;
                         self.start(stream, from);
-                        if self.paused_at.is_some() {
+                        if self.admission.is_paused() {
                             return; // Its edge connection found no descriptor.
                         }
-                        self.out_of_fds = false;
+                        self.admission = self.admission.accepted();
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if is_out_of_fds(&e) => {
-                        self.pause();
-                        return;
-                    }
+                    Err(e) if is_out_of_fds(&e) => return self.pause(),
                     // This client gave up while queued; the next may not have.
                     Err(e)
                         if matches!(
@@ -447,63 +323,42 @@ impl Forwarder<'_> {
                     // out of descriptors (the listener will not wake us).
                     Err(e) => {
                         log::warn!("accepting connections: {e}; new ones wait");
-                        self.paused_at = Some(Instant::now());
+                        self.admission = self.admission.stalled(Instant::now());
                         return;
                     }
                 }
             }
         }
-        self.at_limit = false;
+        self.admission = self.admission.drained();
     }
 
-    /// Starts looking the target up again, if it is a name and no lookup runs.
-    fn refresh(&mut self, poller: &mut Poller) {
-        let hop = Hop::of(self.config);
-        let Host::Name(name) = hop.host else {
-            return;
-        };
-        if self.lookup.is_some() || self.resolved_at.elapsed() < MIN_REFRESH {
-            return;
-        }
-        match Lookup::start(poller, name, hop.port) {
-            Ok(lookup) => self.lookup = Some(lookup),
-            Err(e) => log::debug!("{e}"),
-        }
-    }
-
-    /// Takes the refreshed addresses, when the lookup has them; a failed
-    /// lookup keeps the old ones (they may well still work).
-    fn take_lookup(&mut self) {
-        let Some(answer) = self.lookup.as_ref().and_then(Lookup::answer) else {
-            return;
-        };
-        self.lookup = None;
-        self.resolved_at = Instant::now();
-        let hop = Hop::of(self.config);
-        let answer = answer.map_err(|source| hop.resolve_failed(self.config, source));
-        match answer.and_then(|addrs| connect::select(self.config, &hop, addrs)) {
-            Ok(addrs) => {
-                if addrs != self.addrs {
-                    log::info!("{} now resolves to {addrs:?}", hop.host);
-                }
-                self.addrs = addrs;
+    /// Logs what an admission transition asks to be said.
+    fn say(&self, say: Option<Say>) {
+        let live = self.slots.live();
+        match say {
+            Some(Say::AtLimit) => {
+                log::warn!("{live} connections open, the --max-connections limit: new ones wait")
             }
-            Err(e) => log::info!("{e}; keeping the addresses looked up before"),
+            Some(Say::OutOfFds) => {
+                log::warn!("out of file descriptors with {live} connections open: new ones wait")
+            }
+            None => {}
         }
     }
 
     /// Gives the races that waited for a descriptor another go (they were
     /// accepted first, so they come before new connections).
     fn retry_starved(&mut self) {
-        self.paused_at = None;
-        for index in 0..self.slots.len() {
+        let waiting = std::mem::take(&mut self.starved);
+        for (n, &index) in waiting.iter().enumerate() {
             let starved = matches!(
-                self.slots[index].as_ref().map(|s| &s.conn),
+                self.slots.get(index).map(|s| &s.conn),
                 Some(Conn::Dialing { race, .. }) if race.is_starved()
             );
             if starved {
                 self.step_race(index, &[]);
-                if self.paused_at.is_some() {
+                if self.admission.is_paused() {
+                    self.starved.extend_from_slice(&waiting[n + 1..]);
                     return;
                 }
             }
@@ -512,59 +367,45 @@ impl Forwarder<'_> {
 
     /// Stops accepting for want of descriptors, saying so once per shortage.
     fn pause(&mut self) {
-        if !self.out_of_fds {
-            log::warn!(
-                "out of file descriptors with {} connections open: new ones wait",
-                self.live
-            );
-            self.out_of_fds = true;
-        }
-        self.paused_at = Some(Instant::now());
-        self.resume = false;
+        let (admission, say) = self.admission.out_of_fds(Instant::now());
+        self.admission = admission;
+        self.say(say);
     }
 
     /// Gives an accepted connection a slot and starts its race.
     fn start(&mut self, mut local: TcpStream, from: SocketAddr) {
         log::debug!("connection from {from}");
         connect::set_socket_options(&local);
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        });
-        let base = SESSION_BASE + index * STRIDE;
+        let index = self.slots.reserve();
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self
             .registry
-            .register(&mut local, Token(base + 1), interest)
+            .register(&mut local, slots::local_token(index), interest)
         {
             log::warn!("connection from {from}: registering it: {e}");
             reset(&local);
-            self.free.push(index);
+            self.slots.release(index);
             return;
         }
-        if self.resolved_at.elapsed() >= REFRESH {
-            self.refresh_wanted = true;
-        }
-        let race = Race::new(self.addrs.clone(), base + 2, self.attempts);
-        let deadline = Instant::now() + self.config.connect_timeout;
-        self.slots[index] = Some(Slot {
-            conn: Conn::Dialing {
-                local,
-                race,
-                deadline,
-            },
-            from,
-        });
-        self.live += 1;
+        let now = Instant::now();
+        let addrs = self.addrs.for_connection(now);
+        let race = Race::new(addrs, slots::first_attempt_token(index), self.attempts);
+        let deadline = now + self.config.connect_timeout;
+        let conn = Conn::Dialing {
+            local,
+            race,
+            deadline,
+        };
+        self.slots.put(index, Slot::new(conn, from));
         self.step_race(index, &[]);
     }
 
     /// Routes an event to its slot; whether the slot's session needs a pump.
     fn on_event(&mut self, index: usize, event: &Event) -> bool {
-        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+        let Some(slot) = self.slots.get_mut(index) else {
             return false; // An event for a connection that has just ended.
         };
-        let local = event.token().0 == SESSION_BASE + index * STRIDE + 1;
+        let local = event.token() == slots::local_token(index);
         if local
             && slot
                 .conn
@@ -594,7 +435,7 @@ impl Forwarder<'_> {
         let Some(Slot {
             conn: Conn::Dialing { race, .. },
             ..
-        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+        }) = self.slots.get_mut(index)
         else {
             return;
         };
@@ -602,19 +443,21 @@ impl Forwarder<'_> {
             RaceState::Won(sock, addr) => self.relay(index, sock, addr),
             RaceState::Running if race.is_starved() => {
                 // It waits for a descriptor; accepting more would only add waiters.
+                if !self.starved.contains(&index) {
+                    self.starved.push(index);
+                }
                 self.pause();
             }
             RaceState::Running => {}
             RaceState::Lost(attempts) => {
-                // Every address failed: perhaps they are no longer the target's.
-                self.refresh_wanted = true;
+                self.addrs.all_failed();
                 let err = Hop::of(self.config).unreachable(self.config, attempts);
                 self.fail(index, err);
             }
         }
+        self.schedule(index);
     }
 
-    /// The race is won: the slot becomes a session and starts its handshake.
     /// The race is won: straight to the edge, the session starts; through a
     /// proxy, the CONNECT exchange comes first.
     fn relay(&mut self, index: usize, mut sock: TcpStream, addr: SocketAddr) {
@@ -624,11 +467,12 @@ impl Forwarder<'_> {
                 local, deadline, ..
             },
             from,
-        }) = self.slots[index].take()
+            ..
+        }) = self.slots.take(index)
         else {
             return;
         };
-        let edge = Token(SESSION_BASE + index * STRIDE);
+        let edge = slots::edge_token(index);
         let Some(link) = &self.proxy else {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(source) = self.registry.register(&mut sock, edge, interest) {
@@ -645,7 +489,7 @@ impl Forwarder<'_> {
                     addr,
                     deadline,
                 };
-                self.slots[index] = Some(Slot { conn, from });
+                self.slots.put(index, Slot::new(conn, from));
                 self.step_proxy(index);
             }
             Err(e) => self.abort(index, from, local, e),
@@ -658,7 +502,7 @@ impl Forwarder<'_> {
         let Some(Slot {
             conn: Conn::Proxying { dial, .. },
             ..
-        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+        }) = self.slots.get_mut(index)
         else {
             return;
         };
@@ -667,7 +511,7 @@ impl Forwarder<'_> {
         };
         match dial.step(proxy, self.config) {
             Ok(true) => {}
-            Ok(false) => return,
+            Ok(false) => return self.schedule(index),
             Err(e) => return self.fail(index, e),
         }
         let Some(Slot {
@@ -679,7 +523,8 @@ impl Forwarder<'_> {
                     deadline,
                 },
             from,
-        }) = self.slots[index].take()
+            ..
+        }) = self.slots.take(index)
         else {
             return;
         };
@@ -697,11 +542,10 @@ impl Forwarder<'_> {
         addr: SocketAddr,
         deadline: Instant,
     ) {
-        let base = SESSION_BASE + index * STRIDE;
         let tokens = Tokens {
-            edge: Token(base),
-            local_in: Token(base + 1),
-            local_out: Token(base + 1),
+            edge: slots::edge_token(index),
+            local_in: slots::local_token(index),
+            local_out: slots::local_token(index),
         };
         let server_name = self.config.host.server_name();
         let tls = match ClientConnection::new(Arc::clone(&self.tls), server_name) {
@@ -716,10 +560,8 @@ impl Forwarder<'_> {
         };
         let local = Local::Socket(local);
         let session = Session::new(peer, transport, tls, local, tokens, deadline);
-        self.slots[index] = Some(Slot {
-            conn: Conn::Relaying(Box::new(session)),
-            from,
-        });
+        let conn = Conn::Relaying(Box::new(session));
+        self.slots.put(index, Slot::new(conn, from));
         self.pump(index);
     }
 
@@ -727,7 +569,8 @@ impl Forwarder<'_> {
         let Some(Slot {
             conn: Conn::Relaying(session),
             from,
-        }) = self.slots.get_mut(index).and_then(Option::as_mut)
+            ..
+        }) = self.slots.get_mut(index)
         else {
             return;
         };
@@ -737,18 +580,52 @@ impl Forwarder<'_> {
             Ok(Pump::Over(why)) => {
                 log::debug!("connection from {from} over: {why}");
                 session.log_totals();
-                self.slots[index] = None;
                 self.release(index);
             }
             Err(e) => self.fail(index, e),
         }
+        self.schedule(index);
     }
 
-    /// Times out connections whose connect phase has run past its deadline.
+    /// Notes in the deadlines when slot `index` next needs the loop, if
+    /// that changed; the time noted before, if any, goes stale.
+    fn schedule(&mut self, index: usize) {
+        let generation = self.slots.generation(index);
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let at = slot.conn.wake_at();
+        if at == slot.scheduled {
+            return;
+        }
+        slot.scheduled = at;
+        if let (Some(at), Some(generation)) = (at, generation) {
+            self.deadlines.push(at, index, generation);
+        }
+    }
+
+    /// Whether a time in the deadlines is still slot `index`'s.
+    fn is_current(slots: &Slab<Slot>, at: Instant, index: usize, generation: u64) -> bool {
+        slots.generation(index) == Some(generation)
+            && slots
+                .get(index)
+                .is_some_and(|slot| slot.scheduled == Some(at))
+    }
+
+    /// Handles the connections whose time has come: a connect phase past
+    /// its deadline times out, a race's next attempt starts.
     fn expire(&mut self, now: Instant) {
-        for index in 0..self.slots.len() {
-            let expired = match self.slots[index].as_ref().map(|s| &s.conn) {
-                Some(Conn::Dialing { deadline, race, .. }) => {
+        let slots = &self.slots;
+        let due = self.deadlines.due(now, |at, index, generation| {
+            Self::is_current(slots, at, index, generation)
+        });
+        for index in due {
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
+            slot.scheduled = None;
+            let expired = match &slot.conn {
+                Conn::Dialing { deadline, race, .. } => {
                     if now >= *deadline {
                         let hop = Hop::of(self.config);
                         Some(hop.timed_out(self.config, Phase::Connect))
@@ -759,42 +636,35 @@ impl Forwarder<'_> {
                         None
                     }
                 }
-                Some(Conn::Proxying { dial, deadline, .. }) => {
+                Conn::Proxying { dial, deadline, .. } => {
                     let proxy = self.config.route.proxy();
                     proxy
                         .filter(|_| now >= *deadline)
                         .map(|proxy| dial.timed_out(proxy, self.config))
                 }
-                Some(Conn::Relaying(session)) => session.check_deadline(now).err(),
-                None => None,
+                Conn::Relaying(session) => session.check_deadline(now).err(),
             };
-            if let Some(e) = expired {
-                self.fail(index, e);
+            match expired {
+                Some(e) => self.fail(index, e),
+                None => self.schedule(index),
             }
         }
     }
 
     /// The earliest time something must happen without an event.
-    fn wake_at(&self) -> Option<Instant> {
-        let retry = self.paused_at.map(|at| at + RETRY_ACCEPT);
-        self.slots
-            .iter()
-            .flatten()
-            .filter_map(|slot| match &slot.conn {
-                Conn::Dialing { race, deadline, .. } => {
-                    Some(race.wake_at().map_or(*deadline, |at| at.min(*deadline)))
-                }
-                Conn::Proxying { deadline, .. } => Some(*deadline),
-                Conn::Relaying(session) => session.wake_at(),
-            })
-            .chain(retry)
-            .min()
+    fn wake_at(&mut self) -> Option<Instant> {
+        let slots = &self.slots;
+        let next = self
+            .deadlines
+            .next(|at, index, generation| Self::is_current(slots, at, index, generation));
+        let retry = self.admission.wake_at(Instant::now());
+        next.into_iter().chain(retry).min()
     }
 
     /// Ends a connection that failed: one log line, and a reset for the
     /// local client, which must not take a truncated stream for a whole one.
     fn fail(&mut self, index: usize, err: Error) {
-        let Some(slot) = self.slots[index].take() else {
+        let Some(slot) = self.slots.take(index) else {
             return;
         };
         if let Conn::Relaying(session) = &slot.conn {
@@ -810,7 +680,7 @@ impl Forwarder<'_> {
     /// client that only half-closed, having sent nothing, gets a reset: it
     /// must not take the end for the service's answer.
     fn left(&mut self, index: usize) {
-        let Some(slot) = self.slots[index].take() else {
+        let Some(slot) = self.slots.take(index) else {
             return;
         };
         log::info!(
@@ -831,13 +701,11 @@ impl Forwarder<'_> {
         self.release(index);
     }
 
-    /// Frees the slot of an ended connection; accepting resumes if it waited.
+    /// Frees the slot of an ended connection; accepting resumes if it waited
+    /// (at the next turn of the loop: a failure while accepting would recurse).
     fn release(&mut self, index: usize) {
-        self.slots[index] = None;
-        self.free.push(index);
-        self.live -= 1;
-        // Not accepting from here: a failure while accepting would recurse.
-        self.resume = self.at_limit || self.paused_at.is_some();
+        self.slots.release(index);
+        self.admission = self.admission.freed(Instant::now());
     }
 }
 
@@ -845,17 +713,12 @@ impl Drop for Forwarder<'_> {
     /// A stop signal ends every connection mid-stream: a reset, so that no
     /// client takes what it got for the whole stream.
     fn drop(&mut self) {
-        for slot in std::mem::take(&mut self.slots).into_iter().flatten() {
+        for slot in self.slots.drain() {
             if let Some(local) = slot.conn.into_local() {
                 reset(&local);
             }
         }
     }
-}
-
-/// A descriptor to hold in reserve (see `Forwarder::spare`).
-fn spare_descriptor() -> io::Result<File> {
-    File::open("/dev/null")
 }
 
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.

@@ -1,0 +1,79 @@
+//! The forwarder's descriptor budget: how many connections the open-files
+//! limit holds (raising it as far as allowed), and the spare descriptor kept
+//! for an accepted connection's edge socket.
+
+use std::fs::File;
+use std::io;
+
+use crate::error::{Error, Result};
+
+/// Descriptors kept for the rest of the process: the poll, the signal pipe,
+/// the listeners, stdio, the resolver's waker, the spare.
+const RESERVED_FDS: libc::rlim_t = 16;
+/// The open-files limit raised to without `--max-connections`.
+const WANTED_FDS: libc::rlim_t = 65_536;
+/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
+/// when the hard limit is unlimited.
+#[cfg(target_vendor = "apple")]
+const OPEN_MAX: libc::rlim_t = 10_240;
+
+/// How many connections may be open at once, each holding up to
+/// `per_connection` descriptors: `asked`, with the open-files limit raised to
+/// hold them, or an error if it cannot be; without `asked`, as many as the
+/// limit holds once raised towards [`WANTED_FDS`].
+pub(crate) fn connection_limit(
+    asked: Option<usize>,
+    per_connection: libc::rlim_t,
+) -> Result<usize> {
+    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
+    let Some(asked) = asked else {
+        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    };
+    let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
+    let needed = n
+        .saturating_mul(per_connection)
+        .saturating_add(RESERVED_FDS);
+    let limit = raise_nofile_limit(needed);
+    if limit >= needed {
+        return Ok(asked);
+    }
+    Err(Error::TooManyConnections {
+        asked,
+        needed,
+        ceiling: limit,
+        fit: fit(limit),
+    })
+}
+
+/// Raises the soft open-files limit towards `wanted`, as far as the hard
+/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
+fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the live `lim`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    let wanted = wanted.min(lim.rlim_max);
+    #[cfg(target_vendor = "apple")]
+    let wanted = wanted.min(OPEN_MAX);
+    if wanted > lim.rlim_cur {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the live `raised`; failure leaves the limit as it was.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = wanted;
+        }
+    }
+    lim.rlim_cur
+}
+
+/// A descriptor to hold in reserve (the forwarder's `spare`).
+pub(crate) fn spare_descriptor() -> io::Result<File> {
+    File::open("/dev/null")
+}

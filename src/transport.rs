@@ -209,7 +209,11 @@ impl ProxyTls {
         if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.flush_unless_full(stream)?;
+        // Taken is taken: a broken socket is reported by the next flush, which
+        // finds these records still queued, not as a failure of this write.
+        if let Err(e) = self.flush_unless_full(stream) {
+            log::debug!("sending to the proxy: {e}");
+        }
         Ok(taken)
     }
 
@@ -294,16 +298,21 @@ mod tests {
     }
 
     /// A socket in memory: a write takes at most `room` bytes (`WouldBlock`
-    /// at none), a read gives what `input` holds (`WouldBlock` at none).
+    /// at none; `BrokenPipe` once `broken`), a read gives what `input` holds
+    /// (`WouldBlock` at none).
     #[derive(Default)]
     struct Wire {
         sent: Vec<u8>,
         room: usize,
         input: Vec<u8>,
+        broken: bool,
     }
 
     impl Write for Wire {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.broken {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
             if self.room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -395,6 +404,18 @@ mod tests {
             }
         }
         panic!("no handshake in 10 rounds");
+    }
+
+    /// Bytes rustls took are reported taken even when the socket breaks as
+    /// their records go out: the next flush reports the break, and the caller
+    /// never offers those bytes again.
+    #[test]
+    fn a_write_taken_before_the_socket_breaks_is_reported_taken() {
+        let (mut tls, _proxy, mut wire) = handshaken();
+        wire.broken = true;
+        let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
+        assert_eq!(n, 5);
+        assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::BrokenPipe));
     }
 
     /// A write into a full socket is taken, and says so: the records wait,

@@ -72,8 +72,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
             source,
         })?;
     // A connection holds its local socket and, while it dials, an attempt per
-    // address under way (then the one that won).
-    let attempts = addrs.len().min(MAX_ATTEMPTS);
+    // address under way (then the one that won). The budget counts at least
+    // two attempts, so Happy Eyeballs can move on from an address that does
+    // not answer; a race is never capped below MAX_ATTEMPTS (a later lookup
+    // may find more addresses), and one that finds no descriptor waits for one.
+    let attempts = addrs.len().clamp(2, MAX_ATTEMPTS);
     let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
     let listeners = listen::listen(&registry, &forward.listen)?;
     // Made now, so that all the forwarder holds while idle is open once it
@@ -96,7 +99,6 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         tls,
         proxy,
         addrs: Addresses::new(addrs, resolved_at),
-        attempts,
         registry,
         listeners,
         slots: Slab::new(),
@@ -166,11 +168,12 @@ impl Conn {
 }
 
 /// Whether the client of a connection being set up has gone, as `event` on
-/// its socket shows: a reset (an error, or a hang-up, since our side is not
-/// shut yet), or an EOF before it sent a byte. Nothing is read from it before
-/// the handshake, so anything it sent is still there to peek at: a client
-/// that sent and then shut its write side may be waiting for the answer
-/// (a half-close looks the same as a close), and it stays.
+/// its socket shows: a reset (an error, a hang-up while our side is not shut,
+/// or a peek that fails). An EOF is not leaving: TCP cannot tell a close from
+/// a half-close, and a client that shuts its write side having sent nothing
+/// may be waiting for a server-first banner (`nc -N HOST PORT </dev/null`).
+/// Such a connection is set up as usual, and ends at the first write if the
+/// client has really gone; `--connect-timeout` bounds the wait for the edge.
 fn client_left(local: &TcpStream, event: &Event) -> bool {
     if event.is_error() || event.is_write_closed() {
         return true;
@@ -179,7 +182,7 @@ fn client_left(local: &TcpStream, event: &Event) -> bool {
         return false;
     }
     match local.peek(&mut [0]) {
-        Ok(n) => n == 0,
+        Ok(_) => false,
         Err(e) => !matches!(
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
@@ -212,9 +215,6 @@ struct Forwarder<'a> {
     /// The proxy every connection goes through, when one applies.
     proxy: Option<ProxyLink<'a>>,
     addrs: Addresses,
-    /// The most attempts a connection's race may have pending at once: what
-    /// the descriptor budget allows for (a lookup may find more addresses).
-    attempts: usize,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
     listeners: Vec<TcpListener>,
@@ -389,7 +389,7 @@ impl Forwarder<'_> {
         }
         let now = Instant::now();
         let addrs = self.addrs.for_connection(now);
-        let race = Race::new(addrs, slots::first_attempt_token(index), self.attempts);
+        let race = Race::new(addrs, slots::first_attempt_token(index), MAX_ATTEMPTS);
         let deadline = now + self.config.connect_timeout;
         let conn = Conn::Dialing {
             local,

@@ -102,24 +102,25 @@ fn ip_literal_sends_no_sni_and_is_verified_against_the_ip() {
         .assert_failure(4, &["not valid for 127.0.0.1", "covers x.vm.vers.sh"]);
 }
 
-/// `openssl s_server` limited to one old protocol version, on a free port.
+/// `openssl s_server` for one connection on a free port, with HOST's
+/// certificate from the test CA and `args` of its own.
 struct OldServer {
     child: std::process::Child,
     addr: SocketAddr,
 }
 
 impl OldServer {
+    /// Limited to one old protocol version.
     fn start(w: &World, version_flag: &str) -> OldServer {
-        let leaf = w.ca.leaf(&[HOST]);
-        let cert = w.dir.path().join(format!("old{version_flag}.crt"));
-        let key = w.dir.path().join(format!("old{version_flag}.key"));
-        std::fs::write(&cert, &leaf.cert_pem).unwrap();
-        std::fs::write(&key, &leaf.key_pem).unwrap();
+        // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
+        Self::with(w, &[version_flag, "-cipher", "DEFAULT:@SECLEVEL=0"])
+    }
+
+    fn with(w: &World, args: &[&str]) -> OldServer {
+        let (cert, key) = write_leaf(w, HOST);
         let mut child = Command::new("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-naccept", "1"])
-            .arg(version_flag)
-            // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+            .args(args)
             .arg("-cert")
             .arg(&cert)
             .arg("-key")
@@ -148,6 +149,40 @@ impl Drop for OldServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A certificate for `name` from the test CA, and its key, as PEM files.
+fn write_leaf(w: &World, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let leaf = w.ca.leaf(&[name]);
+    let cert = w.dir.path().join(format!("{name}.crt"));
+    let key = w.dir.path().join(format!("{name}.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    (cert, key)
+}
+
+#[test]
+fn a_warning_alert_from_the_server_prints_nothing_on_a_clean_session() {
+    // s_server with a second certificate for another name sends an
+    // unrecognized_name warning to a client that asks for HOST, and goes on.
+    let w = World::new();
+    let (cert2, key2) = write_leaf(&w, "other.test");
+    let (cert2, key2) = (cert2.to_str().unwrap(), key2.to_str().unwrap());
+    let server = OldServer::with(
+        &w,
+        &[
+            "-tls1_2",
+            "-servername",
+            "other.test",
+            "-cert2",
+            cert2,
+            "-key2",
+            key2,
+        ],
+    );
+    let run = util::run(&mut w.tunnel(server.addr, HOST), b"hello\n");
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    assert_eq!(run.stderr, "", "a clean session prints nothing");
 }
 
 #[test]

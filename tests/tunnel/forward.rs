@@ -6,6 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::doctor::support::Service;
 #[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{
@@ -228,24 +229,13 @@ fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
     );
 }
 
-/// How a test client leaves a connection it has not used.
-#[derive(Debug, Clone, Copy)]
-enum Leave {
-    /// close(): a FIN, having sent nothing.
-    Close,
-    /// A reset (SO_LINGER 0).
-    Reset,
-}
-
-impl Leave {
-    fn leave(self, s: TcpStream) {
-        if let Leave::Reset = self {
-            socket2::SockRef::from(&s)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
-        }
-        drop(s);
-    }
+/// Leaves with a reset (SO_LINGER 0), as a killed client with unread bytes
+/// does: unlike a FIN, which may be a half-close, that is the client gone.
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
 }
 
 /// Far longer than any test here waits: what a left connection held until
@@ -271,12 +261,12 @@ fn a_client_that_leaves_during_the_handshake_gives_its_slot_to_the_next_at_once(
     let mut cmd = forward(&w, edges, "0");
     cmd.args(["--max-connections", "1", "--connect-timeout", LONG_TIMEOUT]);
     let fwd = Forwarder::start(&mut cmd);
-    for (n, how) in [(1, Leave::Close), (2, Leave::Reset)] {
+    for n in [1, 2] {
         let s = fwd.connect();
         util::wait_until(promptly(), "the forwarder to reach the edge", || {
             silent.accepted() == n
         });
-        how.leave(s);
+        reset(s);
     }
     let mut s = fwd.connect();
     s.write_all(b"ping").unwrap();
@@ -302,18 +292,36 @@ fn a_client_that_leaves_while_the_edge_or_its_proxy_does_not_answer_leaves_no_de
         }
         let fwd = Forwarder::start(&mut cmd);
         let idle = util::descriptors(fwd.pid);
-        for how in [Leave::Close, Leave::Reset] {
-            // Through the proxy: once it has the CONNECT.
-            let asked = proxy.requests().len() + usize::from(via_proxy);
-            let s = fwd.connect();
-            util::wait_until(promptly(), "the forwarder to dial", || {
-                util::descriptors(fwd.pid) > idle && proxy.requests().len() == asked
-            });
-            how.leave(s);
-            let what = format!("via proxy {via_proxy}, {how:?}: its descriptors freed");
-            util::wait_until(promptly(), &what, || util::descriptors(fwd.pid) == idle);
-        }
+        // Through the proxy: once it has the CONNECT.
+        let asked = proxy.requests().len() + usize::from(via_proxy);
+        let s = fwd.connect();
+        util::wait_until(promptly(), "the forwarder to dial", || {
+            util::descriptors(fwd.pid) > idle && proxy.requests().len() == asked
+        });
+        reset(s);
+        let what = format!("via proxy {via_proxy}: its descriptors freed");
+        util::wait_until(promptly(), &what, || util::descriptors(fwd.pid) == idle);
     }
+}
+
+#[test]
+fn a_client_that_half_closes_having_sent_nothing_during_setup_gets_the_banner() {
+    // `nc -N HOST PORT </dev/null` reading a server-first banner: its FIN
+    // reaches the forwarder while the edge's handshake is still under way.
+    let w = World::new();
+    let service = Service::start(b"SSH-2.0-banner\r\n");
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(service.addr)
+        .start();
+    let gate = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fwd = Forwarder::start(&mut forward(&w, gate.local_addr().unwrap(), "0"));
+    let mut s = fwd.connect();
+    s.shutdown(Shutdown::Write).unwrap();
+    let (held, _) = gate.accept().unwrap();
+    net::splice(held, edge.addr());
+    let (answer, err) = read_all(&mut s);
+    assert!(err.is_none(), "{err:?}: {:?}", fwd.stderr());
+    assert_eq!(answer, b"SSH-2.0-banner\r\n");
 }
 
 #[test]

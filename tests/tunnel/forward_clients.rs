@@ -349,7 +349,7 @@ fn max_connections_no_open_files_limit_can_hold_is_refused_before_listening() {
     let run = util::run(&mut with_open_files_limits(&cmd, 64, 100), b"");
     run.assert_failure(
         2,
-        &["--max-connections 100 needs up to 216 open files, and the open-files limit cannot go above 100 (ulimit -Hn): at most 42 connections fit"],
+        &["--max-connections 100 needs up to 316 open files, and the open-files limit cannot go above 100 (ulimit -Hn): at most 28 connections fit"],
     );
 }
 

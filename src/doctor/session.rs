@@ -333,16 +333,20 @@ impl Session {
                 Err(Broke::Tls(source)) if self.probe.was_asked() && bytes.is_empty() => {
                     return Err(Stop::from(self.tls_error(source)));
                 }
+                // A session that broke at the TLS layer, as the tunnel
+                // words and numbers it; counting what was decrypted before
+                // the record that broke it.
                 Err(Broke::Tls(source)) => {
-                    let broke = Error::Unclean {
+                    let mut buf = [0; FIRST_BYTES];
+                    while let Ok(n @ 1..) = self.conn.reader().read(&mut buf) {
+                        let room = FIRST_BYTES - bytes.len().min(FIRST_BYTES);
+                        bytes.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                    return Err(Stop::from(Error::Unclean {
                         host: self.host.clone(),
                         received: bytes.len() as u64,
                         cause: UncleanCause::Tls(source),
-                    };
-                    return Err(Stop {
-                        exit: exit::TLS,
-                        verdict: broke.to_string(),
-                    });
+                    }));
                 }
             };
             let mut buf = [0; FIRST_BYTES];

@@ -3,7 +3,7 @@
 //! exchange with it ([`crate::via_proxy`]); all within one deadline.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::thread;
@@ -16,6 +16,7 @@ use crate::cli::{Config, Family};
 use crate::error::{self, Error, Phase, Result};
 use crate::poller::{Poller, ATTEMPT_BASE};
 use crate::proxy::{Proxy, Route};
+use crate::resolve;
 use crate::target::Host;
 use crate::transport::Transport;
 use crate::via_proxy;
@@ -222,11 +223,11 @@ impl Lookup {
         };
         let waker = poller.resolver_waker().map_err(setup)?;
         let (tx, rx) = mpsc::channel();
-        let query = (name.to_string(), port);
+        let name = name.to_string();
         thread::Builder::new()
             .name("resolver".into())
             .spawn(move || {
-                let answer = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+                let answer = resolve::lookup(&name, port);
                 // The receiver is gone only if the loop gave up; nothing to do then.
                 let _ = tx.send(answer);
                 let _ = waker.wake();

@@ -695,8 +695,9 @@ pub fn describe_no_service(port: u16) -> String {
 }
 
 /// An I/O error in plain lowercase words: from its errno when the system
-/// gave one, else from what it wraps (a TLS error, or a message written for
-/// it), else from its kind. Never std's text with its "(os error N)".
+/// gave one, else from what it wraps (a TLS error, a resolver's code, a
+/// message written for it), else from its kind. Never std's text with its
+/// "(os error N)".
 pub fn describe_io(err: &io::Error) -> String {
     if let Some(errno) = err.raw_os_error() {
         return match errno_words(errno) {
@@ -707,7 +708,9 @@ pub fn describe_io(err: &io::Error) -> String {
     match err.get_ref() {
         Some(inner) => match inner.downcast_ref::<rustls::Error>() {
             Some(tls) => describe_tls_error(tls, "the server", false, false),
-            None => message_words(&inner.to_string()),
+            // Ours ([`crate::resolve::LookupError`], or a message written
+            // for the error): already in plain words.
+            None => inner.to_string(),
         },
         None => kind_words(err.kind(), None),
     }
@@ -772,20 +775,6 @@ fn kind_words(kind: io::ErrorKind, errno: Option<i32>) -> String {
         ("", Some(errno)) => format!("system error {errno}"),
         ("", None) => kind.to_string(),
         (words, _) => words.to_string(),
-    }
-}
-
-/// A message written for an I/O error (ours, or std's for a failed name
-/// lookup, which keeps getaddrinfo's code to itself), lowercase, without
-/// std's "failed to lookup address information: " prefix.
-fn message_words(text: &str) -> String {
-    let text = text
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -947,8 +936,10 @@ mod tests {
     fn io_errors_read_as_plain_words() {
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
         assert_eq!(describe_io(&refused), "connection refused");
-        let lookup =
-            io::Error::other("failed to lookup address information: Name or service not known");
+        let lookup = io::Error::new(
+            io::ErrorKind::NotFound,
+            crate::resolve::LookupError(libc::EAI_NONAME),
+        );
         assert_eq!(describe_io(&lookup), "name or service not known");
     }
 

@@ -30,6 +30,7 @@ pub mod poller;
 pub mod proxy;
 mod records;
 pub mod relay;
+mod resolve;
 pub mod signals;
 pub mod ssh_config;
 pub mod stdio;

@@ -548,7 +548,7 @@ fn handshake_with(hop: &Hop, host: &str, addr: &SocketAddr) -> String {
 
 impl Hop {
     /// Whether this is the proxy.
-    pub fn is_proxy(&self) -> bool {
+    fn is_proxy(&self) -> bool {
         matches!(self, Hop::Proxy(_))
     }
 

@@ -164,7 +164,8 @@ stops at the first step that fails.
 
 Exit status: 0 every step passed, 2 usage or an unusable CA file, 3 the name does not
 resolve or no TCP connection, 4 TLS or certificate failure, 6 TLS completed but nothing
-on the VM accepted the connection; 1 the report could not be written, 128+N signal N.";
+on the VM accepted the connection, 5 the service spoke but the session then broke at
+the TLS layer (as the tunnel's 5); 1 the report could not be written, 128+N signal N.";
 
 /// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
 #[derive(Debug, Parser)]

@@ -3,7 +3,7 @@
 //! exchange with it ([`crate::via_proxy`]); all within one deadline.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::thread;
@@ -13,9 +13,10 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::cli::{Config, Family};
-use crate::error::{Error, Phase, ProxyPhase, ProxyProblem, Result};
+use crate::error::{self, Error, Phase, Result};
 use crate::poller::{Poller, ATTEMPT_BASE};
 use crate::proxy::{Proxy, Route};
+use crate::resolve;
 use crate::target::Host;
 use crate::transport::Transport;
 use crate::via_proxy;
@@ -92,54 +93,48 @@ impl<'a> Hop<'a> {
         }
     }
 
-    /// The name did not resolve.
-    pub fn resolve_failed(&self, config: &Config, source: io::Error) -> Error {
+    /// How messages name this hop.
+    pub fn name(&self, config: &Config) -> error::Hop {
         match self.proxy {
-            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::Resolve(source)),
-            None => Error::Resolve {
-                host: self.host.to_string(),
-                source,
+            Some(proxy) => via_proxy::name(config, proxy),
+            None => error::Hop::Edge {
+                target: config.target(),
             },
         }
     }
 
+    /// The name did not resolve.
+    pub fn resolve_failed(&self, config: &Config, source: io::Error) -> Error {
+        Error::Resolve {
+            hop: self.name(config),
+            host: self.host.to_string(),
+            source,
+        }
+    }
+
     fn no_address(&self, config: &Config, family: &'static str) -> Error {
-        match self.proxy {
-            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::NoAddress { family }),
-            None => Error::NoAddress {
-                host: self.host.to_string(),
-                family,
-            },
+        Error::NoAddress {
+            hop: self.name(config),
+            host: self.host.to_string(),
+            family,
         }
     }
 
     /// Every address failed.
     pub fn unreachable(&self, config: &Config, attempts: Vec<(SocketAddr, io::Error)>) -> Error {
-        match self.proxy {
-            Some(proxy) => via_proxy::error(config, proxy, ProxyProblem::Connect(attempts)),
-            None => Error::Connect {
-                target: config.target(),
-                attempts,
-            },
+        Error::Connect {
+            hop: self.name(config),
+            attempts,
         }
     }
 
     /// The connect phase ran out of time in `phase`.
     pub fn timed_out(&self, config: &Config, phase: Phase) -> Error {
-        let Some(proxy) = self.proxy else {
-            return Error::Timeout {
-                target: config.target(),
-                phase,
-                after: config.connect_timeout,
-            };
-        };
-        let phase = match phase {
-            Phase::Resolve => ProxyPhase::Resolve,
-            Phase::Connect => ProxyPhase::Connect,
-            Phase::Handshake => ProxyPhase::Handshake,
-        };
-        let after = config.connect_timeout;
-        via_proxy::error(config, proxy, ProxyProblem::Timeout { phase, after })
+        Error::Timeout {
+            hop: self.name(config),
+            phase,
+            after: config.connect_timeout,
+        }
     }
 }
 
@@ -228,11 +223,11 @@ impl Lookup {
         };
         let waker = poller.resolver_waker().map_err(setup)?;
         let (tx, rx) = mpsc::channel();
-        let query = (name.to_string(), port);
+        let name = name.to_string();
         thread::Builder::new()
             .name("resolver".into())
             .spawn(move || {
-                let answer = query.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+                let answer = resolve::lookup(&name, port);
                 // The receiver is gone only if the loop gave up; nothing to do then.
                 let _ = tx.send(answer);
                 let _ = waker.wake();

@@ -53,19 +53,43 @@ pub enum Phase {
     Connect,
     /// Waiting for the TLS handshake to finish.
     Handshake,
+    /// Waiting for the proxy's answer to CONNECT (a proxy hop only).
+    Answer,
 }
 
-/// Where the proxy part of a connection was when time ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyPhase {
-    /// Looking the proxy's name up.
-    Resolve,
-    /// Waiting for a TCP connection to the proxy.
-    Connect,
-    /// Waiting for the TLS handshake with an `https://` proxy.
-    Handshake,
-    /// Waiting for the proxy's answer to CONNECT.
-    Answer,
+/// The hop of the route a connection failure happened on: the edge, or the
+/// proxy in front of it. The same failure reads the same way on either,
+/// naming the hop.
+#[derive(Debug, Clone)]
+pub enum Hop {
+    /// The edge (or `--connect-to`'s host).
+    Edge {
+        /// Host and port as the user named them.
+        target: String,
+    },
+    /// The proxy (boxed: every connection error carries a hop).
+    Proxy(Box<ProxyName>),
+}
+
+/// A proxy as messages name it: never with its password.
+#[derive(Debug, Clone)]
+pub struct ProxyName {
+    /// The proxy's URL, its password replaced by `***`.
+    pub url: String,
+    /// Where the proxy came from: `--proxy` or the variable's name.
+    pub from: &'static str,
+    /// The `host:port` the CONNECT request names.
+    pub target: String,
+    /// The URL has an `@` after its host part ([`crate::proxy::ProxyUrl::cut_userinfo`]):
+    /// its port may be part of a password, so addresses are shown without it.
+    pub cut_userinfo: bool,
+}
+
+/// `http://proxy:3128 (from ALL_PROXY)`.
+impl fmt::Display for ProxyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (from {})", self.url, self.from)
+    }
 }
 
 /// Why a tunnel did not end cleanly.
@@ -90,50 +114,59 @@ pub enum Error {
         /// What rustls said.
         source: rustls::Error,
     },
-    /// The host name could not be resolved.
+    /// A hop's name could not be resolved.
     Resolve {
+        /// The hop.
+        hop: Hop,
         /// The name looked up.
         host: String,
         /// The resolver's answer.
         source: io::Error,
     },
-    /// The name resolved, but to no address of the requested family.
+    /// A hop's name resolved, but to no address of the requested family.
     NoAddress {
+        /// The hop.
+        hop: Hop,
         /// The name looked up.
         host: String,
         /// "IPv4 " or "IPv6 " (with `-4`/`-6`), or "" for any family.
         family: &'static str,
     },
-    /// Every address refused or failed.
+    /// Every address of a hop refused or failed.
     Connect {
-        /// Host and port as the user named them.
-        target: String,
+        /// The hop.
+        hop: Hop,
         /// Each address tried, with its failure.
         attempts: Vec<(SocketAddr, io::Error)>,
     },
-    /// The connect phase (resolve, TCP, TLS handshake) ran out of time.
+    /// The connect phase (resolve, TCP, TLS handshake, a proxy's answer) ran
+    /// out of time.
     Timeout {
-        /// Host and port as the user named them.
-        target: String,
+        /// The hop under way.
+        hop: Hop,
         /// The phase that was under way.
         phase: Phase,
         /// The connect timeout in force.
         after: Duration,
     },
-    /// The TLS handshake failed.
+    /// The TLS handshake with a hop failed.
     Tls {
+        /// The hop.
+        hop: Hop,
         /// The name the certificate was checked against.
         host: String,
         /// The address the handshake ran over.
         addr: SocketAddr,
-        /// The TLS error.
-        source: rustls::Error,
+        /// The TLS error (boxed, as `Result`s carry `Error`).
+        source: Box<rustls::Error>,
         /// Whether the server asked for a client certificate.
         client_cert_requested: bool,
     },
-    /// The socket failed, or the server closed it, during the TLS handshake.
+    /// The socket failed, or the peer closed it, during the TLS handshake.
     HandshakeIo {
-        /// The name the certificate was checked against.
+        /// The hop.
+        hop: Hop,
+        /// The name the certificate was to be checked against.
         host: String,
         /// The address the handshake ran over.
         addr: SocketAddr,
@@ -204,56 +237,18 @@ pub enum Error {
         /// The signal number.
         signal: i32,
     },
-    /// The proxy could not be reached, or did not open the tunnel.
+    /// The proxy was reached, but did not open the tunnel.
     Proxy {
-        /// The proxy's URL, its password replaced by `***`.
-        proxy: String,
-        /// Where the proxy came from: `--proxy` or the variable's name.
-        from: &'static str,
-        /// The `host:port` the CONNECT request names.
-        target: String,
+        /// The proxy.
+        proxy: Box<ProxyName>,
         /// What went wrong (boxed: it is large, and `Result`s carry `Error`).
         problem: Box<ProxyProblem>,
-        /// The URL has an `@` after its host part ([`crate::proxy::ProxyUrl::cut_userinfo`]).
-        cut_userinfo: bool,
     },
 }
 
-/// What went wrong with a proxy (the cause, in [`Error::Proxy`]).
+/// How a reached proxy failed to open the tunnel (the cause, in [`Error::Proxy`]).
 #[derive(Debug)]
 pub enum ProxyProblem {
-    /// The proxy's name did not resolve.
-    Resolve(io::Error),
-    /// The proxy's name resolved, but to no address of the requested family.
-    NoAddress {
-        /// "IPv4 " or "IPv6 " (with `-4`/`-6`), or "" for any family.
-        family: &'static str,
-    },
-    /// Every address of the proxy refused or failed.
-    Connect(Vec<(SocketAddr, io::Error)>),
-    /// The connect phase ran out of time in this part of the proxy exchange.
-    Timeout {
-        /// The phase that was under way.
-        phase: ProxyPhase,
-        /// The connect timeout in force.
-        after: Duration,
-    },
-    /// The TLS handshake with an `https://` proxy failed.
-    Tls {
-        /// The name the proxy's certificate was checked against.
-        host: String,
-        /// The proxy's address.
-        addr: SocketAddr,
-        /// The TLS error.
-        source: rustls::Error,
-    },
-    /// The socket failed, or the proxy closed it, during the TLS handshake with it.
-    TlsIo {
-        /// The proxy's address.
-        addr: SocketAddr,
-        /// What happened; `UnexpectedEof` for a close.
-        source: io::Error,
-    },
     /// The socket failed while the CONNECT exchange was under way.
     Io(io::Error),
     /// The proxy closed the connection before its answer's header was complete.
@@ -371,7 +366,7 @@ impl Error {
                 exit::CONNECT
             }
             Error::Timeout { phase, .. } => match phase {
-                Phase::Resolve | Phase::Connect => exit::CONNECT,
+                Phase::Resolve | Phase::Connect | Phase::Answer => exit::CONNECT,
                 Phase::Handshake => exit::TLS,
             },
             Error::Tls { .. } | Error::HandshakeIo { .. } => exit::TLS,
@@ -384,15 +379,7 @@ impl Error {
             Error::Interrupted { signal } => {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
             }
-            Error::Proxy { problem, .. } => match **problem {
-                ProxyProblem::Tls { .. }
-                | ProxyProblem::TlsIo { .. }
-                | ProxyProblem::Timeout {
-                    phase: ProxyPhase::Handshake,
-                    ..
-                } => exit::TLS,
-                _ => exit::CONNECT,
-            },
+            Error::Proxy { .. } => exit::CONNECT,
         }
     }
 
@@ -402,8 +389,26 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The proxy could not be reached, and its URL has an `@` after the host
+    /// part: the likeliest cause is a password that cut the URL short.
+    fn may_be_a_cut_password(&self) -> bool {
+        let hop = match self {
+            Error::Resolve { hop, .. }
+            | Error::NoAddress { hop, .. }
+            | Error::Connect { hop, .. } => hop,
+            Error::Timeout {
+                hop,
+                phase: Phase::Resolve | Phase::Connect,
+                ..
+            } => hop,
+            _ => return false,
+        };
+        matches!(hop, Hop::Proxy(proxy) if proxy.cut_userinfo)
+    }
+
+    /// The message, without the cut-password hint.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::CaFileRead { path, source } => write!(
                 f,
@@ -414,60 +419,74 @@ impl fmt::Display for Error {
             Error::CaFileInvalid { path, problem } => {
                 write!(f, "CA file {} is unusable: {problem}", path.display())
             }
-            Error::TlsSetup { source } => write!(f, "setting up TLS: {source}"),
-            Error::Resolve { host, source } => {
-                write!(f, "could not resolve {host}: {}", describe_io(source))
+            Error::TlsSetup { source } => write!(
+                f,
+                "setting up TLS: {}",
+                describe_tls_error(source, "the server", false, false)
+            ),
+            Error::Resolve { hop, host, source } => write!(
+                f,
+                "could not resolve {}: {}",
+                hop.named(host),
+                describe_io(source)
+            ),
+            Error::NoAddress { hop, host, family } => {
+                write!(f, "{} has no {family}address", hop.named(host))
             }
-            Error::NoAddress { host, family } => {
-                write!(f, "{host} has no {family}address")
-            }
-            Error::Connect { target, attempts } => {
-                write!(f, "could not connect to {target}: ")?;
+            Error::Connect { hop, attempts } => {
+                write!(f, "could not connect to {}: ", hop.named_as_target())?;
                 for (i, (addr, err)) in attempts.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "; " };
-                    write!(f, "{sep}{addr}: {}", describe_io(err))?;
+                    write!(f, "{sep}{}: {}", hop.address(addr), describe_io(err))?;
                 }
                 Ok(())
             }
-            Error::Timeout {
-                target,
-                phase,
-                after,
-            } => {
-                let during = match phase {
-                    Phase::Resolve => "resolving the name",
-                    Phase::Connect => "waiting for a TCP connection",
-                    Phase::Handshake => "waiting for the TLS handshake",
+            Error::Timeout { hop, phase, after } => {
+                let during = match (phase, hop) {
+                    (Phase::Resolve, Hop::Edge { .. }) => "resolving the name".to_string(),
+                    (Phase::Resolve, Hop::Proxy(_)) => "resolving its name".to_string(),
+                    (Phase::Connect, _) => "waiting for a TCP connection".to_string(),
+                    (Phase::Handshake, Hop::Edge { .. }) => "waiting for the TLS handshake".to_string(),
+                    (Phase::Handshake, Hop::Proxy(_)) => {
+                        "waiting for the TLS handshake with it".to_string()
+                    }
+                    (Phase::Answer, Hop::Edge { .. }) => "waiting for the proxy's answer".to_string(),
+                    (Phase::Answer, Hop::Proxy(proxy)) => {
+                        format!("waiting for its answer to CONNECT {}", proxy.target)
+                    }
                 };
                 write!(
                     f,
-                    "timed out connecting to {target} after {}s, {during} (see --connect-timeout)",
+                    "timed out connecting to {} after {}s, {during} (see --connect-timeout)",
+                    hop.named_as_target(),
                     after.as_secs_f64()
                 )
             }
             Error::Tls {
+                hop,
                 host,
                 addr,
                 source,
                 client_cert_requested,
             } => write!(
                 f,
-                "TLS handshake with {host} ({addr}) failed: {}",
-                describe_tls_error(source, host, *client_cert_requested)
+                "{}{}",
+                handshake_with(hop, host, addr),
+                describe_tls_error(source, host, hop.is_proxy(), *client_cert_requested)
             ),
-            Error::HandshakeIo { host, addr, source } => {
-                if source.kind() == io::ErrorKind::UnexpectedEof {
-                    write!(
-                        f,
-                        "TLS handshake with {host} ({addr}) failed: the server closed the connection"
-                    )
+            Error::HandshakeIo {
+                hop,
+                host,
+                addr,
+                source,
+            } => {
+                let why = if source.kind() == io::ErrorKind::UnexpectedEof {
+                    let who = if hop.is_proxy() { "proxy" } else { "server" };
+                    format!("the {who} closed the connection")
                 } else {
-                    write!(
-                        f,
-                        "TLS handshake with {host} ({addr}) failed: {}",
-                        describe_io(source)
-                    )
-                }
+                    describe_io(source)
+                };
+                write!(f, "{}{why}", handshake_with(hop, host, addr))
             }
             Error::Unclean {
                 host,
@@ -484,7 +503,9 @@ impl fmt::Display for Error {
                         "the server closed TCP without TLS close_notify, so the data may be truncated"
                     ),
                     UncleanCause::Io(e) => write!(f, "{}", describe_io(e)),
-                    UncleanCause::Tls(e) => write!(f, "{}", describe_tls_error(e, host, false)),
+                    UncleanCause::Tls(e) => {
+                        write!(f, "{}", describe_tls_error(e, host, false, false))
+                    }
                 }
             }
             Error::NoService { host, port } => write!(
@@ -515,100 +536,74 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Interrupted { signal } => write!(f, "stopped by signal {signal}"),
-            Error::Proxy {
-                proxy,
-                from,
-                target,
-                problem,
-                cut_userinfo,
-            } => {
-                let proxy = format!("{proxy} (from {from})");
-                describe_proxy_problem(f, &proxy, target, problem, *cut_userinfo)?;
-                let unreachable = matches!(
-                    **problem,
-                    ProxyProblem::Resolve(_)
-                        | ProxyProblem::NoAddress { .. }
-                        | ProxyProblem::Connect(_)
-                        | ProxyProblem::Timeout {
-                            phase: ProxyPhase::Resolve | ProxyPhase::Connect,
-                            ..
-                        }
-                );
-                if *cut_userinfo && unreachable {
-                    f.write_str(
-                        "; the URL has an '@' after the host it names, so its password probably \
-                         holds a '/', '?' or '#', which ends the host part early: percent-encode \
-                         them (%2F, %3F, %23)",
-                    )?;
-                }
-                Ok(())
-            }
+            Error::Proxy { proxy, problem } => describe_proxy_problem(f, proxy, problem),
         }
     }
 }
 
-/// One line for a proxy failure; `proxy` is the redacted URL and its source.
-/// With `cut_userinfo` the port may be part of a password: addresses are
-/// shown without it.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f)?;
+        if self.may_be_a_cut_password() {
+            f.write_str(
+                "; the URL has an '@' after the host it names, so its password probably \
+                 holds a '/', '?' or '#', which ends the host part early: percent-encode \
+                 them (%2F, %3F, %23)",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The "TLS handshake with ... failed: " that starts a handshake failure's message.
+fn handshake_with(hop: &Hop, host: &str, addr: &SocketAddr) -> String {
+    match hop {
+        Hop::Edge { .. } => format!("TLS handshake with {host} ({addr}) failed: "),
+        Hop::Proxy(proxy) => format!("TLS handshake with proxy {proxy} at {addr} failed: "),
+    }
+}
+
+impl Hop {
+    /// Whether this is the proxy.
+    fn is_proxy(&self) -> bool {
+        matches!(self, Hop::Proxy(_))
+    }
+
+    /// `name` for the edge, `proxy URL (from SOURCE)` for the proxy.
+    fn named(&self, name: &str) -> String {
+        match self {
+            Hop::Edge { .. } => name.to_string(),
+            Hop::Proxy(proxy) => format!("proxy {proxy}"),
+        }
+    }
+
+    /// `host:port` for the edge, `proxy URL (from SOURCE)` for the proxy.
+    fn named_as_target(&self) -> String {
+        match self {
+            Hop::Edge { target } => self.named(target),
+            Hop::Proxy(_) => self.named(""),
+        }
+    }
+
+    /// An address tried: without its port when that may be part of a
+    /// proxy's password.
+    fn address(&self, addr: &SocketAddr) -> String {
+        match self {
+            Hop::Proxy(proxy) if proxy.cut_userinfo => addr.ip().to_string(),
+            _ => addr.to_string(),
+        }
+    }
+}
+
+/// One line for a reached proxy's failure to open the tunnel.
 fn describe_proxy_problem(
     f: &mut fmt::Formatter<'_>,
-    proxy: &str,
-    target: &str,
+    proxy: &ProxyName,
     problem: &ProxyProblem,
-    cut_userinfo: bool,
 ) -> fmt::Result {
     use ProxyProblem as P;
+    let target = &proxy.target;
     match problem {
-        P::Resolve(source) => write!(
-            f,
-            "could not resolve proxy {proxy}: {}",
-            describe_io(source)
-        ),
-        P::NoAddress { family } => write!(f, "proxy {proxy} has no {family}address"),
-        P::Connect(attempts) => {
-            write!(f, "could not connect to proxy {proxy}: ")?;
-            for (i, (addr, err)) in attempts.iter().enumerate() {
-                let sep = if i == 0 { "" } else { "; " };
-                let addr = if cut_userinfo {
-                    addr.ip().to_string()
-                } else {
-                    addr.to_string()
-                };
-                write!(f, "{sep}{addr}: {}", describe_io(err))?;
-            }
-            Ok(())
-        }
-        P::Timeout { phase, after } => {
-            let during = match phase {
-                ProxyPhase::Resolve => "resolving its name".to_string(),
-                ProxyPhase::Connect => "waiting for a TCP connection".to_string(),
-                ProxyPhase::Handshake => "waiting for the TLS handshake with it".to_string(),
-                ProxyPhase::Answer => format!("waiting for its answer to CONNECT {target}"),
-            };
-            write!(
-                f,
-                "timed out connecting to proxy {proxy} after {}s, {during} (see --connect-timeout)",
-                after.as_secs_f64()
-            )
-        }
-        P::Tls { host, addr, source } => {
-            let why = match source {
-                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
-                    "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
-                     if the proxy uses a private CA, pass it with --proxy-cacert FILE"
-                ),
-                other => describe_tls_error(other, host, false),
-            };
-            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
-        }
-        P::TlsIo { addr, source } => {
-            let why = if source.kind() == io::ErrorKind::UnexpectedEof {
-                "the proxy closed the connection".to_string()
-            } else {
-                describe_io(source)
-            };
-            write!(f, "TLS handshake with proxy {proxy} at {addr} failed: {why}")
-        }
         P::Io(source) => write!(
             f,
             "connection to proxy {proxy} failed during CONNECT {target}: {}",
@@ -692,9 +687,15 @@ impl fmt::Display for CaProblem {
             CaProblem::NoCertificate => f.write_str("it holds no PEM \"CERTIFICATE\" block"),
             CaProblem::Pem(e) => f.write_str(&describe_pem_error(e)),
             CaProblem::NotAnAnchor { index, source } => {
+                let why = match source {
+                    rustls::Error::InvalidCertificate(CertificateError::BadEncoding) => {
+                        "it is not well-formed X.509 (DER)"
+                    }
+                    _ => "webpki cannot take it as a trust anchor",
+                };
                 write!(
                     f,
-                    "certificate {index} is not a usable CA certificate: {source}"
+                    "certificate {index} is not a usable CA certificate: {why}"
                 )
             }
         }
@@ -710,20 +711,87 @@ pub fn describe_no_service(port: u16) -> String {
     )
 }
 
-/// An I/O error in plain lowercase words, without the "(os error N)" suffix.
+/// An I/O error in plain lowercase words: from its errno when the system
+/// gave one, else from what it wraps (a TLS error, a resolver's code, a
+/// message written for it), else from its kind. Never std's text with its
+/// "(os error N)".
 pub fn describe_io(err: &io::Error) -> String {
-    let text = err.to_string();
-    let text = match text.find(" (os error") {
-        Some(end) => &text[..end],
-        None => &text,
+    if let Some(errno) = err.raw_os_error() {
+        return match errno_words(errno) {
+            Some(words) => words.to_string(),
+            None => kind_words(err.kind(), Some(errno)),
+        };
+    }
+    match err.get_ref() {
+        Some(inner) => match inner.downcast_ref::<rustls::Error>() {
+            Some(tls) => describe_tls_error(tls, "the server", false, false),
+            // Ours ([`crate::resolve::LookupError`], or a message written
+            // for the error): already in plain words.
+            None => inner.to_string(),
+        },
+        None => kind_words(err.kind(), None),
+    }
+}
+
+/// Words for the errnos a network tunnel meets, as glibc's `strerror` words
+/// them (lowercase), so that the static (musl) binary says the same.
+fn errno_words(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::ECONNREFUSED => "connection refused",
+        libc::ECONNRESET => "connection reset by peer",
+        libc::ECONNABORTED => "software caused connection abort",
+        libc::ENETUNREACH => "network is unreachable",
+        libc::ENETDOWN => "network is down",
+        libc::EHOSTUNREACH => "no route to host",
+        libc::ETIMEDOUT => "connection timed out",
+        libc::EPIPE => "broken pipe",
+        libc::EADDRINUSE => "address already in use",
+        libc::EADDRNOTAVAIL => "cannot assign requested address",
+        libc::EAFNOSUPPORT => "address family not supported by protocol",
+        libc::EACCES => "permission denied",
+        libc::EPERM => "operation not permitted",
+        libc::ENOENT => "no such file or directory",
+        libc::EISDIR => "is a directory",
+        libc::ENOTDIR => "not a directory",
+        libc::EMFILE => "too many open files",
+        libc::ENFILE => "too many open files in system",
+        libc::ENOBUFS => "no buffer space available",
+        libc::ENOMEM => "cannot allocate memory",
+        libc::EIO => "input/output error",
+        libc::EBADF => "bad file descriptor",
+        libc::EINVAL => "invalid argument",
+        libc::ENOTCONN => "transport endpoint is not connected",
+        libc::ENOSPC => "no space left on device",
+        _ => return None,
+    })
+}
+
+/// Words for an error known only by its kind; `errno` when the system gave
+/// one that [`errno_words`] does not name.
+fn kind_words(kind: io::ErrorKind, errno: Option<i32>) -> String {
+    use io::ErrorKind as K;
+    let words = match kind {
+        K::UnexpectedEof => "unexpected end of file",
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::NotConnected => "not connected",
+        K::BrokenPipe => "broken pipe",
+        K::TimedOut => "timed out",
+        K::NotFound => "not found",
+        K::PermissionDenied => "permission denied",
+        K::AddrInUse => "address already in use",
+        K::AddrNotAvailable => "address not available",
+        K::AlreadyExists => "already exists",
+        K::InvalidInput => "invalid argument",
+        K::InvalidData => "invalid data",
+        K::OutOfMemory => "out of memory",
+        _ => "",
     };
-    let text = text
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+    match (words, errno) {
+        ("", Some(errno)) => format!("system error {errno}"),
+        ("", None) => kind.to_string(),
+        (words, _) => words.to_string(),
     }
 }
 
@@ -732,15 +800,21 @@ fn describe_pem_error(err: &pem::Error) -> String {
         pem::Error::MissingSectionEnd { .. } => "a PEM block has no END line".into(),
         pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed".into(),
         pem::Error::Base64Decode(_) => "a PEM block is not valid base64".into(),
-        other => format!("it is not valid PEM ({other:?})"),
+        _ => "it is not valid PEM".into(),
     }
 }
 
-/// A TLS failure in words a user can act on; `host` is the name being verified.
-pub fn describe_tls_error(err: &rustls::Error, host: &str, client_cert_requested: bool) -> String {
+/// A TLS failure in words a user can act on; `host` is the name being
+/// verified, on the proxy when `proxy` (whose CA flag differs).
+pub fn describe_tls_error(
+    err: &rustls::Error,
+    host: &str,
+    proxy: bool,
+    client_cert_requested: bool,
+) -> String {
     use rustls::Error as E;
     match err {
-        E::InvalidCertificate(cert) => describe_cert_error(cert, host),
+        E::InvalidCertificate(cert) => describe_cert_error(cert, host, proxy),
         E::AlertReceived(AlertDescription::CertificateRequired) => client_cert_message(),
         E::AlertReceived(AlertDescription::HandshakeFailure) if client_cert_requested => {
             client_cert_message()
@@ -753,13 +827,24 @@ pub fn describe_tls_error(err: &rustls::Error, host: &str, client_cert_requested
             | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
             | PeerIncompatible::SupportedVersionsExtensionRequired,
         ) => "the server does not support TLS 1.2 or 1.3".into(),
+        // The variant's name: what a TLS expert needs, and nothing from the network.
         E::PeerIncompatible(p) => format!("the server has no TLS settings in common with us ({p:?})"),
         E::AlertReceived(alert) => format!("the server refused the connection with a {alert:?} alert"),
         E::InvalidMessage(_) => {
             "the server did not answer with TLS; is this a TLS port? (it sent a message that is not TLS)"
                 .into()
         }
-        other => other.to_string(),
+        E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the server sent a TLS message out of turn".into()
+        }
+        E::PeerMisbehaved(_) => "the server broke the TLS protocol".into(),
+        E::DecryptError => "a TLS record from the server could not be decrypted".into(),
+        E::PeerSentOversizedRecord => "the server sent a TLS record over the size limit".into(),
+        E::NoCertificatesPresented => "the server presented no certificate".into(),
+        E::NoApplicationProtocol => "the server offered no application protocol we speak".into(),
+        E::FailedToGetCurrentTime => "the system clock could not be read".into(),
+        E::FailedToGetRandomBytes => "the system gave no random bytes".into(),
+        _ => "the TLS library failed for a reason vers-tunnel does not name".into(),
     }
 }
 
@@ -767,13 +852,19 @@ fn client_cert_message() -> String {
     "the server requires a client certificate, and vers-tunnel does not send one".into()
 }
 
-fn describe_cert_error(err: &CertificateError, host: &str) -> String {
+fn describe_cert_error(err: &CertificateError, host: &str, proxy: bool) -> String {
     use CertificateError as C;
     match err {
-        C::UnknownIssuer => format!(
-            "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
-             if the edge uses a private CA, pass it with --cacert FILE"
-        ),
+        C::UnknownIssuer => {
+            let (who, flag) = match proxy {
+                false => ("edge", "--cacert"),
+                true => ("proxy", "--proxy-cacert"),
+            };
+            format!(
+                "the certificate for {host} is not signed by a trusted authority (unknown issuer); \
+                 if the {who} uses a private CA, pass it with {flag} FILE"
+            )
+        }
         C::Other(other) if other.0.downcast_ref::<NameMismatch>().is_some() => {
             let names = other
                 .0
@@ -814,7 +905,16 @@ fn describe_cert_error(err: &CertificateError, host: &str) -> String {
         {
             format!("the server presented a CA certificate as its own certificate for {host}")
         }
-        other => format!("the certificate for {host} was rejected ({other:?})"),
+        C::UnhandledCriticalExtension => format!(
+            "the certificate for {host} was rejected (it has a critical extension webpki does not handle)"
+        ),
+        C::UnknownRevocationStatus => format!(
+            "the certificate for {host} was rejected (its revocation status is unknown)"
+        ),
+        C::ApplicationVerificationFailure => {
+            format!("the certificate for {host} was rejected (by our verifier)")
+        }
+        _ => format!("the certificate for {host} was rejected"),
     }
 }
 
@@ -853,9 +953,168 @@ mod tests {
     fn io_errors_read_as_plain_words() {
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
         assert_eq!(describe_io(&refused), "connection refused");
-        let lookup =
-            io::Error::other("failed to lookup address information: Name or service not known");
+        let lookup = io::Error::new(
+            io::ErrorKind::NotFound,
+            crate::resolve::LookupError(libc::EAI_NONAME),
+        );
         assert_eq!(describe_io(&lookup), "name or service not known");
+    }
+
+    #[test]
+    fn errnos_read_as_glibc_words_whatever_the_libc() {
+        for (errno, words) in [
+            (libc::ECONNREFUSED, "connection refused"),
+            (libc::ECONNRESET, "connection reset by peer"),
+            (libc::ENETUNREACH, "network is unreachable"),
+            (libc::EHOSTUNREACH, "no route to host"),
+            (libc::ETIMEDOUT, "connection timed out"),
+            (libc::EADDRINUSE, "address already in use"),
+            (libc::EMFILE, "too many open files"),
+            (libc::ENOENT, "no such file or directory"),
+        ] {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(describe_io(&err), words, "errno {errno}");
+        }
+    }
+
+    #[test]
+    fn an_errno_without_words_reads_as_its_kind_never_as_os_error_n() {
+        // EEXIST: no words in the table; its kind has some.
+        let err = io::Error::from_raw_os_error(libc::EEXIST);
+        assert_eq!(describe_io(&err), "already exists");
+        // An errno whose kind has no words either: its number, in our words.
+        let err = io::Error::from_raw_os_error(libc::ENOTBLK);
+        assert_eq!(describe_io(&err), format!("system error {}", libc::ENOTBLK));
+    }
+
+    #[test]
+    fn errors_without_an_errno_read_as_their_kind_or_what_they_wrap() {
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(describe_io(&eof), "unexpected end of file");
+        let tls = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(
+            describe_io(&tls),
+            "a TLS record from the server could not be decrypted"
+        );
+    }
+
+    fn edge() -> Hop {
+        Hop::Edge {
+            target: "x.vm.vers.sh:443".into(),
+        }
+    }
+
+    fn proxy(cut_userinfo: bool) -> Hop {
+        Hop::Proxy(Box::new(ProxyName {
+            url: "http://alice:***@proxy.example:3128".into(),
+            from: "ALL_PROXY",
+            target: "x.vm.vers.sh:443".into(),
+            cut_userinfo,
+        }))
+    }
+
+    const ADDR: &str = "192.0.2.1:3128";
+
+    fn refused(hop: Hop) -> Error {
+        let addr = ADDR.parse().unwrap();
+        Error::Connect {
+            hop,
+            attempts: vec![(addr, io::Error::from_raw_os_error(libc::ECONNREFUSED))],
+        }
+    }
+
+    #[test]
+    fn the_same_failure_names_its_hop_with_the_same_status() {
+        let e = refused(edge());
+        assert_eq!(
+            e.to_string(),
+            "could not connect to x.vm.vers.sh:443: 192.0.2.1:3128: connection refused"
+        );
+        let p = refused(proxy(false));
+        assert_eq!(
+            p.to_string(),
+            "could not connect to proxy http://alice:***@proxy.example:3128 (from ALL_PROXY): \
+             192.0.2.1:3128: connection refused"
+        );
+        assert_eq!(e.exit_code(), exit::CONNECT);
+        assert_eq!(p.exit_code(), exit::CONNECT);
+    }
+
+    #[test]
+    fn a_proxy_url_cut_by_its_password_hides_the_port_and_says_why() {
+        let msg = refused(proxy(true)).to_string();
+        assert!(
+            msg.contains("(from ALL_PROXY): 192.0.2.1: connection refused; the URL has an '@'"),
+            "{msg}"
+        );
+        // Reached, the proxy's URL was right: no hint.
+        let closed = Error::Proxy {
+            proxy: match proxy(true) {
+                Hop::Proxy(name) => name,
+                Hop::Edge { .. } => unreachable!(),
+            },
+            problem: Box::new(ProxyProblem::Closed {
+                partly_answered: false,
+            }),
+        };
+        assert!(!closed.to_string().contains("'@'"), "{closed}");
+    }
+
+    #[test]
+    fn each_hop_words_its_handshake_failures() {
+        let addr = ADDR.parse().unwrap();
+        let tls = |hop, host: &str| Error::Tls {
+            hop,
+            host: host.into(),
+            addr,
+            source: Box::new(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+            client_cert_requested: false,
+        };
+        let e = tls(edge(), "x.vm.vers.sh").to_string();
+        assert!(
+            e.starts_with("TLS handshake with x.vm.vers.sh (192.0.2.1:3128) failed: ")
+                && e.ends_with("pass it with --cacert FILE"),
+            "{e}"
+        );
+        let p = tls(proxy(false), "proxy.example").to_string();
+        assert!(
+            p.starts_with("TLS handshake with proxy http://alice:***@proxy.example:3128 (from ALL_PROXY) at 192.0.2.1:3128 failed: ")
+                && p.ends_with("pass it with --proxy-cacert FILE"),
+            "{p}"
+        );
+        let closed = |hop| Error::HandshakeIo {
+            hop,
+            host: "h".into(),
+            addr,
+            source: io::ErrorKind::UnexpectedEof.into(),
+        };
+        assert!(closed(edge())
+            .to_string()
+            .ends_with("failed: the server closed the connection"));
+        assert!(closed(proxy(false))
+            .to_string()
+            .ends_with("failed: the proxy closed the connection"));
+        assert_eq!(closed(proxy(false)).exit_code(), exit::TLS);
+    }
+
+    #[test]
+    fn timeouts_name_the_hop_and_what_was_under_way() {
+        let after = Duration::from_millis(1500);
+        let t = |hop, phase| Error::Timeout { hop, phase, after };
+        assert_eq!(
+            t(edge(), Phase::Resolve).to_string(),
+            "timed out connecting to x.vm.vers.sh:443 after 1.5s, resolving the name (see --connect-timeout)"
+        );
+        assert_eq!(
+            t(proxy(false), Phase::Answer).to_string(),
+            "timed out connecting to proxy http://alice:***@proxy.example:3128 (from ALL_PROXY) \
+             after 1.5s, waiting for its answer to CONNECT x.vm.vers.sh:443 (see --connect-timeout)"
+        );
+        assert_eq!(t(edge(), Phase::Handshake).exit_code(), exit::TLS);
+        assert_eq!(t(proxy(false), Phase::Handshake).exit_code(), exit::TLS);
+        assert_eq!(t(proxy(false), Phase::Answer).exit_code(), exit::CONNECT);
     }
 
     #[test]
@@ -905,6 +1164,7 @@ mod tests {
             &rustls::Error::InvalidCertificate(CertificateError::Other(other)),
             "x.vm.vers.sh",
             false,
+            false,
         )
     }
 
@@ -933,6 +1193,7 @@ mod tests {
         let msg = describe_tls_error(
             &rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
             "x.vm.vers.sh",
+            false,
             false,
         );
         assert!(

@@ -2,7 +2,7 @@
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
-//! builds the trust store; [`connect`] resolves and races addresses (of the
+//! builds the trust store; [`connect`] resolves (`resolve`) and races addresses (of the
 //! proxy, when [`proxy`] and [`noproxy`] say one applies, and then asks it for
 //! a tunnel) and hands over a [`transport::Transport`]; [`relay`]
 //! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
@@ -31,6 +31,7 @@ pub mod poller;
 pub mod proxy;
 mod records;
 pub mod relay;
+mod resolve;
 pub mod signals;
 pub mod ssh_config;
 pub mod ssh_dir;

@@ -17,7 +17,7 @@ use mio::{Registry, Token};
 use rustls::ClientConnection;
 
 use crate::buffer::Buffer;
-use crate::error::{Error, Phase, Result, UncleanCause};
+use crate::error::{Error, Hop, Phase, Result, UncleanCause};
 use crate::poller::Poller;
 use crate::records::Records;
 use crate::stdio::StdFd;
@@ -50,6 +50,13 @@ impl Peer {
     /// `host:port` as the user named it.
     pub fn target(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+
+    /// The edge, as messages name it.
+    pub fn hop(&self) -> Hop {
+        Hop::Edge {
+            target: self.target(),
+        }
     }
 }
 
@@ -260,7 +267,7 @@ impl Session {
     pub fn check_deadline(&self, now: Instant) -> Result<()> {
         if self.tls.is_handshaking() && now >= self.deadline {
             return Err(Error::Timeout {
-                target: self.peer.target(),
+                hop: self.peer.hop(),
                 phase: Phase::Handshake,
                 after: self.peer.connect_timeout,
             });
@@ -592,6 +599,7 @@ impl Session {
     fn socket_error(&self, source: io::Error) -> Error {
         if self.tls.is_handshaking() {
             Error::HandshakeIo {
+                hop: self.peer.hop(),
                 host: self.peer.host.clone(),
                 addr: self.peer.addr,
                 source,
@@ -606,9 +614,10 @@ impl Session {
         let _ = self.sock.send_records(&mut self.tls);
         if self.tls.is_handshaking() || self.refused_our_last_flight() {
             Error::Tls {
+                hop: self.peer.hop(),
                 host: self.peer.host.clone(),
                 addr: self.peer.addr,
-                source,
+                source: Box::new(source),
                 client_cert_requested: self.probe.was_asked(),
             }
         } else {

@@ -14,7 +14,7 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 use crate::cli::Config;
-use crate::error::{Error, ProxyPhase, ProxyProblem, Result};
+use crate::error::{self, Error, Phase, ProxyName, ProxyProblem, Result};
 use crate::poller::{Poller, SOCKET};
 use crate::proxy::{self, Progress, Proxy, Scheme};
 use crate::tls;
@@ -152,11 +152,7 @@ impl ProxyDial {
             match self.transport.read(&mut buf) {
                 Ok(0) if self.transport.is_handshaking() => {
                     let source = io::ErrorKind::UnexpectedEof.into();
-                    let problem = ProxyProblem::TlsIo {
-                        addr: self.addr,
-                        source,
-                    };
-                    return Err(error(config, proxy, problem));
+                    return Err(self.handshake_io(proxy, config, source));
                 }
                 Ok(0) => return Err(error(config, proxy, self.exchange.closed())),
                 Ok(n) => match self.exchange.receive(&buf[..n]) {
@@ -204,11 +200,14 @@ impl ProxyDial {
     /// The error for running out of time where the exchange stands.
     pub fn timed_out(&self, proxy: &Proxy, config: &Config) -> Error {
         let phase = match self.transport.is_handshaking() {
-            true => ProxyPhase::Handshake,
-            false => ProxyPhase::Answer,
+            true => Phase::Handshake,
+            false => Phase::Answer,
         };
-        let after = config.connect_timeout;
-        error(config, proxy, ProxyProblem::Timeout { phase, after })
+        Error::Timeout {
+            hop: name(config, proxy),
+            phase,
+            after: config.connect_timeout,
+        }
     }
 
     /// The connection, still registered, to carry the edge's TLS.
@@ -220,33 +219,48 @@ impl ProxyDial {
         let tls_error = source
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-        error(
-            config,
-            proxy,
-            match tls_error {
-                Some(tls_error) => ProxyProblem::Tls {
-                    host: proxy.url.host.to_string(),
-                    addr: self.addr,
-                    source: tls_error.clone(),
-                },
-                None if self.transport.is_handshaking() => ProxyProblem::TlsIo {
-                    addr: self.addr,
-                    source,
-                },
-                None => ProxyProblem::Io(source),
+        match tls_error {
+            Some(tls_error) => Error::Tls {
+                hop: name(config, proxy),
+                host: proxy.url.host.to_string(),
+                addr: self.addr,
+                source: Box::new(tls_error.clone()),
+                client_cert_requested: false,
             },
-        )
+            None if self.transport.is_handshaking() => self.handshake_io(proxy, config, source),
+            None => error(config, proxy, ProxyProblem::Io(source)),
+        }
+    }
+
+    fn handshake_io(&self, proxy: &Proxy, config: &Config, source: io::Error) -> Error {
+        Error::HandshakeIo {
+            hop: name(config, proxy),
+            host: proxy.url.host.to_string(),
+            addr: self.addr,
+            source,
+        }
     }
 }
 
-/// The error for `problem` with `proxy`, naming the tunnel's target.
-pub fn error(config: &Config, proxy: &Proxy, problem: ProxyProblem) -> Error {
-    Error::Proxy {
-        proxy: proxy.url.to_string(),
+/// How messages name `proxy`, on the way to the tunnel's target.
+pub fn name(config: &Config, proxy: &Proxy) -> error::Hop {
+    error::Hop::Proxy(Box::new(proxy_name(config, proxy)))
+}
+
+fn proxy_name(config: &Config, proxy: &Proxy) -> ProxyName {
+    ProxyName {
+        url: proxy.url.to_string(),
         from: proxy.source.name(),
         target: connect_target(config),
-        problem: Box::new(problem),
         cut_userinfo: proxy.url.cut_userinfo,
+    }
+}
+
+/// The error for `problem` with `proxy`, reached, naming the tunnel's target.
+pub fn error(config: &Config, proxy: &Proxy, problem: ProxyProblem) -> Error {
+    Error::Proxy {
+        proxy: Box::new(proxy_name(config, proxy)),
+        problem: Box::new(problem),
     }
 }
 

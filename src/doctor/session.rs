@@ -20,7 +20,7 @@ use super::report::{duration, Step};
 use super::trust::{describe_chain, Trust};
 use super::Stop;
 use crate::cli::Config;
-use crate::error::{describe_io, describe_no_service, exit, Error, Phase, UncleanCause};
+use crate::error::{describe_io, describe_no_service, exit, Error, Hop, Phase, UncleanCause};
 use crate::poller::{Poller, SOCKET};
 use crate::target::DEFAULT_PORT;
 use crate::text;
@@ -50,6 +50,8 @@ pub(super) struct Session {
     sock: Transport,
     addr: SocketAddr,
     host: String,
+    /// The edge, as messages name it.
+    hop: Hop,
     conn: ClientConnection,
     /// Whether the server asked for a client certificate.
     probe: ClientCertProbe,
@@ -124,6 +126,9 @@ pub(super) fn handshake(
         sock,
         addr,
         host: config.host.to_string(),
+        hop: Hop::Edge {
+            target: config.target(),
+        },
         conn,
         probe: ClientCertProbe::default(),
     };
@@ -195,7 +200,7 @@ impl Session {
             }
             if Instant::now() >= deadline {
                 return Err(Error::Timeout {
-                    target: config.target(),
+                    hop: self.hop.clone(),
                     phase: Phase::Handshake,
                     after: config.connect_timeout,
                 });
@@ -328,16 +333,20 @@ impl Session {
                 Err(Broke::Tls(source)) if self.probe.was_asked() && bytes.is_empty() => {
                     return Err(Stop::from(self.tls_error(source)));
                 }
+                // A session that broke at the TLS layer, as the tunnel
+                // words and numbers it; counting what was decrypted before
+                // the record that broke it.
                 Err(Broke::Tls(source)) => {
-                    let broke = Error::Unclean {
+                    let mut buf = [0; FIRST_BYTES];
+                    while let Ok(n @ 1..) = self.conn.reader().read(&mut buf) {
+                        let room = FIRST_BYTES - bytes.len().min(FIRST_BYTES);
+                        bytes.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                    return Err(Stop::from(Error::Unclean {
                         host: self.host.clone(),
                         received: bytes.len() as u64,
                         cause: UncleanCause::Tls(source),
-                    };
-                    return Err(Stop {
-                        exit: exit::TLS,
-                        verdict: broke.to_string(),
-                    });
+                    }));
                 }
             };
             let mut buf = [0; FIRST_BYTES];
@@ -422,6 +431,7 @@ impl Session {
 
     fn handshake_io(&self, source: io::Error) -> Error {
         Error::HandshakeIo {
+            hop: self.hop.clone(),
             host: self.host.clone(),
             addr: self.addr,
             source,
@@ -432,9 +442,10 @@ impl Session {
         // Best effort: tell the server why (rustls queued an alert).
         let _ = self.sock.send_records(&mut self.conn);
         Error::Tls {
+            hop: self.hop.clone(),
             host: self.host.clone(),
             addr: self.addr,
-            source,
+            source: Box::new(source),
             client_cert_requested: self.probe.was_asked(),
         }
     }

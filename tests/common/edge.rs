@@ -31,7 +31,20 @@ pub enum Mode {
     ResetAfter(u64),
     /// Accept TCP and never answer the handshake.
     Silent,
+    /// After this many plaintext bytes to the client, send a record no key
+    /// decrypts (the client's TLS fails), then wait for the client to close.
+    CorruptAfter(u64),
 }
+
+/// An application-data record of 32 zero bytes: no session key decrypts it.
+const UNDECRYPTABLE: [u8; 37] = {
+    let mut record = [0; 37];
+    record[0] = 0x17;
+    record[1] = 0x03;
+    record[2] = 0x03;
+    record[4] = 32;
+    record
+};
 
 /// Builder for an [`Edge`].
 pub struct EdgeBuilder {
@@ -342,7 +355,7 @@ impl Forwarder {
                         }
                         Ok(n) => {
                             let n = match self.mode {
-                                Mode::ResetAfter(limit) => {
+                                Mode::ResetAfter(limit) | Mode::CorruptAfter(limit) => {
                                     let left = limit.saturating_sub(self.to_client_bytes);
                                     n.min(usize::try_from(left).unwrap_or(usize::MAX))
                                 }
@@ -369,6 +382,12 @@ impl Forwarder {
                         return Ok(()); // dropping the socket sends the RST
                     }
                 }
+                if let Mode::CorruptAfter(limit) = self.mode {
+                    if self.to_client_bytes >= limit && !self.conn.wants_write() {
+                        self.client.write_all(&UNDECRYPTABLE)?;
+                        return self.wait_for_close(&mut poll, &mut events);
+                    }
+                }
                 if self.backend_eof && !self.conn.wants_write() && !self.client_shut {
                     let _ = self.client.shutdown(Shutdown::Write);
                     self.client_shut = true;
@@ -378,6 +397,29 @@ impl Forwarder {
                 }
             }
             poll.poll(&mut events, Some(Duration::from_secs(60)))?;
+            if events.is_empty() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+    }
+}
+
+impl Forwarder {
+    /// Reads the client until it closes, so that closing ours is a FIN and
+    /// not a reset that could overtake what was sent last.
+    fn wait_for_close(&mut self, poll: &mut Poll, events: &mut Events) -> io::Result<()> {
+        let mut buf = [0; 4096];
+        loop {
+            loop {
+                match self.client.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Ok(()),
+                }
+            }
+            poll.poll(events, Some(Duration::from_secs(60)))?;
             if events.is_empty() {
                 return Err(io::ErrorKind::TimedOut.into());
             }

@@ -157,6 +157,26 @@ fn edge_resetting_before_the_first_byte_is_the_same_diagnosis() {
 }
 
 #[test]
+fn a_tls_failure_after_the_service_spoke_is_an_unclean_end_as_in_the_tunnel() {
+    let w = World::new();
+    let service = Service::start(b"hello");
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(service.addr)
+        .mode(Mode::CorruptAfter(5))
+        .start();
+    let d = Diagnosis::of(|| doctor(&w, edge.addr(), 443));
+    // The tunnel's status for a session that broke at the TLS layer.
+    d.assert_verdict(
+        5,
+        &[
+            "connection to x.vm.vers.sh ended uncleanly after 5 bytes received: \
+             a TLS record from the server could not be decrypted",
+        ],
+    );
+    assert_eq!(d.step("tls")["ok"], true);
+}
+
+#[test]
 fn haproxy_edge_with_no_listener_behind_it_gets_the_same_diagnosis() {
     let w = World::new();
     let closed = ClosedPort::new();

@@ -129,6 +129,38 @@ fn tcp_close_without_close_notify_is_an_unclean_end() {
 }
 
 #[test]
+fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
+    let w = World::new();
+    let len = 100_000;
+    let edge = w
+        .edge_builder(HOST, Behaviour::Download { len, seed: 4 })
+        .mode(Mode::CorruptAfter(len))
+        .start();
+    // stdin stays open, as in an ssh session: no close_notify of ours
+    // comes before the record that breaks the session.
+    let util::Piped {
+        child,
+        stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
+    let got = util::read_to_end_within(&mut stdout, util::HANG);
+    let status = util::wait(child, util::HANG);
+    drop(stdin);
+    // The doctor's words and status for the same failure
+    // (doctor::a_tls_failure_after_the_service_spoke_...).
+    assert_eq!(status.code(), Some(5));
+    let stderr = util::stderr_text(stderr);
+    assert!(
+        stderr.contains("connection to x.vm.vers.sh ended uncleanly after")
+            && stderr
+                .contains("bytes received: a TLS record from the server could not be decrypted"),
+        "{stderr}"
+    );
+    assert_eq!(got, Prng::bytes(4, got.len()));
+}
+
+#[test]
 fn reset_mid_stream_is_an_unclean_end() {
     let w = World::new();
     let edge = w

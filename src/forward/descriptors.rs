@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 const RESERVED_FDS: libc::rlim_t = 16;
 /// The open-files limit raised to without `--max-connections`.
 const WANTED_FDS: libc::rlim_t = 65_536;
-/// macOS refuses a soft limit above its per-process maximum (OPEN_MAX) even
-/// when the hard limit is unlimited.
+/// What macOS surely takes when it refuses more: its soft limit may not pass
+/// `kern.maxfilesperproc` even when the hard limit is unlimited.
 #[cfg(target_vendor = "apple")]
 const OPEN_MAX: libc::rlim_t = 10_240;
 
@@ -47,7 +47,8 @@ pub(crate) fn connection_limit(
 }
 
 /// Raises the soft open-files limit towards `wanted`, as far as the hard
-/// limit (and on macOS, `OPEN_MAX`) allow, never lowering it; the soft limit after.
+/// limit allows (on macOS, falling back to `OPEN_MAX` when the system refuses
+/// more), never lowering it; the soft limit after.
 fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -58,16 +59,22 @@ fn raise_nofile_limit(wanted: libc::rlim_t) -> libc::rlim_t {
         return 1024;
     }
     let wanted = wanted.min(lim.rlim_max);
+    #[cfg(not(target_vendor = "apple"))]
+    let tries = [wanted];
     #[cfg(target_vendor = "apple")]
-    let wanted = wanted.min(OPEN_MAX);
-    if wanted > lim.rlim_cur {
+    let tries = [wanted, wanted.min(OPEN_MAX)];
+    for soft in tries {
+        if soft <= lim.rlim_cur {
+            break;
+        }
         let raised = libc::rlimit {
-            rlim_cur: wanted,
+            rlim_cur: soft,
             rlim_max: lim.rlim_max,
         };
         // SAFETY: setrlimit reads the live `raised`; failure leaves the limit as it was.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim.rlim_cur = wanted;
+            lim.rlim_cur = soft;
+            break;
         }
     }
     lim.rlim_cur

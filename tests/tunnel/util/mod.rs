@@ -58,9 +58,14 @@ pub fn whole_machine() -> RwLockWriteGuard<'static, ()> {
     MACHINE.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The binary under test.
+/// The binary under test: `VERS_TUNNEL_TEST_BIN` when set, to run the same
+/// tests against a prototype (examples/unbuffered_relay.rs).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_vers-tunnel")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("VERS_TUNNEL_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_vers-tunnel").to_string())
+    })
 }
 
 /// One test's world: a temp dir and a CA whose PEM lives in it.

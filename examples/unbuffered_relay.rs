@@ -46,7 +46,7 @@ use rustls::unbuffered::{
 use rustls::ClientConfig;
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::cli::{self, Config};
-use vers_tunnel::error::{exit, Error, Phase, Result, UncleanCause};
+use vers_tunnel::error::{exit, Error, Hop, Phase, Result, UncleanCause};
 use vers_tunnel::poller::{self, Poller};
 use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::stdio::StdFd;
@@ -273,7 +273,7 @@ impl Session {
             let handshaking = self.conn.is_handshaking();
             if handshaking && Instant::now() >= self.deadline {
                 return Err(Error::Timeout {
-                    target: format!("{}:{}", self.host, self.port),
+                    hop: self.hop(),
                     phase: Phase::Handshake,
                     after: self.connect_timeout,
                 });
@@ -628,9 +628,17 @@ impl Session {
         }
     }
 
+    /// The edge, as messages name it.
+    fn hop(&self) -> Hop {
+        Hop::Edge {
+            target: format!("{}:{}", self.host, self.port),
+        }
+    }
+
     fn socket_error(&self, source: io::Error) -> Error {
         if self.conn.is_handshaking() {
             Error::HandshakeIo {
+                hop: self.hop(),
                 host: self.host.clone(),
                 addr: self.addr,
                 source,
@@ -649,9 +657,10 @@ impl Session {
     fn tls_error(&self, source: rustls::Error) -> Error {
         if self.conn.is_handshaking() {
             Error::Tls {
+                hop: self.hop(),
                 host: self.host.clone(),
                 addr: self.addr,
-                source,
+                source: Box::new(source),
                 client_cert_requested: false,
             }
         } else {

@@ -5,12 +5,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::ProxyProblem;
 use crate::noproxy;
-use crate::target::{Host, HostPort};
+use crate::target::{Host, HostPort, ShownAddr};
 use crate::text;
 
 /// The port of an `http://` proxy URL that names none (curl's default).
@@ -231,6 +232,14 @@ pub struct Proxy {
     pub url: ProxyUrl,
     /// Where it was named.
     pub source: Source,
+}
+
+impl Proxy {
+    /// `addr` (one of the proxy's) as every message shows it: the IP alone
+    /// when the URL was cut (its port may be the start of the password).
+    pub fn show(&self, addr: SocketAddr) -> ShownAddr {
+        ShownAddr::new(addr, self.url.cut_userinfo)
+    }
 }
 
 impl fmt::Display for Proxy {

@@ -138,7 +138,7 @@ fn run(config: &Config) -> Result<()> {
     let mut session = Session {
         host: config.host.to_string(),
         port: config.port,
-        addr,
+        addr: vers_tunnel::connect::Hop::of(config).show(addr),
         connect_timeout: config.connect_timeout,
         deadline,
         conn,
@@ -230,7 +230,7 @@ enum Gone {
 struct Session {
     host: String,
     port: u16,
-    addr: std::net::SocketAddr,
+    addr: vers_tunnel::target::ShownAddr,
     connect_timeout: std::time::Duration,
     deadline: Instant,
     conn: UnbufferedClientConnection,

@@ -17,7 +17,7 @@ use crate::error::{self, Error, Phase, Result};
 use crate::poller::{Poller, ATTEMPT_BASE};
 use crate::proxy::{Proxy, Route};
 use crate::resolve;
-use crate::target::Host;
+use crate::target::{Host, ShownAddr};
 use crate::transport::Transport;
 use crate::via_proxy;
 
@@ -44,7 +44,11 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
         );
     }
     let (stream, addr) = race(poller, config, addrs, deadline)?;
-    log::info!("connected to {addr} in {:.1?}", started.elapsed());
+    log::info!(
+        "connected to {} in {:.1?}",
+        hop.show(addr),
+        started.elapsed()
+    );
     set_socket_options(&stream);
     match hop.proxy {
         None => Ok(Transport::tcp(stream)),
@@ -90,6 +94,15 @@ impl<'a> Hop<'a> {
                 port: config.connect_port,
                 proxy: None,
             },
+        }
+    }
+
+    /// `addr` (one of this hop's) as every message shows it: without its
+    /// port when the proxy URL's port may be the start of its password.
+    pub fn show(&self, addr: SocketAddr) -> ShownAddr {
+        match self.proxy {
+            Some(proxy) => proxy.show(addr),
+            None => ShownAddr::new(addr, false),
         }
     }
 
@@ -293,6 +306,8 @@ pub const MAX_ATTEMPTS: usize = 8;
 #[derive(Debug)]
 pub struct Race {
     addrs: Vec<SocketAddr>,
+    /// `addrs` as messages show them ([`Hop::show`]).
+    shown: Vec<ShownAddr>,
     /// Attempts under way: (index into `addrs`, its socket).
     pending: Vec<(usize, TcpStream)>,
     failed: Vec<(SocketAddr, io::Error)>,
@@ -319,12 +334,15 @@ pub enum RaceState {
 }
 
 impl Race {
-    /// A race over `addrs` (already in the order to try them) whose attempts
-    /// take tokens from `first_token` to `first_token + MAX_ATTEMPTS - 1`,
-    /// with at most `most` of them (and [`MAX_ATTEMPTS`]) pending at once.
-    pub fn new(addrs: Vec<SocketAddr>, first_token: usize, most: usize) -> Race {
+    /// A race over `addrs` (already in the order to try them), the
+    /// addresses of `hop`, whose attempts take tokens from `first_token` to
+    /// `first_token + MAX_ATTEMPTS - 1`, with at most `most` of them (and
+    /// [`MAX_ATTEMPTS`]) pending at once.
+    pub fn new(hop: &Hop, addrs: Vec<SocketAddr>, first_token: usize, most: usize) -> Race {
+        let addrs = interleave(addrs);
         Race {
-            addrs: interleave(addrs),
+            shown: addrs.iter().map(|&addr| hop.show(addr)).collect(),
+            addrs,
             pending: Vec::new(),
             failed: Vec::new(),
             next: 0,
@@ -380,7 +398,7 @@ impl Race {
                     Err(e) => {
                         let (_, mut stream) = self.pending.swap_remove(i);
                         deregister(registry, &mut stream);
-                        log::debug!("{}: {e}", self.addrs[index]);
+                        log::debug!("{}: {e}", self.shown[index]);
                         self.failed.push((self.addrs[index], e));
                         self.next_start = Instant::now();
                     }
@@ -395,7 +413,7 @@ impl Race {
             let index = self.next;
             let addr = self.addrs[index];
             let token = Token(self.first_token + index % MAX_ATTEMPTS);
-            log::debug!("connecting to {addr}");
+            log::debug!("connecting to {}", self.shown[index]);
             match start_attempt(registry, addr, token) {
                 Ok(stream) => {
                     self.pending.push((index, stream));
@@ -426,7 +444,7 @@ fn race(
     addrs: Vec<SocketAddr>,
     deadline: Instant,
 ) -> Result<(TcpStream, SocketAddr)> {
-    let mut race = Race::new(addrs, ATTEMPT_BASE, MAX_ATTEMPTS);
+    let mut race = Race::new(&Hop::of(config), addrs, ATTEMPT_BASE, MAX_ATTEMPTS);
     let mut ready = Vec::new();
     loop {
         match race.step(poller.registry(), &ready) {
@@ -476,7 +494,8 @@ pub(crate) fn deregister(registry: &Registry, stream: &mut TcpStream) {
     let _ = registry.deregister(stream);
 }
 
-fn join(addrs: &[SocketAddr]) -> String {
+/// The addresses' IPs, comma-separated: the port is the hop's, said elsewhere.
+pub(crate) fn join(addrs: &[SocketAddr]) -> String {
     addrs
         .iter()
         .map(|a| a.ip())

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rustls::pki_types::{pem, UnixTime};
 use rustls::{AlertDescription, CertificateError, PeerIncompatible};
 
+use crate::target::ShownAddr;
 use crate::text;
 
 /// A `Result` whose error is a tunnel [`Error`].
@@ -155,8 +156,8 @@ pub enum Error {
         hop: Hop,
         /// The name the certificate was checked against.
         host: String,
-        /// The address the handshake ran over.
-        addr: SocketAddr,
+        /// The address the handshake ran over (the proxy's, through one).
+        addr: ShownAddr,
         /// The TLS error (boxed, as `Result`s carry `Error`).
         source: Box<rustls::Error>,
         /// Whether the server asked for a client certificate.
@@ -168,8 +169,8 @@ pub enum Error {
         hop: Hop,
         /// The name the certificate was to be checked against.
         host: String,
-        /// The address the handshake ran over.
-        addr: SocketAddr,
+        /// The address the handshake ran over (the proxy's, through one).
+        addr: ShownAddr,
         /// What happened to the socket; `UnexpectedEof` for a close.
         source: io::Error,
     },
@@ -556,7 +557,7 @@ impl fmt::Display for Error {
 }
 
 /// The "TLS handshake with ... failed: " that starts a handshake failure's message.
-fn handshake_with(hop: &Hop, host: &str, addr: &SocketAddr) -> String {
+fn handshake_with(hop: &Hop, host: &str, addr: &ShownAddr) -> String {
     match hop {
         Hop::Edge { .. } => format!("TLS handshake with {host} ({addr}) failed: "),
         Hop::Proxy(proxy) => format!("TLS handshake with proxy {proxy} at {addr} failed: "),
@@ -587,11 +588,9 @@ impl Hop {
 
     /// An address tried: without its port when that may be part of a
     /// proxy's password.
-    fn address(&self, addr: &SocketAddr) -> String {
-        match self {
-            Hop::Proxy(proxy) if proxy.cut_userinfo => addr.ip().to_string(),
-            _ => addr.to_string(),
-        }
+    fn address(&self, addr: &SocketAddr) -> ShownAddr {
+        let cut = matches!(self, Hop::Proxy(proxy) if proxy.cut_userinfo);
+        ShownAddr::new(*addr, cut)
     }
 }
 
@@ -1062,7 +1061,7 @@ mod tests {
 
     #[test]
     fn each_hop_words_its_handshake_failures() {
-        let addr = ADDR.parse().unwrap();
+        let addr = ShownAddr::new(ADDR.parse().unwrap(), false);
         let tls = |hop, host: &str| Error::Tls {
             hop,
             host: host.into(),

@@ -100,7 +100,7 @@ pub fn run(config: &Config) -> Result<()> {
     let peer = Peer {
         host: config.host.to_string(),
         port: config.port,
-        addr,
+        addr: connect::Hop::of(config).show(addr),
         connect_timeout: config.connect_timeout,
     };
     let tokens = Tokens {

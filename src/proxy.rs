@@ -5,12 +5,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::ProxyProblem;
 use crate::noproxy;
-use crate::target::{Host, HostPort};
+use crate::target::{Host, HostPort, ShownAddr};
 use crate::text;
 
 /// The port of an `http://` proxy URL that names none (curl's default).
@@ -22,6 +23,14 @@ pub const DEFAULT_HTTPS_PORT: u16 = 443;
 pub const MAX_ANSWER_HEADER: usize = 16 * 1024;
 /// The most bytes of a reason phrase shown: a real one is a few words.
 const MAX_REASON: usize = 100;
+/// The most bytes shown of an answer that is not HTTP.
+const MAX_NOT_HTTP: usize = 32;
+/// The shortest secret hidden wherever it occurs in a proxy's answer; a
+/// shorter one (a 1 or 2 character password) is hidden only where it stands
+/// as a whole word (`alice:pw`, `pw.`), so that it cannot turn every `a` of
+/// a message into `***`: a leak is worse than a garbled message, but two
+/// letters inside a longer word do not tell a reader which they were.
+const MIN_SECRET_ANYWHERE: usize = 3;
 
 /// The variables that name a proxy for an https:// transfer, in the order curl
 /// reads them; the first one set and not empty wins.
@@ -43,6 +52,9 @@ pub enum Scheme {
 pub struct Credentials {
     user: Vec<u8>,
     password: Vec<u8>,
+    /// The password as the URL spells it (percent-encoded or not), to hide
+    /// it in that form too.
+    password_in_url: String,
 }
 
 impl Credentials {
@@ -57,6 +69,22 @@ impl Credentials {
         pair.push(b':');
         pair.extend_from_slice(&self.password);
         base64(&pair)
+    }
+
+    /// Every form in which the password may come back in a proxy's answer:
+    /// decoded, as the URL spells it, and inside the Basic token. An empty
+    /// password is no secret (the token still is).
+    fn secrets(&self) -> Vec<Vec<u8>> {
+        let mut secrets = vec![
+            self.basic().into_bytes(),
+            self.password.clone(),
+            self.password_in_url.clone().into_bytes(),
+        ];
+        secrets.retain(|s| !s.is_empty());
+        // Longest first: a form that holds another is hidden whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        secrets
     }
 }
 
@@ -151,6 +179,7 @@ impl FromStr for ProxyUrl {
             Credentials {
                 user: percent_decode(user),
                 password: percent_decode(password),
+                password_in_url: password.to_string(),
             }
         });
         Ok(ProxyUrl {
@@ -231,6 +260,14 @@ pub struct Proxy {
     pub url: ProxyUrl,
     /// Where it was named.
     pub source: Source,
+}
+
+impl Proxy {
+    /// `addr` (one of the proxy's) as every message shows it: the IP alone
+    /// when the URL was cut (its port may be the start of the password).
+    pub fn show(&self, addr: SocketAddr) -> ShownAddr {
+        ShownAddr::new(addr, self.url.cut_userinfo)
+    }
 }
 
 impl fmt::Display for Proxy {
@@ -420,6 +457,8 @@ pub struct Connect {
     offered: Vec<String>,
     /// The user whose credentials the request carries.
     user: Option<String>,
+    /// The password in every form it may come back in ([`Credentials::secrets`]).
+    secrets: Vec<Vec<u8>>,
 }
 
 /// Leaves the request out: its `Proxy-Authorization` is the password.
@@ -457,6 +496,10 @@ impl Connect {
             status: None,
             offered: Vec::new(),
             user: url.credentials.as_ref().map(Credentials::user),
+            secrets: url
+                .credentials
+                .as_ref()
+                .map_or_else(Vec::new, Credentials::secrets),
         }
     }
 
@@ -541,8 +584,7 @@ impl Connect {
             .iter()
             .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
         let reason = rest.get(6..).map_or_else(String::new, |reason| {
-            let reason = reason.trim_ascii();
-            text::escape_bytes(&reason[..reason.len().min(MAX_REASON)])
+            self.shown(reason.trim_ascii(), MAX_REASON)
         });
         Ok((status, reason))
     }
@@ -564,7 +606,7 @@ impl Connect {
                 .map(|s| s.strip_suffix(b",").unwrap_or(s))
                 .filter(|s| !s.is_empty());
             if let Some(scheme) = scheme {
-                let scheme = text::escape_bytes(scheme);
+                let scheme = self.shown(scheme, MAX_REASON);
                 if !self.offered.contains(&scheme) {
                     self.offered.push(scheme);
                 }
@@ -603,11 +645,48 @@ impl Connect {
     }
 
     fn not_http(&self, start: &[u8]) -> ProxyProblem {
-        let start = &start[..start.len().min(32)];
         ProxyProblem::NotHttp {
-            start: text::escape_bytes(start),
+            start: self.shown(start, MAX_NOT_HTTP),
         }
     }
+
+    /// Text from the proxy as messages show it: the password, in any form
+    /// it was sent in, replaced by `***` (a proxy may repeat the credentials
+    /// it was given, as in `403 Forbidden for alice:hunter2`), then cut to
+    /// `limit` bytes and escaped. Hidden before the cut, so that the cut
+    /// cannot leave the start of a password, and before escaping, so that
+    /// `***` can never land inside an escape.
+    fn shown(&self, text: &[u8], limit: usize) -> String {
+        let mut text = text.to_vec();
+        for secret in &self.secrets {
+            text = hide(&text, secret);
+        }
+        text::escape_bytes(&text[..text.len().min(limit)])
+    }
+}
+
+/// `text` with `secret` (not empty) replaced by `***` wherever it occurs,
+/// or, when shorter than [`MIN_SECRET_ANYWHERE`], where it is a whole word.
+fn hide(text: &[u8], secret: &[u8]) -> Vec<u8> {
+    if secret.is_empty() {
+        return text.to_vec();
+    }
+    let word = |i: usize| text.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let end = i + secret.len();
+        let inside_a_word = i.checked_sub(1).is_some_and(word) || word(end);
+        let whole = secret.len() >= MIN_SECRET_ANYWHERE || !inside_a_word;
+        if text[i..].starts_with(secret) && whole {
+            out.extend_from_slice(b"***");
+            i = end;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn too_long() -> ProxyProblem {
@@ -1009,6 +1088,57 @@ mod tests {
             p.contains(r#"reason: "Gate\\u{1b}[31mway\\u{9b}\\xff""#),
             "{p}"
         );
+    }
+
+    /// What `url`'s exchange says of `answer` (fed whole), as `{:?}`.
+    fn problem_with(url: &str, answer: &[u8]) -> String {
+        match exchange(url).receive(answer) {
+            Err(p) => format!("{p:?}"),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(answer)),
+        }
+    }
+
+    #[test]
+    fn a_password_the_proxy_repeats_is_hidden_in_every_form() {
+        // base64("alice:p@ss/w"), from coreutils.
+        let basic = "YWxpY2U6cEBzcy93";
+        let url = "http://alice:p%40ss%2Fw@proxy:3128";
+        for (reason, shown) in [
+            ("no for alice:p@ss/w".to_string(), "no for alice:***"),
+            ("no for alice:p%40ss%2Fw".to_string(), "no for alice:***"),
+            (format!("Basic {basic}, p@ss/w"), "Basic ***, ***"),
+        ] {
+            let p = problem_with(url, format!("HTTP/1.1 403 {reason}\r\n\r\n").as_bytes());
+            assert!(p.contains(&format!("reason: \"{shown}\"")), "{p}");
+        }
+        let answer = b"HTTP/1.1 407 x\r\nProxy-Authenticate: p@ss/w realm=x\r\n\r\n";
+        let p = problem_with("http://proxy:3128", answer);
+        assert!(p.contains("p@ss/w"), "no credentials, nothing to hide: {p}");
+        let p = problem_with("http://alice:p%40ss%2Fw@proxy:3128", answer);
+        assert!(!p.contains("p@ss"), "{p}");
+        // The start of an answer that is not HTTP; hidden before the cut to
+        // 32 bytes, so that no start of the password is left either.
+        let answer = b"SSH-2.0-OpenSSH_9.2 alice:p@ss/w\r\n";
+        let p = problem_with(url, answer);
+        assert!(
+            p.contains(r#"start: "SSH-2.0-OpenSSH_9.2 alice:***\\r"#),
+            "{p}"
+        );
+        let answer = b"SSH-2.0-OpenSSH_9.2 alice:xyzp@ss/w\r\n";
+        assert!(!problem_with(url, answer).contains("p@"), "{answer:?}");
+    }
+
+    #[test]
+    fn short_passwords_are_hidden_as_whole_words_and_empty_ones_not_at_all() {
+        let answer = b"HTTP/1.1 403 pw: no pwned alice:pw.\r\n\r\n";
+        let p = problem_with("http://alice:pw@proxy:3128", answer);
+        assert!(p.contains(r#"reason: "***: no pwned alice:***.""#), "{p}");
+        // An empty password hides nothing but the Basic token (base64("alice:")).
+        let answer = b"HTTP/1.1 403 alice: YWxpY2U6\r\n\r\n";
+        let p = problem_with("http://alice:@proxy:3128", answer);
+        assert!(p.contains(r#"reason: "alice: ***""#), "{p}");
+        let p = problem_with("http://alice@proxy:3128", answer);
+        assert!(p.contains(r#"reason: "alice: ***""#), "{p}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! its own loop, through the same [`Session::on_event`] and [`Session::pump`].
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -21,6 +21,7 @@ use crate::error::{Error, Hop, Phase, Result, UncleanCause};
 use crate::poller::Poller;
 use crate::records::Records;
 use crate::stdio::StdFd;
+use crate::target::ShownAddr;
 use crate::tls::ClientCertProbe;
 use crate::transport::Transport;
 
@@ -40,8 +41,8 @@ pub struct Peer {
     pub host: String,
     /// The port on the VM, as the user named it.
     pub port: u16,
-    /// The address the TCP connection reached.
-    pub addr: SocketAddr,
+    /// The address the TCP connection reached (the proxy's, through one).
+    pub addr: ShownAddr,
     /// The connect timeout in force.
     pub connect_timeout: Duration,
 }

@@ -1,7 +1,7 @@
 //! Parsing and validating `HOST[:PORT]` and `--connect-to` rules: the core never sees raw strings.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use rustls::pki_types::ServerName;
@@ -13,6 +13,31 @@ pub const DEFAULT_PORT: u16 = 443;
 const MAX_NAME_LEN: usize = 253;
 /// Longest DNS label accepted (RFC 1035).
 const MAX_LABEL_LEN: usize = 63;
+
+/// An address as every message shows it: the IP alone when its port may be
+/// the start of a proxy password ([`crate::proxy::ProxyUrl::cut_userinfo`]),
+/// else IP and port. Made by [`crate::connect::Hop::show`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShownAddr {
+    addr: SocketAddr,
+    hide_port: bool,
+}
+
+impl ShownAddr {
+    /// `addr`, shown without its port when `hide_port`.
+    pub fn new(addr: SocketAddr, hide_port: bool) -> ShownAddr {
+        ShownAddr { addr, hide_port }
+    }
+}
+
+impl fmt::Display for ShownAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.hide_port {
+            true => write!(f, "{}", self.addr.ip()),
+            false => write!(f, "{}", self.addr),
+        }
+    }
+}
 
 /// A host as given on the command line: a DNS name or an IP literal.
 #[derive(Debug, Clone, PartialEq, Eq)]

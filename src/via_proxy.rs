@@ -5,7 +5,6 @@
 //! are [`proxy::Connect`]'s; this only moves them.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +16,7 @@ use crate::cli::Config;
 use crate::error::{self, Error, Phase, ProxyName, ProxyProblem, Result};
 use crate::poller::{Poller, SOCKET};
 use crate::proxy::{self, Progress, Proxy, Scheme};
+use crate::target::ShownAddr;
 use crate::tls;
 use crate::transport::Transport;
 
@@ -83,8 +83,8 @@ pub struct ProxyDial {
     exchange: proxy::Connect,
     /// Bytes of the request written so far.
     sent: usize,
-    /// The proxy's address, for messages.
-    addr: SocketAddr,
+    /// The proxy's address, as messages show it.
+    addr: ShownAddr,
     started: Instant,
 }
 
@@ -103,6 +103,7 @@ impl ProxyDial {
         let addr = stream
             .peer_addr()
             .map_err(setup("reading the proxy's address"))?;
+        let addr = proxy.show(addr);
         let mut transport = match &link.tls {
             None => Transport::tcp(stream),
             Some(tls_config) => {

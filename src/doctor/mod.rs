@@ -99,6 +99,7 @@ fn diagnose(doctor: &DoctorConfig, steps: &mut Vec<Step>) -> Result<String, Stop
         None => Transport::tcp(sock),
         Some(proxy) => check_proxy(&mut poller, config, proxy, sock, deadline, steps)?,
     };
+    let addr = connect::Hop::of(config).show(addr);
     let mut tls = session::handshake(&mut poller, config, trust, sock, addr, deadline, steps)?;
     tls.listen(&mut poller, config, doctor.wait, steps)
 }
@@ -353,6 +354,7 @@ fn check_tcp(
         }
     }
     let took = started.elapsed();
+    let hop = connect::Hop::of(config);
     let mut step = Step::new("tcp", took, String::new());
     let mut results = Vec::new();
     for (addr, outcome) in addrs.iter().zip(&outcomes) {
@@ -368,6 +370,7 @@ fn check_tcp(
                 ),
             ),
         };
+        let addr = hop.show(*addr);
         step.lines.push(format!("{addr}  {text}"));
         results.push(Value::Object(vec![
             ("address".into(), addr.to_string().into()),
@@ -389,7 +392,6 @@ fn check_tcp(
     let winner = fastest.and_then(|(i, _)| Some((streams[i].take()?, addrs[i])));
     let Some((mut sock, addr)) = winner else {
         let timed_out = outcomes.iter().any(|o| matches!(o, Outcome::Waiting));
-        let hop = connect::Hop::of(config);
         let err = if timed_out {
             hop.timed_out(config, Phase::Connect)
         } else {
@@ -416,7 +418,7 @@ fn check_tcp(
             ));
         }
     }
-    steps.push(step.field("fastest", addr.to_string()));
+    steps.push(step.field("fastest", hop.show(addr).to_string()));
     // The other attempts close when `streams` is dropped; their registrations go with them.
     connect::deregister(poller.registry(), &mut sock);
     connect::set_socket_options(&sock);

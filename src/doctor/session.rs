@@ -8,7 +8,6 @@
 //! probe would never see a dead port there.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use super::Stop;
 use crate::cli::Config;
 use crate::error::{describe_io, describe_no_service, exit, Error, Hop, Phase, UncleanCause};
 use crate::poller::{Poller, SOCKET};
-use crate::target::DEFAULT_PORT;
+use crate::target::{ShownAddr, DEFAULT_PORT};
 use crate::text;
 use crate::tls::ClientCertProbe;
 use crate::transport::Transport;
@@ -48,7 +47,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// The established TLS session with the edge.
 pub(super) struct Session {
     sock: Transport,
-    addr: SocketAddr,
+    addr: ShownAddr,
     host: String,
     /// The edge, as messages name it.
     hop: Hop,
@@ -108,7 +107,7 @@ pub(super) fn handshake(
     config: &Config,
     trust: Trust,
     mut sock: Transport,
-    addr: SocketAddr,
+    addr: ShownAddr,
     deadline: Instant,
     steps: &mut Vec<Step>,
 ) -> Result<Session, Stop> {

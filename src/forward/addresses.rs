@@ -86,7 +86,7 @@ impl Addresses {
         match answer.and_then(|addrs| connect::select(config, &hop, addrs)) {
             Ok(addrs) => {
                 if addrs != self.addrs {
-                    log::info!("{} now resolves to {addrs:?}", hop.host);
+                    log::info!("{} now resolves to {}", hop.host, connect::join(&addrs));
                 }
                 self.addrs = addrs;
             }

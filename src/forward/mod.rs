@@ -389,7 +389,8 @@ impl Forwarder<'_> {
         }
         let now = Instant::now();
         let addrs = self.addrs.for_connection(now);
-        let race = Race::new(addrs, slots::first_attempt_token(index), MAX_ATTEMPTS);
+        let hop = Hop::of(self.config);
+        let race = Race::new(&hop, addrs, slots::first_attempt_token(index), MAX_ATTEMPTS);
         let deadline = now + self.config.connect_timeout;
         let conn = Conn::Dialing {
             local,
@@ -555,7 +556,7 @@ impl Forwarder<'_> {
         let peer = Peer {
             host: self.config.host.to_string(),
             port: self.config.port,
-            addr,
+            addr: Hop::of(self.config).show(addr),
             connect_timeout: self.config.connect_timeout,
         };
         let local = Local::Socket(local);

@@ -956,3 +956,119 @@ fn unusable_proxy_urls_are_usage_errors_naming_where_they_came_from() {
     );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
+
+/// Review of issue 17: the port of `http://IP:PORT/x@proxy.corp:3128` is the
+/// start of the password (the default-level message hides it): `-vv` and the
+/// doctor's report must hide it too.
+#[test]
+fn a_cut_passwords_port_is_hidden_at_vv_and_in_the_doctor() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let nowhere = ClosedPort::new();
+    let (ip, port) = (nowhere.addr.ip(), nowhere.addr.port());
+    let url = format!("http://{ip}:{port}/x@proxy.corp:3128");
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["-vv", "--proxy", &url]);
+    let run = util::run(&mut cmd, b"secret\n");
+    assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
+    assert!(!run.stderr.contains(&format!(":{port}")), "{}", run.stderr);
+    for json in [false, true] {
+        let mut cmd = util::bare_tunnel();
+        cmd.args(["doctor", "--proxy", &url, HOST]);
+        if json {
+            cmd.arg("--json");
+        }
+        let run = util::run(&mut cmd, b"");
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(!out.contains(&format!(":{port}")), "{out}");
+    }
+}
+
+/// Review of issue 17: a proxy that repeats the credentials in its answer
+/// (reason phrase) gets them printed: no message may contain a password.
+#[test]
+fn a_proxy_that_repeats_the_password_does_not_get_it_printed() {
+    let w = World::new();
+    let answer = b"HTTP/1.1 403 Forbidden for alice:hunter2\r\n\r\n".to_vec();
+    let stub = StubProxy::start(Script::Answer(answer));
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let url = stub.url().replace("http://", "http://alice:hunter2@");
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["--proxy", &url]);
+    let run = util::run(&mut cmd, b"");
+    assert_eq!(run.status.code(), Some(3), "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
+
+/// The port of a cut URL (see above) that does name a working proxy: the
+/// tunnel at `-vvv`, the doctor and `forward` at `-vv` use it, and none of
+/// them prints it.
+#[test]
+fn a_cut_passwords_port_is_hidden_when_its_proxy_works() {
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let stub = StubProxy::start(Script::Tunnel {
+        byte_by_byte: false,
+        to: None,
+        require: None,
+    });
+    let (ip, port) = (stub.addr.ip(), stub.addr.port());
+    let url = format!("http://{ip}:{port}/x@proxy.corp:3128");
+    let shown = format!(":{port}");
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["-vvv", "--proxy", &url]);
+    let run = util::run(&mut cmd, b"secret\n");
+    assert_eq!(
+        (run.code(), &run.stdout[..]),
+        (0, &b"secret\n"[..]),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("connected to {ip} ")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&shown), "{}", run.stderr);
+    for json in [false, true] {
+        let mut cmd = util::bare_tunnel();
+        cmd.args(["doctor", "--cacert"])
+            .arg(&w.ca.pem_path)
+            .args(["--connect-to", &util::connect_to(HOST, edge.addr())])
+            .args(["--proxy", &url, HOST]);
+        if json {
+            cmd.arg("--json");
+        }
+        let run = util::run(&mut cmd, b"");
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(out.contains("tls"), "{out}");
+        assert!(!out.contains(&shown), "{out}");
+    }
+    // The edge's handshake fails through it: its error names the address
+    // TCP reached, the proxy's.
+    let mut answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    // A TLS 1.2 alert record: fatal (2), handshake_failure (40).
+    answer.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
+    let alerting = StubProxy::start(Script::Answer(answer));
+    let (ip, port) = (alerting.addr.ip(), alerting.addr.port());
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.args(["--proxy", &format!("http://{ip}:{port}/x@proxy.corp:3128")]);
+    let run = util::run(&mut cmd, b"");
+    run.assert_failure(4, &[&format!("TLS handshake with {HOST} ({ip}) failed")]);
+    assert!(!run.stderr.contains(&format!(":{port}")), "{}", run.stderr);
+    let mut cmd = forward(&w, edge.addr(), "0");
+    cmd.args(["-vv", "--proxy", &url]);
+    let fwd = Forwarder::start(&mut cmd);
+    let mut s = fwd.connect();
+    s.write_all(b"ping\n").unwrap();
+    let mut answer = [0; 5];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"ping\n");
+    drop(s);
+    let (_, lines) = fwd.stop(libc::SIGTERM, util::HANG);
+    assert!(
+        lines.iter().any(|l| l.contains("established with")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains(&shown)), "{lines:?}");
+}

@@ -13,6 +13,8 @@ seconds=${FUZZ_SECONDS:-20}
 
 say() { printf 'fuzz: [%4d s] %s\n' "$((SECONDS - started))" "$*" >&2; }
 
+# libFuzzer is C++: ./test.sh installs g++ (its packages list) before this runs.
+command -v c++ >/dev/null || { say "error: no C++ compiler (c++) to build libFuzzer: apt-get install g++"; exit 1; }
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     say "installing the nightly toolchain"
     rustup toolchain install nightly --profile minimal

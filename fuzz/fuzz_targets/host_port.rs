@@ -1,17 +1,20 @@
 //! `HOST[:PORT]` (`target::HostPort`, `target::parse_host`) and forward's
 //! `[BIND_ADDR:]LOCAL_PORT` (`target::Listen`): a parsed target printed and
 //! read again is the same target; a host's SNI name never panics; errors are
-//! printable, and the command line's usage line is, whatever the input.
+//! printable when the input is, and the command line's usage line is,
+//! whatever the input.
 #![no_main]
 
-use fuzz_support::assert_printable;
+use fuzz_support::{assert_printable, is_hostile};
 use libfuzzer_sys::fuzz_target;
 use vers_tunnel::cli;
 use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::target::{parse_host, HostPort, Listen};
 
 fuzz_target!(|text: &str| {
-    let has_control = text.chars().any(char::is_control);
+    // The command line and the proxy variables refuse such input before
+    // any parser sees it (checked below, through cli::parse).
+    let has_control = text.chars().any(is_hostile);
     match text.parse::<HostPort>() {
         Ok(target) => {
             let _ = target.host.server_name();

@@ -40,7 +40,9 @@ for target in "${targets[@]}"; do
     # New inputs go to corpus/ (not committed); seeds/ is only read.
     if ! cargo +nightly fuzz run --debug-assertions "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
-        tail -n 60 "$log" >&2
+        # The property that failed, then libFuzzer's account of the input.
+        grep -E -A 3 'panicked at|ERROR: AddressSanitizer|ERROR: libFuzzer: (timeout|out-of-memory)' "$log" >&2 || true
+        sed -n '/^Failing input:/,$p' "$log" | head -n 40 >&2
         say "$target: FAILED; the input is in fuzz/artifacts/$target/ (see above)"
         exit 1
     fi

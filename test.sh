@@ -37,6 +37,7 @@ packages=(
     curl python3                  # curl and Python's http.server through forward
     man-db                        # man -l renders the man page
     python3-venv                  # the virtualenv .ci/macos.sh puts Zig into (CI's next step)
+    g++                           # libFuzzer, which .ci/fuzz.sh builds (C++, after the tests)
     bash-completion zsh fish      # each shell loads the installed completions
 )
 # The Rust standard libraries the static-build tests (tests/ship.rs) compile for.

@@ -26,6 +26,8 @@ pub mod connect;
 pub mod doctor;
 pub mod error;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod noproxy;
 pub mod poller;
 pub mod proxy;

@@ -239,7 +239,7 @@ fn proxy_command_word(path: &Path) -> Result<String, Error> {
 /// Accepts ssh's TIME FORMAT (sshd_config(5)): one or more `NUMBER[s|m|h|d|w]`
 /// (either case; no unit is seconds), as ssh's own `convtime` reads it. Zero is
 /// refused: ssh reads `ControlPersist 0` as "forever", which nobody means by it.
-fn parse_persist(s: &str) -> Result<String, String> {
+pub fn parse_persist(s: &str) -> Result<String, String> {
     const HINT: &str = "use ssh's time format, e.g. 30s, 10m or 1h30m";
     if s.is_empty() {
         return Err(format!("the duration is empty; {HINT}"));

@@ -11,7 +11,7 @@
 //! the service, and `report` renders what was found; what the network sent is
 //! shown through [`crate::text`].
 
-mod json;
+pub(crate) mod json;
 mod report;
 mod session;
 mod trust;

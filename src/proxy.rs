@@ -222,11 +222,20 @@ impl fmt::Display for ProxyUrl {
 /// `USER:PASSWORD@` in it replaced by `***`, as [`ProxyUrl`] shows it, and
 /// where the password is in `text`; `None` when it has none. The userinfo is
 /// taken to run to the last `@`, so that a password holding an unescaped `/`,
-/// `?`, `#` or `@` is hidden whole.
+/// `?`, `#`, `@` or `://` is hidden whole: the password starts at the first
+/// `:` after the scheme's `://`, or, when the first `://` comes after a `:`
+/// (it is inside the password of a URL without a scheme), at that `:`.
 pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
     let at = text.rfind('@')?;
-    let start = text[..at].rfind("://").map_or(0, |i| i + 3);
-    let colon = start + text[start..at].find(':')?;
+    let head = &text[..at];
+    let first_colon = head.find(':');
+    let colon = match head.find("://") {
+        Some(scheme_end) => head[scheme_end + 3..]
+            .find(':')
+            .map(|c| scheme_end + 3 + c)
+            .or(first_colon.filter(|&c| c < scheme_end)),
+        None => first_colon,
+    }?;
     if colon + 1 == at {
         return None;
     }
@@ -870,6 +879,18 @@ mod tests {
                 "1234/x",
             ),
             ("--proxy=alice:a@b@p", "--proxy=alice:***@p", "a@b"),
+            // `://` in the password, with and without a scheme before it.
+            (
+                "http://alice:hunter2://x\u{1}@proxy.example:3128",
+                "http://alice:***@proxy.example:3128",
+                "hunter2://x\u{1}",
+            ),
+            ("alice:hunter2://x@p", "alice:***@p", "hunter2://x"),
+            (
+                "--proxy=http://alice:pw://x@p",
+                "--proxy=http://alice:***@p",
+                "pw://x",
+            ),
             (
                 "https://u:p\u{1}w@[::1]:8",
                 "https://u:***@[::1]:8",

@@ -222,20 +222,24 @@ impl fmt::Display for ProxyUrl {
 /// `USER:PASSWORD@` in it replaced by `***`, as [`ProxyUrl`] shows it, and
 /// where the password is in `text`; `None` when it has none. The userinfo is
 /// taken to run to the last `@`, so that a password holding an unescaped `/`,
-/// `?`, `#`, `@` or `://` is hidden whole: the password starts at the first
-/// `:` after the scheme's `://`, or, when the first `://` comes after a `:`
-/// (it is inside the password of a URL without a scheme), at that `:`.
+/// `?`, `#`, `@` or `://` is hidden whole. After a scheme (`http://`, also
+/// after `--proxy=`), the password starts at the next `:`; without one, at the
+/// first `:` of all, hiding more rather than less.
 pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
     let at = text.rfind('@')?;
     let head = &text[..at];
-    let first_colon = head.find(':');
-    let colon = match head.find("://") {
-        Some(scheme_end) => head[scheme_end + 3..]
-            .find(':')
-            .map(|c| scheme_end + 3 + c)
-            .or(first_colon.filter(|&c| c < scheme_end)),
-        None => first_colon,
-    }?;
+    let after_scheme = head.find("://").filter(|&end| {
+        let scheme_start = head[..end]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let scheme = &head[scheme_start..end];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && (scheme_start == 0 || head[..scheme_start].ends_with('='))
+    });
+    let colon = match after_scheme {
+        Some(end) => end + 3 + head[end + 3..].find(':')?,
+        None => head.find(':')?,
+    };
     if colon + 1 == at {
         return None;
     }
@@ -900,6 +904,10 @@ mod tests {
             let (shown, at) = redact_password(arg).unwrap();
             assert_eq!((shown.as_str(), &arg[at]), (redacted, password), "{arg}");
         }
+        // Found by the proxy_url fuzz target: no scheme, `://` further on.
+        let odd = ":::hunter2./@:@.:://@:@\u{1e}@/@";
+        let (shown, _) = redact_password(odd).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
         for none in [
             "h.sh",
             "http://p:3128",

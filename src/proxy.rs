@@ -230,8 +230,10 @@ pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
     let head = &text[..at];
     let after_scheme = head.find("://").filter(|&end| {
         let scheme_start = head[..end]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let scheme = &head[scheme_start..end];
         scheme.starts_with(|c: char| c.is_ascii_alphabetic())
             && (scheme_start == 0 || head[..scheme_start].ends_with('='))
@@ -908,6 +910,10 @@ mod tests {
         let odd = ":::hunter2./@:@.:://@:@\u{1e}@/@";
         let (shown, _) = redact_password(odd).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            redact_password("\u{17f}.K://@:@\u{1e}@/@").unwrap().0,
+            "\u{17f}.K:***@"
+        );
         for none in [
             "h.sh",
             "http://p:3128",

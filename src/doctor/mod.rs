@@ -234,7 +234,8 @@ fn check_dns(
     let started = Instant::now();
     let resolved = connect::resolve(poller, config, deadline);
     let took = started.elapsed();
-    let name = match connect::Hop::of(config).host {
+    let host = connect::Hop::of(config).host;
+    let name = match host {
         Host::Name(name) => Some(name.as_str()),
         Host::Ip(_) => None,
     };
@@ -272,10 +273,7 @@ fn check_dns(
     };
     let detail = match name {
         Some(name) => format!("{name}: IPv6 {}; IPv4 {}", shown(&v6), shown(&v4)),
-        None => format!(
-            "{} is an IP address: nothing to look up",
-            config.connect_host
-        ),
+        None => format!("{host} is an IP address: nothing to look up"),
     };
     let mut step = Step::new("dns", took, detail)
         .field("name", name)

@@ -14,6 +14,7 @@ use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESO
 #[cfg(target_os = "linux")]
 use crate::util::net::BlackHole;
 use crate::util::net::ClosedPort;
+use crate::util::proxy::{Script, StubProxy};
 use crate::util::pty::Pty;
 use crate::util::sshd::Sshd;
 use crate::util::{self, Edge, EdgeBuilder, Mode, World, HOST};
@@ -110,6 +111,24 @@ fn through_an_http_proxy_the_proxy_is_a_step_of_its_own() {
         2,
         "one CONNECT per run (text, --json)"
     );
+}
+
+#[test]
+fn through_a_proxy_named_by_its_address_the_dns_step_names_the_proxy() {
+    // No --connect-to: the edge is named, the proxy is an IP literal, and the
+    // proxy refuses, so nothing is ever looked up or reached for the edge.
+    let proxy = StubProxy::start(Script::Answer(b"HTTP/1.1 403 Forbidden\r\n\r\n".to_vec()));
+    let d = Diagnosis::of(|| {
+        let mut cmd = util::bare_tunnel();
+        cmd.args(["doctor", HOST]).env("HTTPS_PROXY", proxy.url());
+        cmd
+    });
+    d.assert_line(&[
+        "dns",
+        "ok",
+        "127.0.0.1 is an IP address: nothing to look up",
+    ]);
+    assert_eq!(d.step("dns")["name"], serde_json::Value::Null);
 }
 
 #[test]

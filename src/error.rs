@@ -276,7 +276,8 @@ pub enum ProxyProblem {
         /// The schemes its `Proxy-Authenticate` headers offer (`Basic`, `NTLM`...).
         offered: Vec<String>,
     },
-    /// 407 (or 401) to a request with credentials: they were wrong.
+    /// 407 (or 401) to a request with credentials: they were wrong, or the
+    /// proxy takes no Basic credentials at all.
     CredentialsRejected {
         /// The user name sent (never the password).
         user: String,
@@ -284,6 +285,8 @@ pub enum ProxyProblem {
         status: u16,
         /// The proxy's reason phrase.
         reason: String,
+        /// The schemes its `Proxy-Authenticate` headers offer.
+        offered: Vec<String>,
     },
     /// Any other status than 2xx, 401 and 407.
     Refused {
@@ -639,24 +642,21 @@ fn describe_proxy_problem(
                  USER:PASSWORD@ before the host, percent-encoding special characters",
                 status_line(*status, reason)
             )?;
-            if !offered.is_empty() && !offered.iter().any(|s| s.eq_ignore_ascii_case("basic")) {
-                write!(
-                    f,
-                    "; but it offers only {}, and vers-tunnel sends Basic",
-                    offered.join(", ")
-                )?;
-            }
-            Ok(())
+            no_basic(f, offered)
         }
         P::CredentialsRejected {
             user,
             status,
             reason,
-        } => write!(
-            f,
-            "proxy {proxy} rejected the credentials for user {user} ({})",
-            status_line(*status, reason)
-        ),
+            offered,
+        } => {
+            write!(
+                f,
+                "proxy {proxy} rejected the credentials for user {user} ({})",
+                status_line(*status, reason)
+            )?;
+            no_basic(f, offered)
+        }
         P::Refused { status, reason } => {
             write!(
                 f,
@@ -674,6 +674,19 @@ fn status_line(status: u16, reason: &str) -> String {
     } else {
         format!("{status} {reason}")
     }
+}
+
+/// When a proxy's `Proxy-Authenticate` offers schemes and Basic is not one of
+/// them, says so: credentials in the URL cannot satisfy it.
+fn no_basic(f: &mut fmt::Formatter<'_>, offered: &[String]) -> fmt::Result {
+    if offered.is_empty() || offered.iter().any(|s| s.eq_ignore_ascii_case("basic")) {
+        return Ok(());
+    }
+    write!(
+        f,
+        "; but it offers only {}, and vers-tunnel sends Basic",
+        offered.join(", ")
+    )
 }
 
 impl std::error::Error for Error {}

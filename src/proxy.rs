@@ -648,6 +648,7 @@ impl Connect {
                     user: user.clone(),
                     status,
                     reason,
+                    offered: std::mem::take(&mut self.offered),
                 },
                 None => ProxyProblem::AuthRequired {
                     status,

@@ -649,6 +649,31 @@ fn through_stub(w: &World, script: Script) -> (util::Run, StubProxy, Edge) {
 }
 
 #[test]
+fn an_ntlm_only_proxy_given_credentials_says_it_takes_no_basic() {
+    // A corporate proxy that speaks only NTLM and Negotiate: credentials in
+    // the URL cannot work, and the message must not send the user hunting for
+    // a typo in the password.
+    let w = World::new();
+    let edge = w.edge(HOST, Behaviour::Echo);
+    let stub = StubProxy::start(Script::Answer(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+          Proxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\n\r\n"
+            .to_vec(),
+    ));
+    let mut cmd = w.tunnel(edge.addr(), HOST);
+    cmd.env("HTTPS_PROXY", stub.url().replace("://", "://alice:s3cret@"));
+    let run = util::run(&mut cmd, b"secret\n");
+    run.assert_failure(
+        3,
+        &[
+            "rejected the credentials for user alice (407 Proxy Authentication Required)",
+            "but it offers only NTLM, Negotiate, and vers-tunnel sends Basic",
+        ],
+    );
+    assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+}
+
+#[test]
 fn refusals_give_the_status_and_reason_not_the_body() {
     let w = World::new();
     for (answer, status) in [

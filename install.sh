@@ -400,8 +400,8 @@ find_block() {
     local file=$1 starts ends s e
     block_start=0 block_end=0
     [ -e "$file" ] || return 0
-    starts=$(grep -n -x -F -- "$START_MARKER" "$file" | cut -d: -f1 | tr '\n' ' ') || true
-    ends=$(grep -n -x -F -- "$END_MARKER" "$file" | cut -d: -f1 | tr '\n' ' ') || true
+    starts=$(grep -n -x -F -- "$START_MARKER" "$file" | cut -d: -f1 | paste -s -d ' ' -) || true
+    ends=$(grep -n -x -F -- "$END_MARKER" "$file" | cut -d: -f1 | paste -s -d ' ' -) || true
     read -r -a s <<<"$starts"
     read -r -a e <<<"$ends"
     if [ "${#s[@]}" -eq 0 ] && [ "${#e[@]}" -eq 0 ]; then return 0; fi
@@ -409,6 +409,15 @@ find_block() {
         die "$file has vers-tunnel markers that do not form one block (start at line(s) ${starts:-none}, end at line(s) ${ends:-none}); fix them by hand, nothing was changed"
     fi
     block_start=${s[0]} block_end=${e[0]}
+}
+
+# Before anything is built, installed or removed: the ssh config's markers
+# must form one block, or nothing changes at all.
+check_user_config() {
+    local file
+    [ -e "${HOME:-}" ] || return 0
+    file=$(user_config_file) || exit 1
+    find_block "$file"
 }
 
 # The block `vers-tunnel ssh-config` prints for the installed binary.
@@ -547,6 +556,8 @@ remove_system_config() {
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-install.XXXXXX") || die "cannot create a temporary directory"
 trap 'rm -rf -- "$scratch"' EXIT
+
+if [ "$uninstall" -eq 1 ] || [ "$user_config" -eq 1 ]; then check_user_config; fi
 
 if [ "$uninstall" -eq 1 ]; then
     if [ -e "$bin" ]; then

@@ -379,11 +379,15 @@ fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
         let out = install_sh(&home, args, &[], RUN_DEADLINE);
         assert!(!out.status.success(), "{args:?}");
         assert!(
-            out.stderr.contains("markers that do not form one block"),
+            out.stderr.contains(
+                "markers that do not form one block (start at line(s) 3, end at line(s) none)"
+            ),
             "{}",
             out.stderr
         );
         assert_eq!(fs::read_to_string(&config).unwrap(), broken);
+        // Refused before anything was installed, not half-way.
+        assert!(!prefix.exists(), "{args:?}: {:?} was created", prefix);
     }
 }
 

@@ -315,8 +315,6 @@ pub struct Race {
     next_start: Instant,
     /// Attempt `i` is registered as `Token(first_token + i % MAX_ATTEMPTS)`.
     first_token: usize,
-    /// The most attempts pending at once (at most [`MAX_ATTEMPTS`]).
-    most: usize,
     /// The last attempt could not even get a socket (EMFILE/ENFILE): it is
     /// tried again at the next step instead of counting as a failure.
     starved: bool,
@@ -336,9 +334,8 @@ pub enum RaceState {
 impl Race {
     /// A race over `addrs` (already in the order to try them), the
     /// addresses of `hop`, whose attempts take tokens from `first_token` to
-    /// `first_token + MAX_ATTEMPTS - 1`, with at most `most` of them (and
-    /// [`MAX_ATTEMPTS`]) pending at once.
-    pub fn new(hop: &Hop, addrs: Vec<SocketAddr>, first_token: usize, most: usize) -> Race {
+    /// `first_token + MAX_ATTEMPTS - 1`, as many pending at once.
+    pub fn new(hop: &Hop, addrs: Vec<SocketAddr>, first_token: usize) -> Race {
         let addrs = interleave(addrs);
         Race {
             shown: addrs.iter().map(|&addr| hop.show(addr)).collect(),
@@ -348,7 +345,6 @@ impl Race {
             next: 0,
             next_start: Instant::now(),
             first_token,
-            most: most.clamp(1, MAX_ATTEMPTS),
             starved: false,
         }
     }
@@ -367,7 +363,7 @@ impl Race {
     /// attempt's start, if one is left to start.
     pub fn wake_at(&self) -> Option<Instant> {
         // A starved race waits for a descriptor to free, not for a time.
-        (self.next < self.addrs.len() && self.pending.len() < self.most && !self.starved)
+        (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS && !self.starved)
             .then_some(self.next_start)
     }
 
@@ -407,7 +403,7 @@ impl Race {
         }
         let now = Instant::now();
         while self.next < self.addrs.len()
-            && self.pending.len() < self.most
+            && self.pending.len() < MAX_ATTEMPTS
             && (now >= self.next_start || self.pending.is_empty())
         {
             let index = self.next;
@@ -444,7 +440,7 @@ fn race(
     addrs: Vec<SocketAddr>,
     deadline: Instant,
 ) -> Result<(TcpStream, SocketAddr)> {
-    let mut race = Race::new(&Hop::of(config), addrs, ATTEMPT_BASE, MAX_ATTEMPTS);
+    let mut race = Race::new(&Hop::of(config), addrs, ATTEMPT_BASE);
     let mut ready = Vec::new();
     loop {
         match race.step(poller.registry(), &ready) {

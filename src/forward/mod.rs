@@ -390,7 +390,7 @@ impl Forwarder<'_> {
         let now = Instant::now();
         let addrs = self.addrs.for_connection(now);
         let hop = Hop::of(self.config);
-        let race = Race::new(&hop, addrs, slots::first_attempt_token(index), MAX_ATTEMPTS);
+        let race = Race::new(&hop, addrs, slots::first_attempt_token(index));
         let deadline = now + self.config.connect_timeout;
         let conn = Conn::Dialing {
             local,

@@ -162,10 +162,11 @@ cipher, certificate chain, trust, expiry), service (its first bytes: on port 443
 SSH route, after an SSH identification line; on any other port nothing is sent). It
 stops at the first step that fails.
 
-Exit status: 0 every step passed, 2 usage or an unusable CA file, 3 the name does not
-resolve or no TCP connection, 4 TLS or certificate failure, 6 TLS completed but nothing
-on the VM accepted the connection, 5 the service spoke but the session then broke at
-the TLS layer (as the tunnel's 5); 1 the report could not be written, 128+N signal N.";
+Exit status: 0 every step passed, 1 the report could not be written, 2 usage or an
+unusable CA file, 3 the name does not resolve or no TCP connection, 4 TLS or certificate
+failure, 5 the service spoke but the session then broke at the TLS layer (as the
+tunnel's 5), 6 TLS completed but nothing on the VM accepted the connection, 128+N
+signal N.";
 
 /// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
 #[derive(Debug, Parser)]

@@ -62,7 +62,10 @@ impl fmt::Display for Value {
             Value::Int(n) => write!(f, "{n}"),
             // JSON has no NaN or infinity.
             Value::Ms(ms) if !ms.is_finite() => f.write_str("null"),
-            Value::Ms(ms) => write!(f, "{ms:.1}"),
+            // Fixed-point spells a huge value in 300 digits, which some
+            // parsers (serde_json) refuse: past any real duration, exponent form.
+            Value::Ms(ms) if ms.abs() < 1e15 => write!(f, "{ms:.1}"),
+            Value::Ms(ms) => write!(f, "{ms:e}"),
             Value::Str(s) => write_string(f, s),
             Value::Array(items) => {
                 f.write_char('[')?;
@@ -180,5 +183,17 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert_eq!(parsed["inner"]["k\"ey"], serde_json::Value::Null);
         assert_eq!(parsed["ms"], 12.3);
+    }
+
+    #[test]
+    fn any_finite_duration_is_a_number_parsers_read_back() {
+        for ms in [0.0, 1e15, -f64::MAX, f64::MAX, f64::MIN_POSITIVE] {
+            let written = Value::Ms(ms).to_string();
+            let parsed: f64 = serde_json::from_str(&written).unwrap();
+            assert!(
+                (parsed - ms).abs() <= 0.05 * ms.abs().max(1.0),
+                "{ms}: {written}"
+            );
+        }
     }
 }

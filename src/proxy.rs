@@ -234,9 +234,15 @@ pub fn redact_password(text: &str) -> Option<(String, Range<usize>)> {
             .rev()
             .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
             .map_or(0, |(i, c)| i + c.len_utf8());
-        let scheme = &head[scheme_start..end];
+        let (before, scheme) = (&head[..scheme_start], &head[scheme_start..end]);
+        // Only an option's `--name=` may come before the scheme.
+        let option = |b: &str| {
+            b.strip_prefix('-')
+                .and_then(|b| b.strip_suffix('='))
+                .is_some_and(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        };
         scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && (scheme_start == 0 || head[..scheme_start].ends_with('='))
+            && (before.is_empty() || option(before))
     });
     let colon = match after_scheme {
         Some(end) => end + 3 + head[end + 3..].find(':')?,
@@ -908,6 +914,9 @@ mod tests {
             assert_eq!((shown.as_str(), &arg[at]), (redacted, password), "{arg}");
         }
         // Found by the proxy_url fuzz target: no scheme, `://` further on.
+        let odd = ":::./jhunter2fS=o://@:@[@\0/:\u{1e}@";
+        let (shown, _) = redact_password(odd).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
         let odd = ":::hunter2./@:@.:://@:@\u{1e}@/@";
         let (shown, _) = redact_password(odd).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -244,8 +244,8 @@ pub fn parse_persist(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err(format!("the duration is empty; {HINT}"));
     }
-    // Escaped: a newline must not split the one-line error.
-    let shown = s.escape_debug();
+    // Escaped as every shown input is: a newline must not split the one-line error.
+    let shown = crate::text::escape(s);
     let mut total: u64 = 0;
     let mut rest = s;
     while !rest.is_empty() {

@@ -47,10 +47,10 @@ use rustls::ClientConfig;
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::cli::{self, Config};
 use vers_tunnel::error::{exit, Error, Hop, Phase, Result, UncleanCause};
-use vers_tunnel::poller::{self, Poller};
+use vers_tunnel::net::poller::{self, Poller};
+use vers_tunnel::net::stdio::StdFd;
+use vers_tunnel::proxy::transport::Transport;
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::stdio::StdFd;
-use vers_tunnel::transport::Transport;
 
 // As in main.rs: records' plaintext copies start on a cache line.
 #[global_allocator]
@@ -75,7 +75,7 @@ const SEAL_CHUNK: usize = 16384;
 const ROUNDS_PER_WAIT: usize = 64;
 
 fn main() -> ExitCode {
-    vers_tunnel::stdio::restore_flags_on_panic();
+    vers_tunnel::net::stdio::restore_flags_on_panic();
     let args: Vec<OsString> = std::env::args_os().collect();
     let proxy_env = ProxyEnv::from_lookup(|name| std::env::var_os(name));
     let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE"), &proxy_env) {
@@ -108,7 +108,7 @@ fn run(config: &Config) -> Result<()> {
     let tls_config: Arc<ClientConfig> = vers_tunnel::tls::client_config(&config.cacerts)?;
     let mut poller = Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
-    let mut sock = vers_tunnel::connect::connect(&mut poller, config, deadline)?;
+    let mut sock = vers_tunnel::net::connect::connect(&mut poller, config, deadline)?;
     let addr = sock.peer_addr().map_err(|source| Error::Setup {
         what: "reading the peer address",
         source,
@@ -138,7 +138,7 @@ fn run(config: &Config) -> Result<()> {
     let mut session = Session {
         host: config.host.to_string(),
         port: config.port,
-        addr: vers_tunnel::connect::Hop::of(config).show(addr),
+        addr: vers_tunnel::net::connect::Hop::of(config).show(addr),
         connect_timeout: config.connect_timeout,
         deadline,
         conn,

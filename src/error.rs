@@ -318,7 +318,7 @@ pub enum CaProblem {
 }
 
 /// The certificate does not cover the name it was checked for (from
-/// [`crate::verifier`], in `CertificateError::Other`).
+/// [`crate::tls::verifier`], in `CertificateError::Other`).
 #[derive(Debug)]
 pub struct NameMismatch {
     /// The subjectAltName DNS names (as the certificate holds them, hostile)
@@ -737,7 +737,7 @@ pub fn describe_io(err: &io::Error) -> String {
     match err.get_ref() {
         Some(inner) => match inner.downcast_ref::<rustls::Error>() {
             Some(tls) => describe_tls_error(tls, "the server", false, false),
-            // Ours ([`crate::resolve::LookupError`], or a message written
+            // Ours ([`crate::net::resolve::LookupError`], or a message written
             // for the error): already in plain words.
             None => inner.to_string(),
         },
@@ -967,7 +967,7 @@ mod tests {
         assert_eq!(describe_io(&refused), "connection refused");
         let lookup = io::Error::new(
             io::ErrorKind::NotFound,
-            crate::resolve::LookupError(libc::EAI_NONAME),
+            crate::net::resolve::LookupError(libc::EAI_NONAME),
         );
         assert_eq!(describe_io(&lookup), "name or service not known");
     }

@@ -3,4 +3,4 @@
 //! the docs; not for use outside `fuzz/`.
 
 pub use crate::doctor::json::Value as JsonValue;
-pub use crate::ssh_config::parse_persist;
+pub use crate::ssh::config::parse_persist;

@@ -2,50 +2,37 @@
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
 //! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
-//! builds the trust store; [`connect`] resolves (`resolve`) and races addresses (of the
-//! proxy, when [`proxy`] and [`noproxy`] say one applies, and then asks it for
-//! a tunnel) and hands over a [`transport::Transport`]; [`relay`]
-//! runs the handshake and pumps stdin → TLS → socket and socket → TLS → stdout
-//! on the one [`poller::Poller`] (reading the socket a TLS record at a time
-//! through `records`, each direction through a `buffer`), using [`stdio`] for
-//! the local ends and [`signals`] to stop cleanly. [`error`] says what went
-//! wrong and which exit status it gets. [`forward`] runs one such session per
-//! accepted connection, on the same loop.
+//! builds the trust store; [`net`] resolves and races addresses (of the
+//! proxy, when [`proxy`] says one applies, and then asks it for a tunnel) and
+//! hands over a [`proxy::transport::Transport`]; [`relay`] runs the handshake
+//! and pumps stdin → TLS → socket and socket → TLS → stdout on the one
+//! [`net::poller::Poller`], with [`net::stdio`] for the local ends and
+//! [`net::signals`] to stop cleanly. [`error`] says what went wrong and which
+//! exit status it gets. [`forward`] runs one such session per accepted
+//! connection, on the same loop.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
-//! says which fails, [`ssh_config`] prints the ssh_config block that uses it
-//! ([`ssh_dir`] makes its control socket's directory when ssh starts the tunnel),
+//! says which fails, [`ssh`] prints the ssh_config block that uses it and
+//! makes its control socket's directory when ssh starts the tunnel,
 //! [`version`] says what a build is made of, and [`alloc`] is the global
 //! allocator's one adjustment (large blocks on a cache line). Whatever came
 //! from the network passes through [`text`] before it is printed.
 
 pub mod alloc;
-mod buffer;
 pub mod cli;
-pub mod connect;
 pub mod doctor;
 pub mod error;
 pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod noproxy;
-pub mod poller;
+pub mod net;
 pub mod proxy;
-mod records;
 pub mod relay;
-mod resolve;
-pub mod signals;
-pub mod ssh_config;
-pub mod ssh_dir;
-pub mod stdio;
+pub mod ssh;
 pub mod target;
 pub mod text;
 pub mod tls;
-pub mod transport;
-pub mod verifier;
 pub mod version;
-pub mod via_proxy;
-pub mod x509;
 
 use std::io::Write;
 use std::time::Instant;
@@ -55,22 +42,22 @@ use rustls::ClientConnection;
 
 use crate::cli::Config;
 use crate::error::{Error, Result};
+use crate::net::stdio::StdFd;
 use crate::relay::{Local, Peer, Session, Tokens};
-use crate::stdio::StdFd;
 
 /// Opens the tunnel described by `config` and relays until it is over.
 pub fn run(config: &Config) -> Result<()> {
     // Before the first byte reaches ssh: ssh binds its control socket in
     // there once it has logged in, which it cannot do before we relay.
     if config.make_ssh_dir {
-        ssh_dir::ensure()?;
+        ssh::dir::ensure()?;
     }
     // No socket can land on fd 0, 1 or 2: Rust's runtime reopens closed ones
     // on /dev/null before main, and `StdFd::close` never frees them.
     let tls_config = tls::client_config(&config.cacerts)?;
-    let mut poller = poller::Poller::new()?;
+    let mut poller = net::poller::Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
-    let sock = connect::connect(&mut poller, config, deadline)?;
+    let sock = net::connect::connect(&mut poller, config, deadline)?;
     let addr = sock.peer_addr().map_err(|source| Error::Setup {
         what: "reading the peer address",
         source,
@@ -82,7 +69,7 @@ pub fn run(config: &Config) -> Result<()> {
     registry
         .register(
             &mut sock,
-            poller::SOCKET,
+            net::poller::SOCKET,
             Interest::READABLE | Interest::WRITABLE,
         )
         .map_err(|source| Error::Setup {
@@ -96,19 +83,19 @@ pub fn run(config: &Config) -> Result<()> {
         })
     };
     let local = Local::Stdio {
-        stdin: stdio(0, "stdin", poller::STDIN, Interest::READABLE)?,
-        stdout: stdio(1, "stdout", poller::STDOUT, Interest::WRITABLE)?,
+        stdin: stdio(0, "stdin", net::poller::STDIN, Interest::READABLE)?,
+        stdout: stdio(1, "stdout", net::poller::STDOUT, Interest::WRITABLE)?,
     };
     let peer = Peer {
         host: config.host.to_string(),
         port: config.port,
-        addr: connect::Hop::of(config).show(addr),
+        addr: net::connect::Hop::of(config).show(addr),
         connect_timeout: config.connect_timeout,
     };
     let tokens = Tokens {
-        edge: poller::SOCKET,
-        local_in: poller::STDIN,
-        local_out: poller::STDOUT,
+        edge: net::poller::SOCKET,
+        local_in: net::poller::STDIN,
+        local_out: net::poller::STDOUT,
     };
     let session = Session::new(peer, sock, tls, local, tokens, deadline);
     relay::run(&mut poller, session)

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::{cli, doctor, forward, ssh_config};
+use vers_tunnel::ssh::config as ssh_config;
+use vers_tunnel::{cli, doctor, forward};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
 // record received, so the static build uses dlmalloc.
@@ -28,7 +29,7 @@ const SUBCOMMANDS: [&str; 3] = [
 
 fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.
-    vers_tunnel::stdio::restore_flags_on_panic();
+    vers_tunnel::net::stdio::restore_flags_on_panic();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == cli::HELP) {
         match cli::help_request(&args[2..], &SUBCOMMANDS) {

@@ -10,7 +10,8 @@ use clap_complete::Shell;
 use clap_mangen::roff::{bold, roman, Inline, Roff};
 use clap_mangen::Man;
 
-use vers_tunnel::{cli, doctor, forward, ssh_config};
+use vers_tunnel::ssh::config as ssh_config;
+use vers_tunnel::{cli, doctor, forward};
 
 /// The program's name, as installed.
 const NAME: &str = "vers-tunnel";

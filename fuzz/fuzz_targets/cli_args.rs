@@ -5,8 +5,9 @@
 
 use fuzz_support::assert_printable;
 use libfuzzer_sys::fuzz_target;
+use vers_tunnel::cli;
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::{cli, ssh_config};
+use vers_tunnel::ssh::config as ssh_config;
 
 fuzz_target!(|input: (u8, Vec<&str>)| {
     let (mode, args) = input;

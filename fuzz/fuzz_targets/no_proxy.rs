@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vers_tunnel::noproxy::matches;
+use vers_tunnel::proxy::noproxy::matches;
 use vers_tunnel::proxy::{self, ProxyEnv, Route};
 use vers_tunnel::target::{parse_host, Host};
 

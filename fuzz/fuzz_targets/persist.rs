@@ -7,8 +7,9 @@
 
 use fuzz_support::assert_printable;
 use libfuzzer_sys::fuzz_target;
+use vers_tunnel::cli;
 use vers_tunnel::fuzzing::parse_persist;
-use vers_tunnel::{cli, ssh_config};
+use vers_tunnel::ssh::config as ssh_config;
 
 fuzz_target!(|text: &str| {
     let expected = seconds(text).filter(|&t| t > 0 && t <= i32::MAX as u64);

@@ -4,10 +4,10 @@
 //! tunnel's own words. It stops at the first failure the next step cannot
 //! get past.
 //!
-//! The pieces are the tunnel's: [`crate::connect`] resolves and opens the
+//! The pieces are the tunnel's: [`crate::net::connect`] resolves and opens the
 //! attempts, [`crate::tls`] builds the trust store and config, and
 //! [`crate::error`] words every failure. `trust` keeps the chain the server
-//! presented (read by [`crate::x509`]), `session` drives TLS and listens for
+//! presented (read by [`crate::tls::x509`]), `session` drives TLS and listens for
 //! the service, and `report` renders what was found; what the network sent is
 //! shown through [`crate::text`].
 
@@ -24,14 +24,14 @@ use mio::net::TcpStream;
 use mio::Token;
 
 use crate::cli::{Config, DoctorConfig, Family};
-use crate::connect;
 use crate::error::{describe_io, Error, Phase};
-use crate::poller::{Poller, ATTEMPT_BASE};
+use crate::net::connect;
+use crate::net::poller::{Poller, ATTEMPT_BASE};
+use crate::proxy::dial;
+use crate::proxy::transport::Transport;
 use crate::proxy::{Proxy, Route};
 use crate::target::Host;
-use crate::transport::Transport;
 use crate::version;
-use crate::via_proxy;
 
 pub use report::{colour_wanted, Report};
 
@@ -202,7 +202,7 @@ fn check_proxy(
     steps: &mut Vec<Step>,
 ) -> Result<Transport, Stop> {
     let started = Instant::now();
-    match via_proxy::open(poller, sock, proxy, config, deadline) {
+    match dial::open(poller, sock, proxy, config, deadline) {
         Ok(transport) => {
             let detail = format!(
                 "{proxy} opened a tunnel to {}:{}",

@@ -20,11 +20,11 @@ use super::trust::{describe_chain, Trust};
 use super::Stop;
 use crate::cli::Config;
 use crate::error::{describe_io, describe_no_service, exit, Error, Hop, Phase, UncleanCause};
-use crate::poller::{Poller, SOCKET};
+use crate::net::poller::{Poller, SOCKET};
+use crate::proxy::transport::Transport;
 use crate::target::{ShownAddr, DEFAULT_PORT};
 use crate::text;
 use crate::tls::ClientCertProbe;
-use crate::transport::Transport;
 
 /// What the doctor sends on port 443, the edge's SSH route, exactly as an ssh
 /// client starts: an edge that connects to the VM only once the client has

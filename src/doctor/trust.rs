@@ -12,8 +12,9 @@ use rustls::ClientConfig;
 
 use super::json::Value;
 use crate::error::{utc, Error};
+use crate::text;
 use crate::tls;
-use crate::{text, verifier, x509};
+use crate::tls::{verifier, x509};
 
 /// A leaf certificate expiring within this many days gets a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;

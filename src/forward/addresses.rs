@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cli::Config;
-use crate::connect::{self, Hop, Lookup};
-use crate::poller::Poller;
+use crate::net::connect::{self, Hop, Lookup};
+use crate::net::poller::Poller;
 use crate::target::Host;
 
 /// How old the addresses may get before a new connection has them looked up

@@ -7,7 +7,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 
 use crate::error::{Error, Result};
-use crate::poller::LISTENER_BASE;
+use crate::net::poller::LISTENER_BASE;
 use crate::target::Listen;
 
 /// The listeners for `spec`: the loopback's two (the same port on both,

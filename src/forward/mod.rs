@@ -26,13 +26,13 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::cli::{Config, ForwardConfig};
-use crate::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
 use crate::error::{Error, Phase, Result};
-use crate::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
+use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
+use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
+use crate::proxy::dial::{ProxyDial, ProxyLink};
+use crate::proxy::transport::Transport;
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::tls;
-use crate::transport::Transport;
-use crate::via_proxy::{ProxyDial, ProxyLink};
 
 use addresses::Addresses;
 use admission::{Admission, Say};

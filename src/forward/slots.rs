@@ -4,7 +4,7 @@
 
 use mio::Token;
 
-use crate::poller::{SESSION_BASE, SESSION_STRIDE};
+use crate::net::poller::{SESSION_BASE, SESSION_STRIDE};
 
 /// Slots of `T`, each either free, reserved (its value out for a moment)
 /// or holding a value; each reservation gets a new generation, so that
@@ -163,9 +163,11 @@ mod tests {
 
     #[test]
     fn the_token_ranges_of_the_process_do_not_overlap() {
-        use crate::connect::MAX_ATTEMPTS;
-        use crate::poller::{ATTEMPT_BASE, LISTENERS, LISTENER_BASE, RESOLVER, SIGNAL, SOCKET};
-        use crate::poller::{STDIN, STDOUT};
+        use crate::net::connect::MAX_ATTEMPTS;
+        use crate::net::poller::{
+            ATTEMPT_BASE, LISTENERS, LISTENER_BASE, RESOLVER, SIGNAL, SOCKET,
+        };
+        use crate::net::poller::{STDIN, STDOUT};
         let fixed = [SIGNAL, RESOLVER, SOCKET, STDIN, STDOUT].map(|t| t.0);
         let listeners = LISTENER_BASE..LISTENER_BASE + LISTENERS;
         let attempts = ATTEMPT_BASE..ATTEMPT_BASE + MAX_ATTEMPTS;

@@ -88,7 +88,7 @@ fn man_page_renders_with_every_flag_subcommand_variable_and_exit_status() {
     }
     let commands = [
         vers_tunnel::cli::command(),
-        vers_tunnel::ssh_config::command(),
+        vers_tunnel::ssh::config::command(),
     ];
     for command in &commands {
         for arg in command.get_arguments() {

@@ -180,7 +180,7 @@ fn commands() -> Vec<(&'static str, Clap)> {
         ("", vers_tunnel::cli::command()),
         ("forward", vers_tunnel::cli::forward_command()),
         ("doctor", vers_tunnel::cli::doctor_command()),
-        ("ssh-config", vers_tunnel::ssh_config::command()),
+        ("ssh-config", vers_tunnel::ssh::config::command()),
     ];
     for (_, command) in &mut commands {
         // Adds the --help and --version clap generates.
@@ -607,7 +607,7 @@ fn every_flag_the_docs_name_exists() {
 
 #[test]
 fn persist_examples_agree_in_help_install_sh_and_the_docs() {
-    let ssh_config = vers_tunnel::ssh_config::command();
+    let ssh_config = vers_tunnel::ssh::config::command();
     let persist = ssh_config
         .get_arguments()
         .find(|arg| arg.get_long() == Some("persist"))
@@ -618,7 +618,7 @@ fn persist_examples_agree_in_help_install_sh_and_the_docs() {
         .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(examples, _)| examples)
         .unwrap_or_else(|| panic!("--persist's help names no examples: {help}"));
-    let default = vers_tunnel::ssh_config::DEFAULT_PERSIST;
+    let default = vers_tunnel::ssh::config::DEFAULT_PERSIST;
     assert!(
         help.contains(&format!("[default: {default}]")),
         "--persist's help does not give its default {default}: {help}"
@@ -649,7 +649,7 @@ fn persist_examples_agree_in_help_install_sh_and_the_docs() {
     }
     assert!(values.len() > 3, "{values:?}");
     for value in values {
-        let parsed = vers_tunnel::ssh_config::parse([
+        let parsed = vers_tunnel::ssh::config::parse([
             "ssh-config",
             "--multiplex",
             "--persist",

@@ -7,6 +7,9 @@
 //! The stdio tunnel runs one [`Session`] with [`run`]; `forward` runs many on
 //! its own loop, through the same [`Session::on_event`] and [`Session::pump`].
 
+pub(crate) mod buffer;
+mod records;
+
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
@@ -16,20 +19,20 @@ use mio::net::TcpStream;
 use mio::{Registry, Token};
 use rustls::ClientConnection;
 
-use crate::buffer::Buffer;
 use crate::error::{Error, Hop, Phase, Result, UncleanCause};
-use crate::poller::Poller;
-use crate::records::Records;
-use crate::stdio::StdFd;
+use crate::net::poller::Poller;
+use crate::net::stdio::StdFd;
+use crate::proxy::transport::Transport;
+use crate::relay::buffer::Buffer;
+use crate::relay::records::Records;
 use crate::target::ShownAddr;
 use crate::tls::ClientCertProbe;
-use crate::transport::Transport;
 
 /// The most rustls may hold unsent: with the direction buffers' own bound
-/// ([`buffer::BUDGET`](crate::buffer::BUDGET)) and the kernel's socket buffers
+/// ([`buffer::BUDGET`](crate::relay::buffer::BUDGET)) and the kernel's socket buffers
 /// this bounds memory per direction, so a slow reader on one side stops reads
 /// on the other instead of growing buffers.
-pub use crate::buffer::BUDGET;
+pub use crate::relay::buffer::BUDGET;
 
 /// Rounds of work between two looks at events when data never stops coming.
 const ROUNDS_PER_WAIT: usize = 64;

@@ -29,7 +29,7 @@ pub const DEFAULT_PERSIST: &str = "10m";
 /// shared one (`/tmp`) could be planted by another user, and ssh would send
 /// sessions through it (its client does not check who serves the socket).
 /// ssh does not create the directory, so the block's ProxyCommand does
-/// (`--make-ssh-dir`, [`crate::ssh_dir`]). ssh appends 17 bytes while creating
+/// (`--make-ssh-dir`, [`crate::ssh::dir`]). ssh appends 17 bytes while creating
 /// the socket, so with the home directory's length this must stay under the
 /// socket path limit (108 bytes on Linux, 104 on macOS): the home directory may
 /// be up to 39 bytes long (35 on macOS).

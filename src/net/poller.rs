@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use mio::{Events, Poll, Registry, Token, Waker};
 
-use crate::connect::MAX_ATTEMPTS;
 use crate::error::{Error, Result};
-use crate::signals::Signals;
+use crate::net::connect::MAX_ATTEMPTS;
+use crate::net::signals::Signals;
 
 /// Token of the stop signals' pipe.
 pub const SIGNAL: Token = Token(0);

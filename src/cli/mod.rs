@@ -5,35 +5,19 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, CommandFactory, Parser};
+use clap::{ArgAction, Parser};
 
 use crate::proxy::{self, ProxyEnv, Route};
-use crate::target::{ConnectTo, Host, HostPort, Listen, DEFAULT_PORT};
+use crate::target::{ConnectTo, Host};
 use crate::text;
 
-const AFTER_HELP: &str = "\
-Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
+mod doctor;
+mod forward;
+mod tunnel;
 
-    Host *.vm.vers.sh
-        User root
-        ProxyCommand vers-tunnel %h
-
-`vers-tunnel ssh-config` prints such a block with this binary's full path.
-`vers-tunnel forward LOCAL_PORT HOST:PORT` serves a VM's port to local clients
-that do not speak TLS (see `vers-tunnel forward --help`).
-
-It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays
-stdin to the server and the server to stdout until both sides are done.
-
-Behind an HTTP proxy, it tunnels with CONNECT through --proxy, or else https_proxy,
-HTTPS_PROXY, all_proxy or ALL_PROXY; NO_PROXY/no_proxy or --noproxy list hosts to reach directly.
-
-Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure (also
-the proxy's, or its refusal), 4 TLS/certificate failure (also to an https:// proxy),
-5 unclean end (possible truncation), 6 the edge closed before the service sent
-anything (nothing listening on the VM's port), 128+N signal N.
-
-When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
+pub use doctor::{doctor_command, parse_doctor, DoctorArgs, DoctorConfig};
+pub use forward::{forward_command, parse_forward, ForwardConfig};
+pub use tunnel::{command, parse};
 
 /// The name `-V` and `--version` print before the version: every subcommand
 /// answers them as the top level does (clap would say `vers-tunnel forward`).
@@ -44,191 +28,6 @@ pub const VERSION_NAME: &str = "vers-tunnel";
 /// `{vmId}.vm.vers.sh`), and a name that only starts with it (`help.example`)
 /// is still a host.
 pub const HELP: &str = "help";
-
-/// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
-#[derive(Debug, Parser)]
-#[command(
-    name = "vers-tunnel",
-    version,
-    long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
-    about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
-    after_help = AFTER_HELP
-)]
-struct Args {
-    /// Host to reach, e.g. {vmId}.vm.vers.sh; PORT defaults to 443 ([V6]:PORT for IPv6)
-    #[arg(value_name = "HOST[:PORT]")]
-    target: HostPort,
-
-    /// Port to connect to (default 443)
-    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
-    port: Option<u16>,
-
-    #[command(flatten)]
-    connect: ConnectArgs,
-
-    /// First create ~/.ssh (mode 0700) if it is missing, for ssh's control socket
-    /// (the `ssh-config --multiplex` block sets this)
-    #[arg(long)]
-    make_ssh_dir: bool,
-}
-
-const FORWARD_AFTER_HELP: &str = "\
-Each connection accepted on the local port gets its own verified TLS connection to
-HOST:PORT through the edge (SNI = HOST), e.g.
-
-    vers-tunnel forward 5432 {vmId}.vm.vers.sh:5432
-    psql -h 127.0.0.1 -p 5432 -U postgres
-
-Without BIND_ADDR it listens on 127.0.0.1 and ::1 only. Once listening it prints one line
-saying where. A connection whose edge side fails or ends uncleanly is reset, so a client
-never mistakes a truncated stream for a complete one; the listener keeps serving.
-
-Exit status: 1 local I/O error, 2 usage (including a port in use), 3 HOST does not
-resolve, 128+N signal N.";
-
-/// Raw arguments of `vers-tunnel forward`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "vers-tunnel forward",
-    bin_name = "vers-tunnel forward",
-    version,
-    long_version = crate::version::long_version(),
-    display_name = VERSION_NAME,
-    about = "Listen on a local port and forward each connection over verified TLS to a VM's port",
-    after_help = FORWARD_AFTER_HELP
-)]
-struct ForwardArgs {
-    /// Where to listen: LOCAL_PORT on the loopback, or BIND_ADDR:LOCAL_PORT (0 picks a free port)
-    #[arg(value_name = "[BIND_ADDR:]LOCAL_PORT")]
-    listen: Listen,
-
-    /// The VM's port to reach, e.g. {vmId}.vm.vers.sh:5432 ([V6]:PORT for IPv6)
-    #[arg(value_name = "HOST:PORT")]
-    target: HostPort,
-
-    /// Most connections at once; more wait to be accepted [default: from the open-files limit]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: Option<u32>,
-
-    #[command(flatten)]
-    connect: ConnectArgs,
-}
-
-/// `vers-tunnel forward`, validated.
-#[derive(Debug, Clone)]
-pub struct ForwardConfig {
-    /// Where to listen.
-    pub listen: Listen,
-    /// `--max-connections`, if given.
-    pub max_connections: Option<usize>,
-    /// How each connection reaches the edge.
-    pub connect: Config,
-}
-
-/// Parses `forward`'s arguments (starting with the word `forward`).
-pub fn parse_forward<I, T>(
-    args: I,
-    ssl_cert_file: Option<OsString>,
-    proxy_env: &ProxyEnv,
-) -> Result<ForwardConfig, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: ForwardArgs = try_parse_from(args)?;
-    let Some(port) = args.target.port else {
-        return Err(clap::Error::raw(
-            clap::error::ErrorKind::ValueValidation,
-            format!(
-                "the target needs the VM's port: HOST:PORT, e.g. {}:5432\n",
-                args.target.host
-            ),
-        ));
-    };
-    Ok(ForwardConfig {
-        listen: args.listen,
-        max_connections: args.max_connections.map(|n| n as usize),
-        connect: args
-            .connect
-            .into_config(args.target.host, port, ssl_cert_file, proxy_env)?,
-    })
-}
-
-const DOCTOR_AFTER_HELP: &str = "\
-Steps: config (this build, CA files, --connect-to, the proxy), dns (every address), tcp
-(each address on its own), proxy (its CONNECT, when a proxy applies), tls (version,
-cipher, certificate chain, trust, expiry), service (its first bytes: on port 443, the
-SSH route, after an SSH identification line; on any other port nothing is sent). It
-stops at the first step that fails.
-
-Exit status: 0 every step passed, 1 the report could not be written, 2 usage or an
-unusable CA file, 3 the name does not resolve or no TCP connection, 4 TLS or certificate
-failure, 5 the service spoke but the session then broke at the TLS layer (as the
-tunnel's 5), 6 TLS completed but nothing on the VM accepted the connection, 128+N
-signal N.";
-
-/// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "vers-tunnel doctor",
-    bin_name = "vers-tunnel doctor",
-    version,
-    long_version = crate::version::long_version(),
-    display_name = VERSION_NAME,
-    about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
-    after_help = DOCTOR_AFTER_HELP
-)]
-pub struct DoctorArgs {
-    /// Host to check, e.g. {vmId}.vm.vers.sh; PORT defaults to 443 ([V6]:PORT for IPv6)
-    #[arg(value_name = "HOST[:PORT]")]
-    target: HostPort,
-
-    #[command(flatten)]
-    connect: ConnectArgs,
-
-    /// Print one JSON object instead of lines of text
-    #[arg(long)]
-    json: bool,
-
-    /// Wait up to SECS for the service's first bytes
-    #[arg(long, value_name = "SECS", default_value = "4", value_parser = parse_timeout)]
-    wait: Duration,
-}
-
-/// What `vers-tunnel doctor` is to check, validated.
-#[derive(Debug, Clone)]
-pub struct DoctorConfig {
-    /// The connection to check, with every connecting option.
-    pub connect: Config,
-    /// `--json`.
-    pub json: bool,
-    /// How long to wait for the service's first bytes.
-    pub wait: Duration,
-}
-
-/// Parses `vers-tunnel doctor` arguments (`args[0]` is `doctor`) into a [`DoctorConfig`].
-///
-/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, as for [`parse`].
-pub fn parse_doctor<I, T>(
-    args: I,
-    ssl_cert_file: Option<OsString>,
-    proxy_env: &ProxyEnv,
-) -> Result<DoctorConfig, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: DoctorArgs = try_parse_from(args)?;
-    let port = args.target.port.unwrap_or(DEFAULT_PORT);
-    Ok(DoctorConfig {
-        connect: args
-            .connect
-            .into_config(args.target.host, port, ssl_cert_file, proxy_env)?,
-        json: args.json,
-        wait: args.wait,
-    })
-}
 
 /// The options of every mode that connects to the edge (the tunnel, and the
 /// subcommands that reach a VM the same way), flattened into each mode's args.
@@ -367,37 +166,6 @@ impl Config {
     }
 }
 
-/// Parses `args` (including the program name) into a [`Config`].
-///
-/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the proxy
-/// variables', passed in so tests need not touch the environment.
-pub fn parse<I, T>(
-    args: I,
-    ssl_cert_file: Option<OsString>,
-    proxy_env: &ProxyEnv,
-) -> Result<Config, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: Args = try_parse_from(args)?;
-    let port = match (args.target.port, args.port) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(clap::Error::raw(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!("port given twice: {a} in HOST:PORT and {b} in --port\n"),
-            ));
-        }
-        (Some(p), _) | (None, Some(p)) => p,
-        (None, None) => DEFAULT_PORT,
-    };
-    let mut config = args
-        .connect
-        .into_config(args.target.host, port, ssl_cert_file, proxy_env)?;
-    config.make_ssh_dir = args.make_ssh_dir;
-    Ok(config)
-}
-
 /// The arguments `vers-tunnel help [SUBCOMMAND]` stands for, given the words
 /// after `help`: `--help`, or `SUBCOMMAND --help` for one of `subcommands`.
 pub fn help_request(
@@ -483,22 +251,6 @@ fn redact_piece(piece: &str, arg: &str, password: &Range<usize>) -> Option<Strin
             format!("{}***{}", &piece[..from], &piece[to..])
         })
     })
-}
-
-/// The tunnel's arguments as clap sees them, for the man page and shell
-/// completions (`examples/gen_docs`); each subcommand module has its own.
-pub fn command() -> clap::Command {
-    Args::command()
-}
-
-/// `vers-tunnel forward`'s clap definition, for the man page and completions.
-pub fn forward_command() -> clap::Command {
-    ForwardArgs::command()
-}
-
-/// `vers-tunnel doctor`'s clap definition, for the man page and completions.
-pub fn doctor_command() -> clap::Command {
-    DoctorArgs::command()
 }
 
 /// No host, port, rule, URL or file name here needs a control character (or

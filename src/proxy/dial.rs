@@ -14,11 +14,11 @@ use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 use crate::cli::Config;
 use crate::error::{self, Error, Phase, ProxyName, ProxyProblem, Result};
-use crate::poller::{Poller, SOCKET};
+use crate::net::poller::{Poller, SOCKET};
+use crate::proxy::transport::Transport;
 use crate::proxy::{self, Progress, Proxy, Scheme};
 use crate::target::ShownAddr;
 use crate::tls;
-use crate::transport::Transport;
 
 /// Asks `proxy`, connected on `stream`, for a tunnel to the connect host and
 /// port before `deadline`, waiting on the poller; the transport, unregistered.

@@ -3,6 +3,10 @@
 //! CONNECT exchange as a state machine fed whatever bytes arrive, so that a
 //! connect that waits on the poller and an event-driven one can both drive it.
 
+pub mod dial;
+pub mod noproxy;
+pub mod transport;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::net::SocketAddr;
@@ -10,7 +14,6 @@ use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::ProxyProblem;
-use crate::noproxy;
 use crate::target::{Host, HostPort, ShownAddr};
 use crate::text;
 

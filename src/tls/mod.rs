@@ -1,6 +1,9 @@
 //! Trust and TLS settings: the roots and the client config (the words for TLS
 //! failures live in [`crate::error`]).
 
+pub mod verifier;
+pub mod x509;
+
 use std::cell::Cell;
 use std::fs;
 use std::path::Path;
@@ -12,7 +15,6 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ClientConnection, IoState, RootCertStore};
 
 use crate::error::{CaProblem, Error, Result};
-use crate::verifier;
 
 /// Whether one connection's server asked for a client certificate (none is
 /// ever offered): a fact of that connection, kept by it.

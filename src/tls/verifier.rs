@@ -5,7 +5,7 @@
 //! name (`DnsName("...")`, made with `from_utf8_lossy`, nothing escaped): a
 //! hostile certificate's escape sequences come through raw, and bytes that
 //! are not UTF-8 are lost. Here the names are read from the certificate
-//! ([`crate::x509`]) into [`NameMismatch`], for [`crate::error`] to print
+//! ([`crate::tls::x509`]) into [`NameMismatch`], for [`crate::error`] to print
 //! escaped. If webpki's error ever carries the names as bytes, this goes.
 
 use std::fmt;
@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
 use crate::error::{Error, NameMismatch};
-use crate::x509;
+use crate::tls::x509;
 
 /// Sees the certificate a server presents, and the intermediates it sends
 /// with it, before they are verified.

@@ -1,6 +1,6 @@
 //! Getting a connection to the edge: resolving the name off-thread, racing the
 //! addresses Happy-Eyeballs style (RFC 8305), and through a proxy, the CONNECT
-//! exchange with it ([`crate::via_proxy`]); all within one deadline.
+//! exchange with it ([`crate::proxy::dial`]); all within one deadline.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,12 +14,12 @@ use mio::{Interest, Registry, Token};
 
 use crate::cli::{Config, Family};
 use crate::error::{self, Error, Phase, Result};
-use crate::poller::{Poller, ATTEMPT_BASE};
+use crate::net::poller::{Poller, ATTEMPT_BASE};
+use crate::net::resolve;
+use crate::proxy::dial;
+use crate::proxy::transport::Transport;
 use crate::proxy::{Proxy, Route};
-use crate::resolve;
 use crate::target::{Host, ShownAddr};
-use crate::transport::Transport;
-use crate::via_proxy;
 
 /// RFC 8305's recommended delay before trying the next address.
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -52,7 +52,7 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
     set_socket_options(&stream);
     match hop.proxy {
         None => Ok(Transport::tcp(stream)),
-        Some(proxy) => via_proxy::open(poller, stream, proxy, config, deadline),
+        Some(proxy) => dial::open(poller, stream, proxy, config, deadline),
     }
 }
 
@@ -109,7 +109,7 @@ impl<'a> Hop<'a> {
     /// How messages name this hop.
     pub fn name(&self, config: &Config) -> error::Hop {
         match self.proxy {
-            Some(proxy) => via_proxy::name(config, proxy),
+            Some(proxy) => dial::name(config, proxy),
             None => error::Hop::Edge {
                 target: config.target(),
             },

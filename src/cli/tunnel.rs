@@ -1,0 +1,98 @@
+//! `vers-tunnel HOST[:PORT]`: the tunnel's own arguments.
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser};
+
+use super::{try_parse_from, Config, ConnectArgs};
+use crate::proxy::ProxyEnv;
+use crate::target::{HostPort, DEFAULT_PORT};
+
+const AFTER_HELP: &str = "\
+Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
+
+    Host *.vm.vers.sh
+        User root
+        ProxyCommand vers-tunnel %h
+
+`vers-tunnel ssh-config` prints such a block with this binary's full path.
+`vers-tunnel forward LOCAL_PORT HOST:PORT` serves a VM's port to local clients
+that do not speak TLS (see `vers-tunnel forward --help`).
+
+It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays
+stdin to the server and the server to stdout until both sides are done.
+
+Behind an HTTP proxy, it tunnels with CONNECT through --proxy, or else https_proxy,
+HTTPS_PROXY, all_proxy or ALL_PROXY; NO_PROXY/no_proxy or --noproxy list hosts to reach directly.
+
+Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure (also
+the proxy's, or its refusal), 4 TLS/certificate failure (also to an https:// proxy),
+5 unclean end (possible truncation), 6 the edge closed before the service sent
+anything (nothing listening on the VM's port), 128+N signal N.
+
+When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
+
+/// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "vers-tunnel",
+    version,
+    long_version = crate::version::long_version(),
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
+    about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
+    after_help = AFTER_HELP
+)]
+struct Args {
+    /// Host to reach, e.g. {vmId}.vm.vers.sh; PORT defaults to 443 ([V6]:PORT for IPv6)
+    #[arg(value_name = "HOST[:PORT]")]
+    target: HostPort,
+
+    /// Port to connect to (default 443)
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+
+    #[command(flatten)]
+    connect: ConnectArgs,
+
+    /// First create ~/.ssh (mode 0700) if it is missing, for ssh's control socket
+    /// (the `ssh-config --multiplex` block sets this)
+    #[arg(long)]
+    make_ssh_dir: bool,
+}
+
+/// Parses `args` (including the program name) into a [`Config`].
+///
+/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the proxy
+/// variables', passed in so tests need not touch the environment.
+pub fn parse<I, T>(
+    args: I,
+    ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
+) -> Result<Config, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Args = try_parse_from(args)?;
+    let port = match (args.target.port, args.port) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("port given twice: {a} in HOST:PORT and {b} in --port\n"),
+            ));
+        }
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => DEFAULT_PORT,
+    };
+    let mut config = args
+        .connect
+        .into_config(args.target.host, port, ssl_cert_file, proxy_env)?;
+    config.make_ssh_dir = args.make_ssh_dir;
+    Ok(config)
+}
+
+/// The tunnel's arguments as clap sees them, for the man page and shell
+/// completions (`examples/gen_docs`); each subcommand module has its own.
+pub fn command() -> clap::Command {
+    Args::command()
+}

@@ -1,0 +1,5 @@
+//! What vers-tunnel does for ssh beyond the tunnel itself: the ssh_config
+//! block (`ssh-config`) and the ControlPath directory (`--make-ssh-dir`).
+
+pub mod config;
+pub mod dir;

@@ -71,14 +71,9 @@ fuzz_target!(|halves: (&str, &str)| {
     // What the user reads: the command line's one line.
     for args in [
         vec!["vers-tunnel", "--proxy", &text, "x.vm.vers.sh"],
-        vec!["doctor", "x.vm.vers.sh", "--proxy", &text],
+        vec!["vers-tunnel", "doctor", "x.vm.vers.sh", "--proxy", &text],
     ] {
-        let result = if args[0] == "doctor" {
-            cli::parse_doctor(&args, None, &ProxyEnv::default()).map(|_| ())
-        } else {
-            cli::parse(&args, None, &ProxyEnv::default()).map(|_| ())
-        };
-        if let Err(err) = result {
+        if let Err(err) = cli::parse(&args, None, &ProxyEnv::default()) {
             let line = cli::one_line(&err);
             check("the usage error", &line);
             assert_printable("the usage error", &line);

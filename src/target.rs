@@ -15,7 +15,7 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 /// An address as every message shows it: the IP alone when its port may be
-/// the start of a proxy password ([`crate::proxy::ProxyUrl::cut_userinfo`]),
+/// the start of a proxy password ([`crate::proxy::url::ProxyUrl::cut_userinfo`]),
 /// else IP and port. Made by [`crate::net::connect::Hop::show`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShownAddr {

@@ -60,7 +60,7 @@ pub struct DoctorConfig {
     /// `--json`.
     pub json: bool,
     /// How long to wait for the service's first bytes.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
 }
 
 /// The doctor's [`DoctorConfig`] from what clap matched for it.

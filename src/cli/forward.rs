@@ -55,10 +55,8 @@ struct ForwardArgs {
 /// `vers-tunnel forward`, validated.
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
-    /// Where to listen.
-    pub listen: Listen,
-    /// `--max-connections`, if given.
-    pub max_connections: Option<usize>,
+    pub(crate) listen: Listen,
+    pub(crate) max_connections: Option<usize>,
     /// How each connection reaches the edge.
     pub connect: Config,
 }

@@ -22,7 +22,7 @@ pub use forward::ForwardConfig;
 
 /// The name `-V` and `--version` print before the version: every subcommand
 /// answers them as the top level does (clap would say `vers-tunnel-forward`).
-pub const VERSION_NAME: &str = "vers-tunnel";
+pub(crate) const VERSION_NAME: &str = "vers-tunnel";
 
 /// `vers-tunnel help [SUBCOMMAND]`: another spelling of `--help`. No VM is
 /// named so (VM hosts are `{vmId}.vm.vers.sh`), and a name that only starts
@@ -166,7 +166,7 @@ fn help(program: &OsString, sub: &ArgMatches) -> clap::Error {
 /// The options of every mode that connects to the edge (the tunnel, and the
 /// subcommands that reach a VM the same way), flattened into each mode's args.
 #[derive(Debug, clap::Args)]
-pub struct ConnectArgs {
+struct ConnectArgs {
     /// Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)
     #[arg(long, value_name = "FILE")]
     cacert: Vec<PathBuf>,
@@ -211,7 +211,7 @@ impl ConnectArgs {
     /// proxy variables', passed in so tests need not touch the environment.
     /// The error is a proxy URL (from `--proxy` or the environment) that is
     /// not usable.
-    pub fn into_config(
+    fn into_config(
         self,
         host: Host,
         port: u16,
@@ -257,7 +257,7 @@ impl ConnectArgs {
 
 /// Which address families may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// IPv6 and IPv4, raced.
     Any,
     /// `-4`.
@@ -274,28 +274,28 @@ pub struct Config {
     /// The port named by the user (443 by default).
     pub port: u16,
     /// Where to open TCP, after `--connect-to`.
-    pub connect_host: Host,
+    pub(crate) connect_host: Host,
     /// The TCP port, after `--connect-to`.
-    pub connect_port: u16,
+    pub(crate) connect_port: u16,
     /// Extra PEM trust anchors, `--cacert` then `SSL_CERT_FILE`.
     pub cacerts: Vec<PathBuf>,
     /// Bound on resolve + TCP + TLS handshake.
     pub connect_timeout: Duration,
     /// `-4` / `-6`.
-    pub family: Family,
+    pub(crate) family: Family,
     /// Number of `-v`.
     pub verbosity: u8,
     /// Straight to the connect host, or through which proxy.
-    pub route: Route,
+    pub(crate) route: Route,
     /// Extra PEM trust anchors for an `https://` proxy, on top of `cacerts`.
-    pub proxy_cacerts: Vec<PathBuf>,
+    pub(crate) proxy_cacerts: Vec<PathBuf>,
     /// `--make-ssh-dir` (the tunnel only): make `~/.ssh` before connecting.
-    pub make_ssh_dir: bool,
+    pub(crate) make_ssh_dir: bool,
 }
 
 impl Config {
     /// `host:port` as the user named it, for messages.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }

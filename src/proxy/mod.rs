@@ -6,15 +6,15 @@
 //! one can both drive it. With I/O: [`dial`] drives the exchange over a live
 //! connection, and [`transport`] is the byte stream the edge's TLS runs over.
 
-pub mod dial;
-mod exchange;
-pub mod noproxy;
-mod route;
+pub(crate) mod dial;
+pub(crate) mod exchange;
+pub(crate) mod noproxy;
+pub(crate) mod route;
 pub mod transport;
-mod url;
+pub(crate) mod url;
 
-pub use exchange::{Connect, Progress, MAX_ANSWER_HEADER};
-pub use route::{route, Proxy, ProxyEnv, Route, Source, NO_PROXY_VARS, PROXY_VARS};
-pub use url::{
-    redact_password, Credentials, ProxyUrl, Scheme, DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT,
-};
+pub use route::ProxyEnv;
+
+pub(crate) use exchange::{Connect, Progress};
+pub(crate) use route::{route, Proxy, Route};
+pub(crate) use url::{redact_password, Scheme};

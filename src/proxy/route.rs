@@ -38,7 +38,6 @@ impl Source {
 /// A proxy and where it came from; `Display` is `URL (from SOURCE)`, password redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
-    /// The proxy.
     pub url: ProxyUrl,
     /// Where it was named.
     pub source: Source,

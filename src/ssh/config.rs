@@ -174,9 +174,8 @@ pub(crate) fn options(args: Args) -> Result<Options, clap::Error> {
     })
 }
 
-/// The `ssh-config` arguments as clap sees them, for the man page and shell
-/// completions (`examples/gen_docs`).
-pub fn command() -> clap::Command {
+/// The `ssh-config` arguments as clap sees them: a subcommand of [`crate::cli::command`].
+pub(crate) fn command() -> clap::Command {
     Args::command()
 }
 

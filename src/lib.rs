@@ -1,7 +1,8 @@
 //! vers-tunnel: an OpenSSH `ProxyCommand` that opens verified TLS to a Vers VM's
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
-//! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
+//! The path of a byte: [`cli`] turns arguments into a [`cli::Mode`] (for the
+//! tunnel, a [`cli::Config`]) that `main` runs; [`tls`]
 //! builds the trust store; [`net`] resolves and races addresses (of the
 //! proxy, when [`proxy`] says one applies, and then asks it for a tunnel) and
 //! hands over a [`proxy::transport::Transport`]; [`relay`] runs the handshake

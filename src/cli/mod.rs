@@ -559,7 +559,7 @@ mod tests {
             mode(&["vers-tunnel", "ssh-config"]),
             Ok(Mode::SshConfig(_))
         ));
-        // After an option the word is HOST, as it always was.
+        // After an option the word is HOST, even one named like a subcommand.
         let c = tunnel(&["vers-tunnel", "-4", "doctor"], None, &env);
         assert_eq!(c.host, Host::Name("doctor".into()));
         for (argv, extra) in [

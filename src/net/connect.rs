@@ -307,8 +307,9 @@ pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     }
 }
 
-/// Most connection attempts of one race that can be pending at once, each
-/// with a token of its own; the next address waits for a free one.
+/// Most connection attempts of one race pending at once; the next address
+/// waits until one ends. Attempt `i` takes the race's token `i % MAX_ATTEMPTS`,
+/// so two pending attempts may share one: an event on it looks at both.
 pub(crate) const MAX_ATTEMPTS: usize = 8;
 
 /// A Happy-Eyeballs race over `addrs`, driven by events: each address in

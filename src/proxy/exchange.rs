@@ -297,13 +297,7 @@ mod tests {
     use proptest::prelude::*;
     use std::net::Ipv6Addr;
 
-    fn url(s: &str) -> ProxyUrl {
-        s.parse().unwrap()
-    }
-
-    fn name(s: &str) -> Host {
-        Host::Name(s.into())
-    }
+    use crate::proxy::testing::{name, url};
 
     fn exchange(url_text: &str) -> Connect {
         Connect::new(&url(url_text), &Host::Ip([127, 0, 0, 1].into()), 4433)

@@ -18,3 +18,20 @@ pub use route::ProxyEnv;
 pub(crate) use exchange::{Connect, Progress};
 pub(crate) use route::{route, Proxy, Route};
 pub(crate) use url::{redact_password, Scheme};
+
+/// What the proxy modules' tests build their inputs with.
+#[cfg(test)]
+mod testing {
+    use super::url::ProxyUrl;
+    use crate::target::Host;
+
+    /// `s`, which must be a valid proxy URL.
+    pub(super) fn url(s: &str) -> ProxyUrl {
+        s.parse().unwrap()
+    }
+
+    /// The host named `s`.
+    pub(super) fn name(s: &str) -> Host {
+        Host::Name(s.into())
+    }
+}

@@ -214,9 +214,7 @@ mod tests {
     use super::*;
     use std::net::Ipv6Addr;
 
-    fn name(s: &str) -> Host {
-        Host::Name(s.into())
-    }
+    use crate::proxy::testing::name;
 
     fn proxy_env(pairs: &[(&str, &str)]) -> ProxyEnv {
         ProxyEnv::from_pairs(pairs)

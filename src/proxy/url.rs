@@ -293,13 +293,7 @@ mod tests {
     use proptest::prelude::*;
     use std::net::Ipv6Addr;
 
-    fn url(s: &str) -> ProxyUrl {
-        s.parse().unwrap()
-    }
-
-    fn name(s: &str) -> Host {
-        Host::Name(s.into())
-    }
+    use crate::proxy::testing::{name, url};
 
     #[test]
     fn urls_default_to_http_and_curls_ports() {

@@ -100,7 +100,8 @@ where
         Some((ssh::config::SUBCOMMAND, sub)) => Mode::SshConfig(ssh::config::options(
             ssh::config::Args::from_arg_matches(sub)?,
         )?),
-        Some((_, sub)) => return Err(help(&args[0], sub)),
+        // `help`, the one subcommand left.
+        Some((_, sub)) => return Err(help(sub)),
     })
 }
 
@@ -127,9 +128,9 @@ fn one_too_many(err: clap::Error) -> clap::Error {
     }
 }
 
-/// What `program help [SUBCOMMAND]` prints: exactly `--help` or
-/// `SUBCOMMAND --help`, or one line saying what help there is.
-fn help(program: &OsString, sub: &ArgMatches) -> clap::Error {
+/// What `help [SUBCOMMAND]` prints: exactly `--help` or `SUBCOMMAND --help`,
+/// or one line saying what help there is.
+fn help(sub: &ArgMatches) -> clap::Error {
     let topics: Vec<OsString> = sub
         .get_many::<OsString>("topics")
         .map_or_else(Vec::new, |topics| topics.cloned().collect());
@@ -155,7 +156,10 @@ fn help(program: &OsString, sub: &ArgMatches) -> clap::Error {
             );
         }
     };
-    let args: Vec<OsString> = std::iter::once(program.clone()).chain(request).collect();
+    // The program's name is VERSION_NAME whatever argv[0] says (`bin_name`).
+    let args: Vec<OsString> = std::iter::once(VERSION_NAME.into())
+        .chain(request)
+        .collect();
     match matches(&args) {
         Err(help) => help,
         // `--help` always ends the parse with the help as its "error".

@@ -79,7 +79,11 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let proxy_env = ProxyEnv::from_lookup(|name| std::env::var_os(name));
     let config = match cli::parse(args, std::env::var_os("SSL_CERT_FILE"), &proxy_env) {
-        Ok(config) => config,
+        Ok(cli::Mode::Tunnel(config)) => config,
+        Ok(_) => {
+            eprintln!("vers-tunnel: this prototype only tunnels (see --help)");
+            return ExitCode::from(exit::USAGE);
+        }
         Err(err) => {
             if !err.use_stderr() {
                 let _ = err.print();

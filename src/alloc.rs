@@ -1,34 +1,21 @@
-//! The global allocator's one adjustment: large blocks start on a cache line.
+//! The global allocator's one adjustment: blocks of 4 KiB or more start on a
+//! cache line.
 //!
-//! rustls copies every received record's plaintext into a new block, from 5
-//! bytes into its read buffer (after the record header). On the AMD EPYC
-//! machines this was measured on (Zen 3; a Zen 4 showed the same profile),
-//! the `rep movsb` that glibc uses for large copies runs 20 times slower when
-//! (destination - source) mod 64 is between 1 and 31, and musl's `rep movsq`
-//! 3 to 5 times (`cargo run --release --example memcpy_alignment`). With both
-//! blocks on a cache line that distance is 59 and the copy is fast; with
-//! malloc's 16-byte alignment it fell on the slow side half the time, and
-//! that one copy was a third of the CPU a download cost.
+//! rustls 0.23.46 copies every received record's plaintext out of its read
+//! buffer (from 5 bytes past the record header) into a new block. On the AMD
+//! EPYC CPUs of benches/README.md, the `rep movsb` glibc copies large blocks
+//! with (and musl's `rep movsq`) is several times slower when (destination -
+//! source) mod 64 is between 1 and 31, where malloc's 16-byte alignment puts
+//! that copy half the time; with both blocks on a cache line the distance is
+//! 59. `cargo run --release --example memcpy_alignment` shows the slow band,
+//! and benches/README.md ("What was changed, and what was tried") the A/B.
+//! Delete this when rustls decrypts in place (0.24) or the copy no longer
+//! lands in the slow band.
 //!
-//! Why it exists, so that an upgrade re-measures instead of carrying it: the
-//! copy is rustls 0.23.46's (plaintext out of its deframer buffer), and the
-//! slow band is that CPU's `rep movsb` (glibc 2.36, musl 1.2.3). Measured A/B
-//! with `benches/compare.sh`: 1.90 -> 1.49 CPU s/GiB received (glibc). Delete
-//! it when rustls decrypts in place (0.24) or the copy no longer lands in the
-//! slow band: `cargo run --release --example memcpy_alignment` shows the band.
-//!
-//! Its cost: std's `System::realloc` cannot keep a 64-byte alignment, so a
-//! large block that grows or shrinks is always moved (allocate, copy, free).
-//! The relay's own buffers never reallocate. rustls's deframer buffer does:
-//! it shrinks to 4 KiB whenever it empties and grows back on the next record
-//! (4,060 such reallocations while 64 MiB went each way in
-//! `relay::sixty_four_mib_download_and_upload_match_digests`, counted with a
-//! temporary counter here). That is rustls's behaviour with any allocator;
-//! the alignment only makes each of them a copy. Handing rustls a record that
-//! a read ended on only after the next read began avoided most of them, but
-//! kept the buffer large on idle connections (`forward`: 102 KiB instead of
-//! 56 KiB each, `forward_clients::idle_connections_hold_no_large_buffers`),
-//! so it was taken out again.
+//! Its cost: `realloc` cannot keep a 64-byte alignment, so a large block that
+//! grows or shrinks is moved (allocate, copy, free). The relay's own buffers
+//! never reallocate; rustls's deframer buffer shrinks to 4 KiB whenever it
+//! empties and grows back on the next record, each time a copy here.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;

@@ -81,7 +81,7 @@ pub struct ProxyName {
     pub from: &'static str,
     /// The `host:port` the CONNECT request names.
     pub target: String,
-    /// The URL has an `@` after its host part ([`crate::proxy::ProxyUrl::cut_userinfo`]):
+    /// The URL has an `@` after its host part ([`crate::proxy::url::ProxyUrl::cut_userinfo`]):
     /// its port may be part of a password, so addresses are shown without it.
     pub cut_userinfo: bool,
 }
@@ -716,7 +716,7 @@ impl fmt::Display for CaProblem {
 
 /// What an edge closing before the service's first byte means, and its usual
 /// causes (the Vers docs' checklist), for the tunnel and the doctor alike.
-pub fn describe_no_service(port: u16) -> String {
+pub(crate) fn describe_no_service(port: u16) -> String {
     format!(
         "nothing on the VM accepted the connection on port {port}; usually the service \
          is not running, listens on 0.0.0.0 (IPv4 only) instead of ::, or the VM is not running"
@@ -818,7 +818,7 @@ fn describe_pem_error(err: &pem::Error) -> String {
 
 /// A TLS failure in words a user can act on; `host` is the name being
 /// verified, on the proxy when `proxy` (whose CA flag differs).
-pub fn describe_tls_error(
+pub(crate) fn describe_tls_error(
     err: &rustls::Error,
     host: &str,
     proxy: bool,
@@ -931,7 +931,7 @@ fn describe_cert_error(err: &CertificateError, host: &str, proxy: bool) -> Strin
 }
 
 /// `2026-11-25 17:11:05 UTC` for a unix time.
-pub fn utc(time: UnixTime) -> String {
+pub(crate) fn utc(time: UnixTime) -> String {
     let secs = time.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

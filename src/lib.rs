@@ -1,7 +1,8 @@
 //! vers-tunnel: an OpenSSH `ProxyCommand` that opens verified TLS to a Vers VM's
 //! edge (`{vmId}.vm.vers.sh:443`, SNI = the host) and relays stdin/stdout over it.
 //!
-//! The path of a byte: [`cli`] turns arguments into a [`cli::Config`]; [`tls`]
+//! The path of a byte: [`cli`] turns arguments into a [`cli::Mode`] (for the
+//! tunnel, a [`cli::Config`]) that `main` runs; [`tls`]
 //! builds the trust store; [`net`] resolves and races addresses (of the
 //! proxy, when [`proxy`] says one applies, and then asks it for a tunnel) and
 //! hands over a [`proxy::transport::Transport`]; [`relay`] runs the handshake
@@ -18,6 +19,10 @@
 //! allocator's one adjustment (large blocks on a cache line). Whatever came
 //! from the network passes through [`text`] before it is printed.
 
+// The docs are a map of the internals, which are crate-private: read them with
+// `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod alloc;
 pub mod cli;
 pub mod doctor;
@@ -27,12 +32,12 @@ pub mod forward;
 pub mod fuzzing;
 pub mod net;
 pub mod proxy;
-pub mod relay;
+mod relay;
 pub mod ssh;
 pub mod target;
 pub mod text;
 pub mod tls;
-pub mod version;
+mod version;
 
 use std::io::Write;
 use std::time::Instant;

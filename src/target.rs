@@ -7,7 +7,7 @@ use std::str::FromStr;
 use rustls::pki_types::ServerName;
 
 /// The port used when none is given: the Vers edge serves TLS on 443.
-pub const DEFAULT_PORT: u16 = 443;
+pub(crate) const DEFAULT_PORT: u16 = 443;
 
 /// Longest DNS name accepted (RFC 1035, without the trailing dot).
 const MAX_NAME_LEN: usize = 253;
@@ -15,7 +15,7 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 /// An address as every message shows it: the IP alone when its port may be
-/// the start of a proxy password ([`crate::proxy::ProxyUrl::cut_userinfo`]),
+/// the start of a proxy password ([`crate::proxy::url::ProxyUrl::cut_userinfo`]),
 /// else IP and port. Made by [`crate::net::connect::Hop::show`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShownAddr {
@@ -25,7 +25,7 @@ pub struct ShownAddr {
 
 impl ShownAddr {
     /// `addr`, shown without its port when `hide_port`.
-    pub fn new(addr: SocketAddr, hide_port: bool) -> ShownAddr {
+    pub(crate) fn new(addr: SocketAddr, hide_port: bool) -> ShownAddr {
         ShownAddr { addr, hide_port }
     }
 }
@@ -283,9 +283,9 @@ fn describe_char(c: char) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
     /// The address to bind; `None` for the loopback (127.0.0.1 and ::1).
-    pub bind: Option<IpAddr>,
+    pub(crate) bind: Option<IpAddr>,
     /// The port; 0 lets the system pick a free one.
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 impl FromStr for Listen {

@@ -53,7 +53,7 @@ pub fn needs_escape(c: char) -> bool {
 }
 
 /// `text` safe to print (see the module's table).
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     escape_bytes(text.as_bytes())
 }
 

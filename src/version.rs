@@ -5,7 +5,6 @@ use std::sync::LazyLock;
 
 use crate::tls::CRYPTO_PROVIDER;
 
-/// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The rustls version locked in Cargo.lock at build time (see build.rs).
 pub const RUSTLS_VERSION: &str = env!("VERS_TUNNEL_RUSTLS_VERSION");

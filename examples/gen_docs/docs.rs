@@ -10,22 +10,21 @@ use clap_complete::Shell;
 use clap_mangen::roff::{bold, roman, Inline, Roff};
 use clap_mangen::Man;
 
+use vers_tunnel::cli;
 use vers_tunnel::ssh::config as ssh_config;
-use vers_tunnel::{cli, doctor, forward};
 
 /// The program's name, as installed.
 const NAME: &str = "vers-tunnel";
 
-/// A module's `command()`: its clap definition.
-type Definition = fn() -> Command;
-
-/// Every subcommand with its clap definition: a new subcommand is one line here,
-/// and its man page section and completions follow.
-const SUBCOMMANDS: &[(&str, Definition)] = &[
-    (forward::SUBCOMMAND, cli::forward_command),
-    (doctor::SUBCOMMAND, cli::doctor_command),
-    (ssh_config::SUBCOMMAND, ssh_config::command),
-];
+/// Every subcommand of the command line but `help` (only another spelling of
+/// `--help`): a new subcommand gets its man page section and completions.
+fn subcommands() -> Vec<Command> {
+    cli::command()
+        .get_subcommands()
+        .filter(|sub| sub.get_name() != "help")
+        .cloned()
+        .collect()
+}
 
 /// The environment variables vers-tunnel reads, and what each does.
 const ENVIRONMENT: &[(&str, &str)] = &[
@@ -116,16 +115,11 @@ fn for_completion(shell: Shell) -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .args(options.cloned())
         .disable_help_subcommand(true);
-    let root = SUBCOMMANDS.iter().fold(root, |root, (name, command)| {
-        // Each module's parser calls itself `vers-tunnel NAME` for its own
-        // --help; as a subcommand it is NAME.
+    let root = subcommands().into_iter().fold(root, |root, command| {
+        // A subcommand's -V says `vers-tunnel`, and ssh-config's --help names
+        // itself `vers-tunnel ssh-config`: the completions name neither.
         let reset = clap::builder::Resettable::Reset;
-        root.subcommand(
-            command()
-                .name(*name)
-                .bin_name(reset.clone())
-                .display_name(reset),
-        )
+        root.subcommand(command.bin_name(reset.clone()).display_name(reset))
     });
     match shell {
         Shell::Zsh => escape_zsh_value_names(root),
@@ -194,8 +188,8 @@ fn man_page(readme: &str) -> Result<Vec<u8>, String> {
         roff.to_writer(w)
     })?;
     add(&|w| man.render_options_section(w))?;
-    for (name, command) in SUBCOMMANDS {
-        add(&|w| subcommand_section(w, name, command()))?;
+    for command in subcommands() {
+        add(&|w| subcommand_section(w, command.clone()))?;
     }
     add(&|w| ssh_config_section(w))?;
     add(&|w| {
@@ -249,8 +243,9 @@ fn without_heading(rendered: &[u8]) -> String {
 
 /// A subcommand's own section: what it does, its options and its notes (its
 /// synopsis is in SYNOPSIS, from the tunnel's usage line).
-fn subcommand_section(w: &mut Vec<u8>, name: &str, command: Command) -> std::io::Result<()> {
+fn subcommand_section(w: &mut Vec<u8>, command: Command) -> std::io::Result<()> {
     let mut roff = Roff::new();
+    let name = command.get_name();
     roff.control("SH", [format!("{NAME} {name}").to_uppercase().as_str()]);
     if let Some(about) = command.get_long_about().or_else(|| command.get_about()) {
         roff.text([roman(about.to_string())]);
@@ -275,14 +270,18 @@ fn subcommand_section(w: &mut Vec<u8>, name: &str, command: Command) -> std::io:
 /// The blocks `vers-tunnel ssh-config` prints, with and without --multiplex.
 fn ssh_config_section(w: &mut Vec<u8>) -> std::io::Result<()> {
     let block = |multiplex: bool| {
-        let mut args = vec![ssh_config::SUBCOMMAND, "--path", NAME];
+        let mut args = vec![NAME, ssh_config::SUBCOMMAND, "--path", NAME];
         if multiplex {
             args.push("--multiplex");
         }
-        ssh_config::parse(args)
-            .map_err(|e| e.to_string())
-            .and_then(|options| ssh_config::render(&options).map_err(|e| e.to_string()))
-            .map_err(|e| std::io::Error::other(format!("the ssh-config block: {e}")))
+        match cli::parse(args, None, &Default::default()) {
+            Ok(cli::Mode::SshConfig(options)) => {
+                ssh_config::render(&options).map_err(|e| e.to_string())
+            }
+            Ok(other) => Err(format!("parsed as {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|e| std::io::Error::other(format!("the ssh-config block: {e}")))
     };
     let mut roff = Roff::new();
     roff.control("SH", ["SSH CONFIGURATION"]);

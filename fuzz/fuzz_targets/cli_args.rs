@@ -7,17 +7,12 @@ use fuzz_support::assert_printable;
 use libfuzzer_sys::fuzz_target;
 use vers_tunnel::cli;
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::ssh::config as ssh_config;
 
 fuzz_target!(|input: (u8, Vec<&str>)| {
     let (mode, args) = input;
     let env = ProxyEnv::default();
-    let result = match mode % 4 {
-        0 => cli::parse(argv("vers-tunnel", &args), None, &env).map(|_| ()),
-        1 => cli::parse_forward(argv("forward", &args), None, &env).map(|_| ()),
-        2 => cli::parse_doctor(argv("doctor", &args), None, &env).map(|_| ()),
-        _ => ssh_config::parse(argv("ssh-config", &args)).map(|_| ()),
-    };
+    let subcommand = ["", "forward", "doctor", "ssh-config"][usize::from(mode % 4)];
+    let result = cli::parse(argv(subcommand, &args), None, &env);
     // --help and --version print clap's own text to stdout, not a usage line.
     if let Err(err) = &result {
         if err.use_stderr() {
@@ -26,6 +21,8 @@ fuzz_target!(|input: (u8, Vec<&str>)| {
     }
 });
 
-fn argv<'a>(first: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    std::iter::once(first).chain(rest.iter().copied()).collect()
+/// `vers-tunnel [SUBCOMMAND] ARGS...`.
+fn argv<'a>(subcommand: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let words = ["vers-tunnel", subcommand].into_iter().filter(|w| !w.is_empty());
+    words.chain(rest.iter().copied()).collect()
 }

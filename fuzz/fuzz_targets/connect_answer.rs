@@ -8,7 +8,7 @@
 use fuzz_support::{assert_no_secret, assert_printable, SECRET};
 use libfuzzer_sys::fuzz_target;
 use vers_tunnel::error::{Error, ProxyName, ProxyProblem};
-use vers_tunnel::proxy::{Connect, Progress, ProxyUrl};
+use vers_tunnel::fuzzing::{Connect, Progress, ProxyUrl};
 use vers_tunnel::target::Host;
 
 /// How an exchange ended, as a user would tell endings apart.

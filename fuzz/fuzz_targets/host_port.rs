@@ -45,9 +45,9 @@ fuzz_target!(|text: &str| {
     let env = ProxyEnv::default();
     let results = [
         cli::parse(["vers-tunnel", text], None, &env).map(|_| ()),
-        cli::parse_forward(["forward", "0", text], None, &env).map(|_| ()),
-        cli::parse_forward(["forward", text, "x.vm.vers.sh:22"], None, &env).map(|_| ()),
-        cli::parse_doctor(["doctor", text], None, &env).map(|_| ()),
+        cli::parse(["vers-tunnel", "forward", "0", text], None, &env).map(|_| ()),
+        cli::parse(["vers-tunnel", "forward", text, "x.vm.vers.sh:22"], None, &env).map(|_| ()),
+        cli::parse(["vers-tunnel", "doctor", text], None, &env).map(|_| ()),
     ];
     for err in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_printable("the usage error", &cli::one_line(err));

@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vers_tunnel::proxy::noproxy::matches;
-use vers_tunnel::proxy::{self, ProxyEnv, Route};
+use vers_tunnel::fuzzing::{no_proxy_matches as matches, route, Route};
+use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::target::{parse_host, Host};
 
 fuzz_target!(|input: (&str, &str, &str)| {
@@ -59,7 +59,7 @@ fuzz_target!(|input: (&str, &str, &str)| {
         ("HTTPS_PROXY", "http://proxy.example:3128"),
         ("NO_PROXY", &list),
     ]);
-    let route = proxy::route(None, None, &env, &host).expect("a valid proxy URL");
+    let route = route(None, None, &env, &host).expect("a valid proxy URL");
     assert_eq!(
         matches!(route, Route::Exempt { .. }),
         matches(&as_named, &list),

@@ -9,6 +9,7 @@ use fuzz_support::assert_printable;
 use libfuzzer_sys::fuzz_target;
 use vers_tunnel::cli;
 use vers_tunnel::fuzzing::parse_persist;
+use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::ssh::config as ssh_config;
 
 fuzz_target!(|text: &str| {
@@ -30,9 +31,9 @@ fuzz_target!(|text: &str| {
             assert_printable("a --persist error", &e);
         }
     }
-    let args = ["ssh-config", "--multiplex", "--persist", text];
-    match ssh_config::parse(args) {
-        Ok(options) => {
+    let args = ["vers-tunnel", "ssh-config", "--multiplex", "--persist", text];
+    match cli::parse(args, None, &ProxyEnv::default()) {
+        Ok(cli::Mode::SshConfig(options)) => {
             assert_eq!(options.persist.as_deref(), Some(text));
             let options = ssh_config::Options {
                 path: Some("/usr/bin/vers-tunnel".into()),
@@ -44,6 +45,7 @@ fuzz_target!(|text: &str| {
                 "{block}"
             );
         }
+        Ok(other) => panic!("ssh-config parsed as {other:?}"),
         Err(err) => assert_printable("the usage error", &cli::one_line(&err)),
     }
 });

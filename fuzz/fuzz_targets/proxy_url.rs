@@ -14,7 +14,8 @@
 use fuzz_support::{assert_no_secret, assert_printable, is_hostile, planted_url};
 use libfuzzer_sys::fuzz_target;
 use vers_tunnel::cli;
-use vers_tunnel::proxy::{self, ProxyEnv, ProxyUrl, Route};
+use vers_tunnel::fuzzing::{route, ProxyUrl, Route};
+use vers_tunnel::proxy::ProxyEnv;
 use vers_tunnel::target::Host;
 
 fuzz_target!(|halves: (&str, &str)| {
@@ -53,7 +54,7 @@ fuzz_target!(|halves: (&str, &str)| {
 
     // From the environment, where nothing has refused control characters yet.
     let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", &text)]);
-    match proxy::route(None, None, &env, &host) {
+    match route(None, None, &env, &host) {
         Ok(Route::Proxy(p)) => {
             check("a proxy's Display", &p.to_string());
             assert_printable("a proxy's Display", &p.to_string());
@@ -64,21 +65,16 @@ fuzz_target!(|halves: (&str, &str)| {
             assert_printable("HTTPS_PROXY's error", &e);
         }
     }
-    if let Err(e) = proxy::route(Some(&text), None, &ProxyEnv::default(), &host) {
+    if let Err(e) = route(Some(&text), None, &ProxyEnv::default(), &host) {
         check("--proxy's error", &e);
     }
 
     // What the user reads: the command line's one line.
     for args in [
         vec!["vers-tunnel", "--proxy", &text, "x.vm.vers.sh"],
-        vec!["doctor", "x.vm.vers.sh", "--proxy", &text],
+        vec!["vers-tunnel", "doctor", "x.vm.vers.sh", "--proxy", &text],
     ] {
-        let result = if args[0] == "doctor" {
-            cli::parse_doctor(&args, None, &ProxyEnv::default()).map(|_| ())
-        } else {
-            cli::parse(&args, None, &ProxyEnv::default()).map(|_| ())
-        };
-        if let Err(err) = result {
+        if let Err(err) = cli::parse(&args, None, &ProxyEnv::default()) {
             let line = cli::one_line(&err);
             check("the usage error", &line);
             assert_printable("the usage error", &line);

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use fuzz_support::assert_printable;
 use libfuzzer_sys::fuzz_target;
+use vers_tunnel::fuzzing::{parse_certificate as parse, Certificate};
 use vers_tunnel::text::escape_bytes;
-use vers_tunnel::tls::x509::{parse, Certificate};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::X509Name;

@@ -3,9 +3,9 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use super::{parse_timeout, try_parse_from, Config, ConnectArgs, VERSION_NAME};
+use super::{parse_timeout, Config, ConnectArgs, VERSION_NAME};
 use crate::proxy::ProxyEnv;
 use crate::target::{HostPort, DEFAULT_PORT};
 
@@ -22,18 +22,20 @@ failure, 5 the service spoke but the session then broke at the TLS layer (as the
 tunnel's 5), 6 TLS completed but nothing on the VM accepted the connection, 128+N
 signal N.";
 
+/// The word that selects this subcommand.
+pub(super) const NAME: &str = crate::doctor::SUBCOMMAND;
+
 /// Raw command-line arguments of `vers-tunnel doctor HOST[:PORT]`.
 #[derive(Debug, Parser)]
 #[command(
-    name = "vers-tunnel doctor",
-    bin_name = "vers-tunnel doctor",
+    name = NAME,
     version,
     long_version = crate::version::long_version(),
     display_name = VERSION_NAME,
     about = "Check each step of reaching HOST[:PORT] through the edge, and say which fails and why",
     after_help = DOCTOR_AFTER_HELP
 )]
-pub struct DoctorArgs {
+struct DoctorArgs {
     /// Host to check, e.g. {vmId}.vm.vers.sh; PORT defaults to 443 ([V6]:PORT for IPv6)
     #[arg(value_name = "HOST[:PORT]")]
     target: HostPort,
@@ -58,22 +60,16 @@ pub struct DoctorConfig {
     /// `--json`.
     pub json: bool,
     /// How long to wait for the service's first bytes.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
 }
 
-/// Parses `vers-tunnel doctor` arguments (`args[0]` is `doctor`) into a [`DoctorConfig`].
-///
-/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, as for [`super::parse`].
-pub fn parse_doctor<I, T>(
-    args: I,
+/// The doctor's [`DoctorConfig`] from what clap matched for it.
+pub(super) fn config(
+    matches: &ArgMatches,
     ssl_cert_file: Option<OsString>,
     proxy_env: &ProxyEnv,
-) -> Result<DoctorConfig, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: DoctorArgs = try_parse_from(args)?;
+) -> Result<DoctorConfig, clap::Error> {
+    let args = DoctorArgs::from_arg_matches(matches)?;
     let port = args.target.port.unwrap_or(DEFAULT_PORT);
     Ok(DoctorConfig {
         connect: args
@@ -84,7 +80,7 @@ where
     })
 }
 
-/// `vers-tunnel doctor`'s clap definition, for the man page and completions.
-pub fn doctor_command() -> clap::Command {
+/// `vers-tunnel doctor`'s clap definition.
+pub(super) fn command() -> clap::Command {
     DoctorArgs::command()
 }

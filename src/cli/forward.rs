@@ -2,9 +2,9 @@
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use super::{try_parse_from, Config, ConnectArgs, VERSION_NAME};
+use super::{Config, ConnectArgs, VERSION_NAME};
 use crate::proxy::ProxyEnv;
 use crate::target::{HostPort, Listen};
 
@@ -22,11 +22,13 @@ never mistakes a truncated stream for a complete one; the listener keeps serving
 Exit status: 1 local I/O error, 2 usage (including a port in use), 3 HOST does not
 resolve, 128+N signal N.";
 
+/// The word that selects this subcommand.
+pub(super) const NAME: &str = crate::forward::SUBCOMMAND;
+
 /// Raw arguments of `vers-tunnel forward`.
 #[derive(Debug, Parser)]
 #[command(
-    name = "vers-tunnel forward",
-    bin_name = "vers-tunnel forward",
+    name = NAME,
     version,
     long_version = crate::version::long_version(),
     display_name = VERSION_NAME,
@@ -53,25 +55,19 @@ struct ForwardArgs {
 /// `vers-tunnel forward`, validated.
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
-    /// Where to listen.
-    pub listen: Listen,
-    /// `--max-connections`, if given.
-    pub max_connections: Option<usize>,
+    pub(crate) listen: Listen,
+    pub(crate) max_connections: Option<usize>,
     /// How each connection reaches the edge.
     pub connect: Config,
 }
 
-/// Parses `forward`'s arguments (starting with the word `forward`).
-pub fn parse_forward<I, T>(
-    args: I,
+/// `forward`'s [`ForwardConfig`] from what clap matched for it.
+pub(super) fn config(
+    matches: &ArgMatches,
     ssl_cert_file: Option<OsString>,
     proxy_env: &ProxyEnv,
-) -> Result<ForwardConfig, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: ForwardArgs = try_parse_from(args)?;
+) -> Result<ForwardConfig, clap::Error> {
+    let args = ForwardArgs::from_arg_matches(matches)?;
     let Some(port) = args.target.port else {
         return Err(clap::Error::raw(
             clap::error::ErrorKind::ValueValidation,
@@ -90,7 +86,7 @@ where
     })
 }
 
-/// `vers-tunnel forward`'s clap definition, for the man page and completions.
-pub fn forward_command() -> clap::Command {
+/// `vers-tunnel forward`'s clap definition.
+pub(super) fn command() -> clap::Command {
     ForwardArgs::command()
 }

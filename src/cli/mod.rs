@@ -1,13 +1,15 @@
-//! The command line: flags as the user writes them, turned into a validated [`Config`].
+//! The command line: one clap command (the tunnel's arguments, and a
+//! subcommand per other mode), turned into a validated [`Mode`].
 
 use std::ffi::OsString;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{Arg, ArgAction, ArgMatches, FromArgMatches};
 
 use crate::proxy::{self, ProxyEnv, Route};
+use crate::ssh;
 use crate::target::{ConnectTo, Host};
 use crate::text;
 
@@ -15,24 +17,160 @@ mod doctor;
 mod forward;
 mod tunnel;
 
-pub use doctor::{doctor_command, parse_doctor, DoctorArgs, DoctorConfig};
-pub use forward::{forward_command, parse_forward, ForwardConfig};
-pub use tunnel::{command, parse};
+pub use doctor::DoctorConfig;
+pub use forward::ForwardConfig;
 
 /// The name `-V` and `--version` print before the version: every subcommand
-/// answers them as the top level does (clap would say `vers-tunnel forward`).
-pub const VERSION_NAME: &str = "vers-tunnel";
+/// answers them as the top level does (clap would say `vers-tunnel-forward`).
+pub(crate) const VERSION_NAME: &str = "vers-tunnel";
 
-/// The first argument that asks for help instead of naming a host:
-/// `vers-tunnel help [SUBCOMMAND]`. No VM is named so (VM hosts are
-/// `{vmId}.vm.vers.sh`), and a name that only starts with it (`help.example`)
-/// is still a host.
-pub const HELP: &str = "help";
+/// `vers-tunnel help [SUBCOMMAND]`: another spelling of `--help`. No VM is
+/// named so (VM hosts are `{vmId}.vm.vers.sh`), and a name that only starts
+/// with it (`help.example`) is still a host.
+const HELP: &str = "help";
+
+/// What the command line asks for, validated: the one value `main` dispatches on.
+#[derive(Debug)]
+pub enum Mode {
+    /// `vers-tunnel HOST[:PORT]`: the tunnel over stdin and stdout.
+    Tunnel(Config),
+    /// `vers-tunnel forward`.
+    Forward(ForwardConfig),
+    /// `vers-tunnel doctor`.
+    Doctor(DoctorConfig),
+    /// `vers-tunnel ssh-config`.
+    SshConfig(ssh::config::Options),
+}
+
+/// The whole command line as clap sees it: the tunnel's arguments, and one
+/// subcommand per other mode. A first argument that names a subcommand selects
+/// it; anything else is the tunnel's (so a subcommand's name is never read as
+/// a host, and no tunnel option may come before a subcommand).
+pub fn command() -> clap::Command {
+    tunnel::command()
+        .subcommand(forward::command())
+        .subcommand(doctor::command())
+        .subcommand(ssh::config::command().name(ssh::config::SUBCOMMAND))
+        .subcommand(help_command())
+        .args_conflicts_with_subcommands(true)
+        .subcommand_negates_reqs(true)
+        .disable_help_subcommand(true)
+}
+
+/// `help [SUBCOMMAND]`: every word after `help` is a topic, so that a wrong one
+/// gets our message rather than clap's.
+fn help_command() -> clap::Command {
+    clap::Command::new(HELP)
+        .about("Print this help, or a subcommand's (the same as SUBCOMMAND --help)")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("topics")
+                .value_name("SUBCOMMAND")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(OsString)),
+        )
+}
+
+/// Parses `args` (starting with the program name) into the [`Mode`] they ask for.
+///
+/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the proxy
+/// variables', passed in so tests need not touch the environment. `--help`,
+/// `--version` and `help` come back as the error clap prints them with
+/// (`use_stderr()` is false); no error repeats a control character or a password.
+pub fn parse<I, T>(
+    args: I,
+    ssl_cert_file: Option<OsString>,
+    proxy_env: &ProxyEnv,
+) -> Result<Mode, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let matches = matches(&args)?;
+    Ok(match matches.subcommand() {
+        None => Mode::Tunnel(tunnel::config(&matches, ssl_cert_file, proxy_env)?),
+        Some((forward::NAME, sub)) => {
+            Mode::Forward(forward::config(sub, ssl_cert_file, proxy_env)?)
+        }
+        Some((doctor::NAME, sub)) => Mode::Doctor(doctor::config(sub, ssl_cert_file, proxy_env)?),
+        Some((ssh::config::SUBCOMMAND, sub)) => Mode::SshConfig(ssh::config::options(
+            ssh::config::Args::from_arg_matches(sub)?,
+        )?),
+        // `help`, the one subcommand left.
+        Some((_, sub)) => return Err(help(sub)),
+    })
+}
+
+/// `args` as clap matches them, refusing control characters first; no error
+/// repeats a password.
+fn matches(args: &[OsString]) -> Result<ArgMatches, clap::Error> {
+    reject_control_characters(args)?;
+    command()
+        .try_get_matches_from(args)
+        .map_err(|err| without_passwords(one_too_many(err), args))
+}
+
+/// A word after HOST (or after a tunnel option) that no argument takes: clap
+/// says it is a subcommand that "cannot be used with" HOST, since a subcommand
+/// is only looked for first; to the user it is one argument too many.
+fn one_too_many(err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match (err.kind(), err.get(ContextKind::InvalidSubcommand)) {
+        (ErrorKind::ArgumentConflict, Some(ContextValue::String(word))) => clap::Error::raw(
+            ErrorKind::UnknownArgument,
+            format!("unexpected argument '{word}' found\n"),
+        ),
+        _ => err,
+    }
+}
+
+/// What `help [SUBCOMMAND]` prints: exactly `--help` or `SUBCOMMAND --help`,
+/// or one line saying what help there is.
+fn help(sub: &ArgMatches) -> clap::Error {
+    let topics: Vec<OsString> = sub
+        .get_many::<OsString>("topics")
+        .map_or_else(Vec::new, |topics| topics.cloned().collect());
+    let names: Vec<String> = command()
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .filter(|name| name != HELP)
+        .collect();
+    let request = match topics.as_slice() {
+        [] => vec!["--help".into()],
+        [topic] if names.iter().any(|name| topic == name.as_str()) => {
+            vec![topic.clone(), "--help".into()]
+        }
+        _ => {
+            let asked: Vec<String> = topics.iter().map(|t| shown(&t.to_string_lossy())).collect();
+            return clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!(
+                    "no help for '{}': try help alone, or help with one of {}\n",
+                    asked.join(" "),
+                    names.join(", ")
+                ),
+            );
+        }
+    };
+    // The program's name is VERSION_NAME whatever argv[0] says (`bin_name`).
+    let args: Vec<OsString> = std::iter::once(VERSION_NAME.into())
+        .chain(request)
+        .collect();
+    match matches(&args) {
+        Err(help) => help,
+        // `--help` always ends the parse with the help as its "error".
+        Ok(_) => command().error(clap::error::ErrorKind::DisplayHelp, ""),
+    }
+}
 
 /// The options of every mode that connects to the edge (the tunnel, and the
 /// subcommands that reach a VM the same way), flattened into each mode's args.
 #[derive(Debug, clap::Args)]
-pub struct ConnectArgs {
+struct ConnectArgs {
     /// Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)
     #[arg(long, value_name = "FILE")]
     cacert: Vec<PathBuf>,
@@ -77,7 +215,7 @@ impl ConnectArgs {
     /// proxy variables', passed in so tests need not touch the environment.
     /// The error is a proxy URL (from `--proxy` or the environment) that is
     /// not usable.
-    pub fn into_config(
+    fn into_config(
         self,
         host: Host,
         port: u16,
@@ -123,7 +261,7 @@ impl ConnectArgs {
 
 /// Which address families may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// IPv6 and IPv4, raced.
     Any,
     /// `-4`.
@@ -140,68 +278,30 @@ pub struct Config {
     /// The port named by the user (443 by default).
     pub port: u16,
     /// Where to open TCP, after `--connect-to`.
-    pub connect_host: Host,
+    pub(crate) connect_host: Host,
     /// The TCP port, after `--connect-to`.
-    pub connect_port: u16,
+    pub(crate) connect_port: u16,
     /// Extra PEM trust anchors, `--cacert` then `SSL_CERT_FILE`.
     pub cacerts: Vec<PathBuf>,
     /// Bound on resolve + TCP + TLS handshake.
     pub connect_timeout: Duration,
     /// `-4` / `-6`.
-    pub family: Family,
+    pub(crate) family: Family,
     /// Number of `-v`.
     pub verbosity: u8,
     /// Straight to the connect host, or through which proxy.
-    pub route: Route,
+    pub(crate) route: Route,
     /// Extra PEM trust anchors for an `https://` proxy, on top of `cacerts`.
-    pub proxy_cacerts: Vec<PathBuf>,
+    pub(crate) proxy_cacerts: Vec<PathBuf>,
     /// `--make-ssh-dir` (the tunnel only): make `~/.ssh` before connecting.
-    pub make_ssh_dir: bool,
+    pub(crate) make_ssh_dir: bool,
 }
 
 impl Config {
     /// `host:port` as the user named it, for messages.
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-}
-
-/// The arguments `vers-tunnel help [SUBCOMMAND]` stands for, given the words
-/// after `help`: `--help`, or `SUBCOMMAND --help` for one of `subcommands`.
-pub fn help_request(
-    topics: &[OsString],
-    subcommands: &[&str],
-) -> Result<Vec<OsString>, clap::Error> {
-    match topics {
-        [] => Ok(vec!["--help".into()]),
-        [topic] if subcommands.iter().any(|name| topic == name) => {
-            Ok(vec![topic.clone(), "--help".into()])
-        }
-        _ => {
-            let asked: Vec<String> = topics.iter().map(|t| shown(&t.to_string_lossy())).collect();
-            Err(clap::Error::raw(
-                clap::error::ErrorKind::InvalidSubcommand,
-                format!(
-                    "no help for '{}': try help alone, or help with one of {}\n",
-                    asked.join(" "),
-                    subcommands.join(", ")
-                ),
-            ))
-        }
-    }
-}
-
-/// Parses `args` (including the program name, or the subcommand's name) as `P`,
-/// refusing control characters first; no error repeats a password.
-pub fn try_parse_from<P, I, T>(args: I) -> Result<P, clap::Error>
-where
-    P: Parser,
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    reject_control_characters(&args)?;
-    P::try_parse_from(&args).map_err(|err| without_passwords(err, &args))
 }
 
 /// `err` with every password in `args` (see [`proxy::redact_password`])
@@ -308,10 +408,18 @@ pub fn one_line(err: &clap::Error) -> String {
 mod tests {
     use super::*;
 
+    /// The tunnel's config for `argv`, which must ask for the tunnel.
+    fn tunnel(argv: &[&str], ssl_cert_file: Option<OsString>, env: &ProxyEnv) -> Config {
+        match parse(argv, ssl_cert_file, env).unwrap() {
+            Mode::Tunnel(config) => config,
+            other => panic!("{argv:?} is not the tunnel: {other:?}"),
+        }
+    }
+
     fn parse_ok(args: &[&str]) -> Config {
         let mut argv = vec!["vers-tunnel"];
         argv.extend_from_slice(args);
-        parse(argv, None, &ProxyEnv::default()).unwrap()
+        tunnel(&argv, None, &ProxyEnv::default())
     }
 
     fn parse_err(args: &[&str]) -> String {
@@ -354,17 +462,24 @@ mod tests {
     fn ssl_cert_file_is_added_after_cacert() {
         let argv = ["vers-tunnel", "--cacert", "a.pem", "h.sh"];
         let no_proxy = ProxyEnv::default();
-        let c = parse(argv, Some("b.pem".into()), &no_proxy).unwrap();
+        let c = tunnel(&argv, Some("b.pem".into()), &no_proxy);
         assert_eq!(c.cacerts, [PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
-        let c = parse(argv, Some("".into()), &no_proxy).unwrap();
+        let c = tunnel(&argv, Some("".into()), &no_proxy);
         assert_eq!(c.cacerts, [PathBuf::from("a.pem")]);
     }
 
     #[test]
     fn doctor_takes_the_connecting_options_json_and_wait() {
-        let d = parse_doctor(
-            [
-                "doctor",
+        let doctor = |argv: &[&str], ssl_cert_file| {
+            let mut args = vec!["vers-tunnel", "doctor"];
+            args.extend_from_slice(argv);
+            parse(args, ssl_cert_file, &ProxyEnv::default()).map(|mode| match mode {
+                Mode::Doctor(config) => config,
+                other => panic!("{argv:?} is not the doctor: {other:?}"),
+            })
+        };
+        let d = doctor(
+            &[
                 "--json",
                 "--wait",
                 "1.5",
@@ -374,7 +489,6 @@ mod tests {
                 "h.sh:22",
             ],
             Some("b.pem".into()),
-            &ProxyEnv::default(),
         )
         .unwrap();
         assert!(d.json);
@@ -383,19 +497,12 @@ mod tests {
         assert_eq!(d.connect.connect_port, 8443);
         assert_eq!(d.connect.family, Family::V4);
         assert_eq!(d.connect.cacerts, [PathBuf::from("b.pem")]);
-        let d = parse_doctor(["doctor", "h.sh"], None, &ProxyEnv::default()).unwrap();
+        let d = doctor(&["h.sh"], None).unwrap();
         assert_eq!(
             (d.connect.port, d.json, d.wait),
             (443, false, Duration::from_secs(4))
         );
-        let err = one_line(
-            &parse_doctor(
-                ["doctor", "--wait", "0", "h.sh"],
-                None,
-                &ProxyEnv::default(),
-            )
-            .unwrap_err(),
-        );
+        let err = one_line(&doctor(&["--wait", "0", "h.sh"], None).unwrap_err());
         assert!(err.contains("more than 0"), "{err}");
     }
 
@@ -408,7 +515,7 @@ mod tests {
             "x.vm.vers.sh:443:127.0.0.1:9999",
             "x.vm.vers.sh",
         ];
-        let c = parse(argv, None, &env).unwrap();
+        let c = tunnel(&argv, None, &env);
         let proxy = c.route.proxy().unwrap();
         assert_eq!(
             proxy.to_string(),
@@ -420,9 +527,9 @@ mod tests {
         );
         // NO_PROXY is matched against HOST, not the --connect-to target.
         let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "p.corp"), ("NO_PROXY", "127.0.0.1")]);
-        assert!(parse(argv, None, &env).unwrap().route.proxy().is_some());
+        assert!(tunnel(&argv, None, &env).route.proxy().is_some());
         let env = ProxyEnv::from_pairs(&[("HTTPS_PROXY", "p.corp"), ("NO_PROXY", "vers.sh")]);
-        assert!(parse(argv, None, &env).unwrap().route.proxy().is_none());
+        assert!(tunnel(&argv, None, &env).route.proxy().is_none());
     }
 
     #[test]
@@ -438,6 +545,39 @@ mod tests {
         let msg = one_line(&err);
         assert!(msg.contains("ALL_PROXY: unsupported proxy scheme"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn a_subcommand_is_its_word_first_and_anything_else_is_the_tunnels() {
+        let env = ProxyEnv::default();
+        let mode = |argv: &[&str]| parse(argv, None, &env);
+        assert!(matches!(
+            mode(&["vers-tunnel", "forward", "0", "h.sh:22"]),
+            Ok(Mode::Forward(_))
+        ));
+        assert!(matches!(
+            mode(&["vers-tunnel", "doctor", "h.sh"]),
+            Ok(Mode::Doctor(_))
+        ));
+        assert!(matches!(
+            mode(&["vers-tunnel", "ssh-config"]),
+            Ok(Mode::SshConfig(_))
+        ));
+        // After an option the word is HOST, even one named like a subcommand.
+        let c = tunnel(&["vers-tunnel", "-4", "doctor"], None, &env);
+        assert_eq!(c.host, Host::Name("doctor".into()));
+        for (argv, extra) in [
+            (&["vers-tunnel", "h.sh", "forward"][..], "forward"),
+            (&["vers-tunnel", "doctr", "h.sh"], "h.sh"),
+            (&["vers-tunnel", "-v", "forward", "0", "h.sh:22"], "0"),
+        ] {
+            let msg = one_line(&mode(argv).unwrap_err());
+            assert_eq!(
+                msg,
+                format!("unexpected argument '{extra}' found"),
+                "{argv:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use super::{try_parse_from, Config, ConnectArgs};
+use super::{Config, ConnectArgs, VERSION_NAME};
 use crate::proxy::ProxyEnv;
 use crate::target::{HostPort, DEFAULT_PORT};
 
@@ -35,7 +35,8 @@ When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and 
 /// Raw command-line arguments of the tunnel (`vers-tunnel HOST[:PORT]`).
 #[derive(Debug, Parser)]
 #[command(
-    name = "vers-tunnel",
+    name = VERSION_NAME,
+    bin_name = VERSION_NAME,
     version,
     long_version = crate::version::long_version(),
     override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
@@ -60,20 +61,13 @@ struct Args {
     make_ssh_dir: bool,
 }
 
-/// Parses `args` (including the program name) into a [`Config`].
-///
-/// `ssl_cert_file` is the value of `SSL_CERT_FILE`, and `proxy_env` the proxy
-/// variables', passed in so tests need not touch the environment.
-pub fn parse<I, T>(
-    args: I,
+/// The tunnel's [`Config`] from what clap matched at the top level.
+pub(super) fn config(
+    matches: &ArgMatches,
     ssl_cert_file: Option<OsString>,
     proxy_env: &ProxyEnv,
-) -> Result<Config, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: Args = try_parse_from(args)?;
+) -> Result<Config, clap::Error> {
+    let args = Args::from_arg_matches(matches)?;
     let port = match (args.target.port, args.port) {
         (Some(a), Some(b)) if a != b => {
             return Err(clap::Error::raw(
@@ -91,8 +85,7 @@ where
     Ok(config)
 }
 
-/// The tunnel's arguments as clap sees them, for the man page and shell
-/// completions (`examples/gen_docs`); each subcommand module has its own.
-pub fn command() -> clap::Command {
+/// The tunnel's arguments as clap sees them; [`super::command`] adds the subcommands.
+pub(super) fn command() -> clap::Command {
     Args::command()
 }

@@ -41,7 +41,7 @@ use json::Value;
 use report::duration;
 
 /// The first argument that selects the doctor: `vers-tunnel doctor ...`.
-pub const SUBCOMMAND: &str = "doctor";
+pub(crate) const SUBCOMMAND: &str = "doctor";
 
 /// Once one address has connected, how much longer the others get before
 /// they are reported as not answering: the tunnel itself moves on after 250 ms.

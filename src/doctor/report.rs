@@ -57,18 +57,18 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct Report {
     /// `host:port` as the user named it.
-    pub target: String,
+    pub(super) target: String,
     /// The steps run, in order; the first failure is the last.
     pub(super) steps: Vec<Step>,
     /// One line saying what works or what does not, and why.
-    pub verdict: String,
+    pub(super) verdict: String,
     /// The exit status (README, "Exit status").
     pub exit: u8,
 }
 
 impl Report {
     /// Whether every step passed.
-    pub fn ok(&self) -> bool {
+    fn ok(&self) -> bool {
         self.exit == 0
     }
 
@@ -147,12 +147,12 @@ pub fn colour_wanted() -> bool {
 }
 
 /// Milliseconds, as JSON carries them.
-pub fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// `0.4 ms`, `12.3 ms`, `2.00 s`: a step's or an attempt's time for people.
-pub fn duration(d: Duration) -> String {
+pub(super) fn duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{:.1} ms", ms(d))
     } else {

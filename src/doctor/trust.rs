@@ -22,7 +22,6 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 /// The tunnel's TLS config, with its verifier observed so that the chain the
 /// server presented is kept even when verification refuses it.
 pub(super) struct Trust {
-    /// The config for the handshake.
     pub(super) config: Arc<ClientConfig>,
     /// The chain the server presented, kept before the verifier decides.
     chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,

@@ -58,7 +58,7 @@ pub fn connect(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
 
 /// Says at `-v` which proxy is used and where it came from (password hidden):
 /// the tunnel at each connection, `forward` once at start.
-pub fn log_route(config: &Config) {
+pub(crate) fn log_route(config: &Config) {
     match &config.route {
         Route::Proxy(proxy) => log::info!("using proxy {proxy}"),
         Route::Exempt { proxy, by } => {
@@ -73,11 +73,11 @@ pub fn log_route(config: &Config) {
 #[derive(Debug, Clone, Copy)]
 pub struct Hop<'a> {
     /// The host to resolve and connect to.
-    pub host: &'a Host,
+    pub(crate) host: &'a Host,
     /// Its port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The proxy, when it is one.
-    pub proxy: Option<&'a Proxy>,
+    pub(crate) proxy: Option<&'a Proxy>,
 }
 
 impl<'a> Hop<'a> {
@@ -107,7 +107,7 @@ impl<'a> Hop<'a> {
     }
 
     /// How messages name this hop.
-    pub fn name(&self, config: &Config) -> error::Hop {
+    pub(crate) fn name(&self, config: &Config) -> error::Hop {
         match self.proxy {
             Some(proxy) => dial::name(config, proxy),
             None => error::Hop::Edge {
@@ -117,7 +117,7 @@ impl<'a> Hop<'a> {
     }
 
     /// The name did not resolve.
-    pub fn resolve_failed(&self, config: &Config, source: io::Error) -> Error {
+    pub(crate) fn resolve_failed(&self, config: &Config, source: io::Error) -> Error {
         Error::Resolve {
             hop: self.name(config),
             host: self.host.to_string(),
@@ -134,7 +134,11 @@ impl<'a> Hop<'a> {
     }
 
     /// Every address failed.
-    pub fn unreachable(&self, config: &Config, attempts: Vec<(SocketAddr, io::Error)>) -> Error {
+    pub(crate) fn unreachable(
+        &self,
+        config: &Config,
+        attempts: Vec<(SocketAddr, io::Error)>,
+    ) -> Error {
         Error::Connect {
             hop: self.name(config),
             attempts,
@@ -142,7 +146,7 @@ impl<'a> Hop<'a> {
     }
 
     /// The connect phase ran out of time in `phase`.
-    pub fn timed_out(&self, config: &Config, phase: Phase) -> Error {
+    pub(crate) fn timed_out(&self, config: &Config, phase: Phase) -> Error {
         Error::Timeout {
             hop: self.name(config),
             phase,
@@ -154,7 +158,7 @@ impl<'a> Hop<'a> {
 /// TCP_NODELAY (ssh keystrokes must not wait for Nagle) and keepalive, as
 /// every connection to the edge has them. Neither is needed for correctness:
 /// a failure is only logged.
-pub fn set_socket_options(stream: &TcpStream) {
+pub(crate) fn set_socket_options(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("could not set TCP_NODELAY: {e}");
     }
@@ -191,7 +195,11 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
 
 /// Every address of the first hop (the edge, or the proxy) of the allowed
 /// family; IP literals skip the resolver.
-pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Result<Vec<SocketAddr>> {
+pub(crate) fn resolve(
+    poller: &mut Poller,
+    config: &Config,
+    deadline: Instant,
+) -> Result<Vec<SocketAddr>> {
     let hop = Hop::of(config);
     let addrs = match hop.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, hop.port)],
@@ -201,7 +209,11 @@ pub fn resolve(poller: &mut Poller, config: &Config, deadline: Instant) -> Resul
 }
 
 /// The addresses of the family `-4`/`-6` allows; none is an error naming the host.
-pub fn select(config: &Config, hop: &Hop, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>> {
+pub(crate) fn select(
+    config: &Config,
+    hop: &Hop,
+    addrs: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>> {
     let wanted = |addr: &SocketAddr| match config.family {
         Family::Any => true,
         Family::V4 => addr.is_ipv4(),
@@ -223,13 +235,13 @@ pub fn select(config: &Config, hop: &Hop, addrs: Vec<SocketAddr>) -> Result<Vec<
 /// wakes the loop through the poller's resolver waker when it has the answer.
 /// A thread left behind (a timeout, a stop) ends with the process.
 #[derive(Debug)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     rx: mpsc::Receiver<io::Result<Vec<SocketAddr>>>,
 }
 
 impl Lookup {
     /// Starts looking `name` up, for `port`.
-    pub fn start(poller: &mut Poller, name: &str, port: u16) -> Result<Lookup> {
+    pub(crate) fn start(poller: &mut Poller, name: &str, port: u16) -> Result<Lookup> {
         let setup = |source| Error::Setup {
             what: "starting the resolver",
             source,
@@ -250,7 +262,7 @@ impl Lookup {
     }
 
     /// The answer, once it has come.
-    pub fn answer(&self) -> Option<io::Result<Vec<SocketAddr>>> {
+    pub(crate) fn answer(&self) -> Option<io::Result<Vec<SocketAddr>>> {
         match self.rx.try_recv() {
             Ok(answer) => Some(answer),
             Err(mpsc::TryRecvError::Disconnected) => {
@@ -295,16 +307,17 @@ pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     }
 }
 
-/// Most connection attempts of one race that can be pending at once, each
-/// with a token of its own; the next address waits for a free one.
-pub const MAX_ATTEMPTS: usize = 8;
+/// Most connection attempts of one race pending at once; the next address
+/// waits until one ends. Attempt `i` takes the race's token `i % MAX_ATTEMPTS`,
+/// so two pending attempts may share one: an event on it looks at both.
+pub(crate) const MAX_ATTEMPTS: usize = 8;
 
 /// A Happy-Eyeballs race over `addrs`, driven by events: each address in
 /// turn, the next one after `ATTEMPT_DELAY` or as soon as one fails; the
 /// first to connect wins. The stdio tunnel runs one to completion in
 /// [`connect`]; `forward` runs one per accepted connection on its loop.
 #[derive(Debug)]
-pub struct Race {
+pub(crate) struct Race {
     addrs: Vec<SocketAddr>,
     /// `addrs` as messages show them ([`Hop::show`]).
     shown: Vec<ShownAddr>,
@@ -322,7 +335,7 @@ pub struct Race {
 
 /// What a step of a [`Race`] came to.
 #[derive(Debug)]
-pub enum RaceState {
+pub(crate) enum RaceState {
     /// Still under way.
     Running,
     /// Connected: the socket, deregistered, and the address it reached.
@@ -335,7 +348,7 @@ impl Race {
     /// A race over `addrs` (already in the order to try them), the
     /// addresses of `hop`, whose attempts take tokens from `first_token` to
     /// `first_token + MAX_ATTEMPTS - 1`, as many pending at once.
-    pub fn new(hop: &Hop, addrs: Vec<SocketAddr>, first_token: usize) -> Race {
+    pub(crate) fn new(hop: &Hop, addrs: Vec<SocketAddr>, first_token: usize) -> Race {
         let addrs = interleave(addrs);
         Race {
             shown: addrs.iter().map(|&addr| hop.show(addr)).collect(),
@@ -350,7 +363,7 @@ impl Race {
     }
 
     /// Whether the race waits for a free descriptor to start its next attempt.
-    pub fn is_starved(&self) -> bool {
+    pub(crate) fn is_starved(&self) -> bool {
         self.starved
     }
 
@@ -361,7 +374,7 @@ impl Race {
 
     /// When the race next needs a step though no event came: the next
     /// attempt's start, if one is left to start.
-    pub fn wake_at(&self) -> Option<Instant> {
+    pub(crate) fn wake_at(&self) -> Option<Instant> {
         // A starved race waits for a descriptor to free, not for a time.
         (self.next < self.addrs.len() && self.pending.len() < MAX_ATTEMPTS && !self.starved)
             .then_some(self.next_start)
@@ -369,7 +382,7 @@ impl Race {
 
     /// Starts the attempts that are due and looks at those whose `ready`
     /// tokens fired (any token: others are ignored).
-    pub fn step(&mut self, registry: &Registry, ready: &[Token]) -> RaceState {
+    pub(crate) fn step(&mut self, registry: &Registry, ready: &[Token]) -> RaceState {
         for &token in ready {
             if !self.owns(token) {
                 continue;
@@ -468,7 +481,7 @@ pub(crate) fn start_attempt(
 }
 
 /// The process or the system has no descriptor left.
-pub fn is_out_of_fds(e: &io::Error) -> bool {
+pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 

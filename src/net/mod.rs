@@ -5,5 +5,5 @@
 pub mod connect;
 pub mod poller;
 pub(crate) mod resolve;
-pub mod signals;
+pub(crate) mod signals;
 pub mod stdio;

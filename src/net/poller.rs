@@ -13,9 +13,9 @@ use crate::net::connect::MAX_ATTEMPTS;
 use crate::net::signals::Signals;
 
 /// Token of the stop signals' pipe.
-pub const SIGNAL: Token = Token(0);
+pub(crate) const SIGNAL: Token = Token(0);
 /// Token of the resolver thread's waker.
-pub const RESOLVER: Token = Token(1);
+pub(crate) const RESOLVER: Token = Token(1);
 /// Token of the TLS socket once connected.
 pub const SOCKET: Token = Token(2);
 /// Token of stdin.
@@ -23,18 +23,18 @@ pub const STDIN: Token = Token(3);
 /// Token of stdout.
 pub const STDOUT: Token = Token(4);
 /// `forward`'s listeners take `LISTENER_BASE + i`, for `i` below [`LISTENERS`].
-pub const LISTENER_BASE: usize = 8;
+pub(crate) const LISTENER_BASE: usize = 8;
 /// The most listeners `forward` has: 127.0.0.1 and ::1.
-pub const LISTENERS: usize = 2;
+pub(crate) const LISTENERS: usize = 2;
 /// The tunnel's and the doctor's connection attempts take `ATTEMPT_BASE + i`
 /// (the doctor's one per address, however many); `forward` never has these.
-pub const ATTEMPT_BASE: usize = 16;
+pub(crate) const ATTEMPT_BASE: usize = 16;
 /// `forward`'s slot `i` takes the [`SESSION_STRIDE`] tokens from
 /// `SESSION_BASE + i * SESSION_STRIDE`; the tunnel and the doctor never have these.
-pub const SESSION_BASE: usize = 64;
+pub(crate) const SESSION_BASE: usize = 64;
 /// A `forward` slot's tokens: the edge socket, the local socket, then its
 /// race's attempts.
-pub const SESSION_STRIDE: usize = 2 + MAX_ATTEMPTS;
+pub(crate) const SESSION_STRIDE: usize = 2 + MAX_ATTEMPTS;
 
 /// Events per wait: the tunnel has a handful of descriptors; `forward` may
 /// have hundreds of connections busy at once (12 bytes an event on Linux).
@@ -71,7 +71,7 @@ impl Poller {
     }
 
     /// The waker resolver threads use to say an answer is ready ([`RESOLVER`]).
-    pub fn resolver_waker(&mut self) -> io::Result<Arc<Waker>> {
+    pub(crate) fn resolver_waker(&mut self) -> io::Result<Arc<Waker>> {
         if let Some(waker) = &self.resolver {
             return Ok(Arc::clone(waker));
         }

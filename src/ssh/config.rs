@@ -2,7 +2,6 @@
 //! through this binary, with its path written so that ssh and the shell read it back intact,
 //! and with `--multiplex` the lines that let ssh share one connection per VM.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -48,7 +47,7 @@ With --multiplex, ssh keeps each shared connection's socket in ~/.ssh; the Proxy
 Host-key checking is left on: the edge's TLS certificate proves you reached the Vers
 edge, and only the VM's ssh host key proves you reached the VM.";
 
-/// Raw `ssh-config` arguments.
+/// Raw `ssh-config` arguments: a subcommand of [`crate::cli::command`].
 #[derive(Debug, Parser)]
 #[command(
     name = "vers-tunnel ssh-config",
@@ -59,7 +58,7 @@ edge, and only the VM's ssh host key proves you reached the VM.";
     about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel",
     after_help = AFTER_HELP
 )]
-struct Args {
+pub(crate) struct Args {
     /// Host pattern(s) the block applies to, in ssh_config `Host` syntax
     #[arg(long, value_name = "PATTERN", default_value = DEFAULT_HOST, value_parser = parse_pattern)]
     host: String,
@@ -139,14 +138,24 @@ impl std::error::Error for Error {
     }
 }
 
-/// Parses the arguments after the program name, starting with `ssh-config` itself.
-pub fn parse<I, T>(args: I) -> Result<Options, clap::Error>
+/// Parses `ssh-config`'s arguments alone (starting with `ssh-config` itself),
+/// as `vers-tunnel ssh-config ...` does.
+#[cfg(test)]
+fn parse<I, T>(args: I) -> Result<Options, clap::Error>
 where
     I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
+    T: Into<std::ffi::OsString> + Clone,
 {
-    // The tunnel's own checks: no control character reaches clap's echo.
-    let args: Args = crate::cli::try_parse_from(args)?;
+    let mut argv = vec![std::ffi::OsString::from(crate::cli::VERSION_NAME)];
+    argv.extend(args.into_iter().map(Into::into));
+    match crate::cli::parse(argv, None, &crate::proxy::ProxyEnv::default())? {
+        crate::cli::Mode::SshConfig(options) => Ok(options),
+        other => panic!("not ssh-config: {other:?}"),
+    }
+}
+
+/// What the parsed arguments ask for, checked as a whole.
+pub(crate) fn options(args: Args) -> Result<Options, clap::Error> {
     // Checked here rather than with clap's `requires`, whose machinery costs
     // the static binary 4 KiB.
     if args.persist.is_some() && !args.multiplex {
@@ -165,9 +174,8 @@ where
     })
 }
 
-/// The `ssh-config` arguments as clap sees them, for the man page and shell
-/// completions (`examples/gen_docs`).
-pub fn command() -> clap::Command {
+/// The `ssh-config` arguments as clap sees them: a subcommand of [`crate::cli::command`].
+pub(crate) fn command() -> clap::Command {
     Args::command()
 }
 

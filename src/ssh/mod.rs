@@ -2,4 +2,4 @@
 //! block (`ssh-config`) and the ControlPath directory (`--make-ssh-dir`).
 
 pub mod config;
-pub mod dir;
+pub(crate) mod dir;

@@ -1,8 +1,8 @@
 //! Trust and TLS settings: the roots and the client config (the words for TLS
 //! failures live in [`crate::error`]).
 
-pub mod verifier;
-pub mod x509;
+pub(crate) mod verifier;
+pub(crate) mod x509;
 
 use std::cell::Cell;
 use std::fs;
@@ -22,7 +22,7 @@ use crate::error::{CaProblem, Error, Result};
 /// Without it a server that demands client authentication fails the handshake
 /// with a bare `handshake_failure` alert, and the user would not learn why.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ClientCertProbe {
+pub(crate) struct ClientCertProbe {
     asked: bool,
 }
 
@@ -30,7 +30,7 @@ impl ClientCertProbe {
     /// `tls.process_new_packets()`, noting whether the server asked for a
     /// client certificate meanwhile. rustls asks the config's resolver
     /// synchronously inside this call, on this thread, and nowhere else.
-    pub fn process(
+    pub(crate) fn process(
         &mut self,
         tls: &mut ClientConnection,
     ) -> std::result::Result<IoState, rustls::Error> {
@@ -41,7 +41,7 @@ impl ClientCertProbe {
     }
 
     /// Whether a CertificateRequest arrived during the handshake.
-    pub fn was_asked(&self) -> bool {
+    pub(crate) fn was_asked(&self) -> bool {
         self.asked
     }
 }
@@ -75,7 +75,7 @@ impl ResolvesClientCert for NoClientCert {
 }
 
 /// The crypto provider `client_config` uses, as `--version` names it; change both together.
-pub const CRYPTO_PROVIDER: &str = "ring";
+pub(crate) const CRYPTO_PROVIDER: &str = "ring";
 
 /// Builds the client config: TLS 1.2 and 1.3, webpki roots plus `cacerts`,
 /// verified by [`verifier::server_verifier`]. Connections note whether they
@@ -97,7 +97,7 @@ pub fn client_config(cacerts: &[impl AsRef<Path>]) -> Result<Arc<ClientConfig>> 
 /// The client config for TLS to an `https://` proxy: the roots of
 /// [`client_config`] plus `proxy_cacerts` (`--proxy-cacert`), offering ALPN
 /// `http/1.1` as curl does (some proxies pick their protocol by it).
-pub fn proxy_client_config(
+pub(crate) fn proxy_client_config(
     cacerts: &[impl AsRef<Path>],
     proxy_cacerts: &[impl AsRef<Path>],
 ) -> Result<Arc<ClientConfig>> {
@@ -114,7 +114,7 @@ pub fn proxy_client_config(
 
 /// The built-in roots plus every certificate in `cacerts`, and how many
 /// certificates each file added.
-pub fn root_store(cacerts: &[impl AsRef<Path>]) -> Result<(RootCertStore, Vec<usize>)> {
+pub(crate) fn root_store(cacerts: &[impl AsRef<Path>]) -> Result<(RootCertStore, Vec<usize>)> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -86,10 +86,12 @@ fn man_page_renders_with_every_flag_subcommand_variable_and_exit_status() {
             "no {section} section:\n{page}"
         );
     }
-    let commands = [
-        vers_tunnel::cli::command(),
-        vers_tunnel::ssh::config::command(),
-    ];
+    let tunnel = vers_tunnel::cli::command();
+    let ssh_config = tunnel
+        .find_subcommand("ssh-config")
+        .expect("the ssh-config subcommand")
+        .clone();
+    let commands = [tunnel, ssh_config];
     for command in &commands {
         for arg in command.get_arguments() {
             let shown = match (arg.get_long(), arg.get_value_names()) {

@@ -174,19 +174,30 @@ fn status_table(page: &str, heading: &str) -> Option<Vec<String>> {
 
 // ---- the code's side -----------------------------------------------------------------
 
-/// Each command line parser with the name it is invoked by after `vers-tunnel`.
-fn commands() -> Vec<(&'static str, Clap)> {
-    let mut commands = vec![
-        ("", vers_tunnel::cli::command()),
-        ("forward", vers_tunnel::cli::forward_command()),
-        ("doctor", vers_tunnel::cli::doctor_command()),
-        ("ssh-config", vers_tunnel::ssh::config::command()),
-    ];
-    for (_, command) in &mut commands {
-        // Adds the --help and --version clap generates.
-        command.build();
-    }
-    commands
+/// The command line's parser and each of its subcommands', with the name it
+/// is invoked by after `vers-tunnel` ("" for the tunnel itself).
+fn commands() -> Vec<(String, Clap)> {
+    let mut top = vers_tunnel::cli::command();
+    // Adds the --help and --version clap generates, to every subcommand too.
+    top.build();
+    let subcommands: Vec<(String, Clap)> = top
+        .get_subcommands()
+        .map(|sub| (sub.get_name().to_string(), sub.clone()))
+        .collect();
+    let names: Vec<&str> = subcommands.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["forward", "doctor", "ssh-config", "help"]);
+    std::iter::once((String::new(), top))
+        .chain(subcommands)
+        .collect()
+}
+
+/// The subcommand `name`'s parser.
+fn subcommand(name: &str) -> Clap {
+    commands()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, command)| command)
+        .unwrap_or_else(|| panic!("no subcommand {name}"))
 }
 
 /// The flags a parser takes, as `--long` and `-s`.
@@ -607,7 +618,7 @@ fn every_flag_the_docs_name_exists() {
 
 #[test]
 fn persist_examples_agree_in_help_install_sh_and_the_docs() {
-    let ssh_config = vers_tunnel::ssh::config::command();
+    let ssh_config = subcommand("ssh-config");
     let persist = ssh_config
         .get_arguments()
         .find(|arg| arg.get_long() == Some("persist"))
@@ -649,13 +660,18 @@ fn persist_examples_agree_in_help_install_sh_and_the_docs() {
     }
     assert!(values.len() > 3, "{values:?}");
     for value in values {
-        let parsed = vers_tunnel::ssh::config::parse([
+        let argv = [
+            "vers-tunnel",
             "ssh-config",
             "--multiplex",
             "--persist",
-            value.as_str(),
-        ]);
-        assert!(parsed.is_ok(), "the docs' --persist {value} is refused");
+            &value,
+        ];
+        let parsed = vers_tunnel::cli::parse(argv, None, &Default::default());
+        assert!(
+            matches!(parsed, Ok(vers_tunnel::cli::Mode::SshConfig(_))),
+            "the docs' --persist {value} is refused"
+        );
     }
 }
 

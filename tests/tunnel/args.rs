@@ -22,6 +22,12 @@ fn usage_errors_exit_2_with_one_line() {
         (&["--connect-to", "a:1:b", "h.sh"], &["4 fields"]),
         (&["--frobnicate", "h.sh"], &["--frobnicate"]),
         (&["-p", "1", "h.sh:2"], &["port given twice"]),
+        // A subcommand is only a subcommand as the first word.
+        (
+            &["h.sh", "forward"],
+            &["unexpected argument 'forward' found"],
+        ),
+        (&["doctr", "h.sh"], &["unexpected argument 'h.sh' found"]),
     ] {
         let run = run_args(args);
         run.assert_failure(2, words);
@@ -35,6 +41,25 @@ fn help_shows_the_ssh_config_example() {
     let help = String::from_utf8_lossy(&run.stdout);
     assert!(help.contains("ProxyCommand vers-tunnel %h"), "{help}");
     assert!(help.contains("--connect-to"));
+}
+
+#[test]
+fn help_lists_every_subcommand_with_what_it_does() {
+    let run = run_args(&["--help"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let help = String::from_utf8_lossy(&run.stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        commands,
+        ["forward", "doctor", "ssh-config", "help"],
+        "{help}"
+    );
 }
 
 #[test]

@@ -49,7 +49,7 @@ impl fmt::Display for Ending<'_> {
             Ending::Clean => "ended cleanly",
             Ending::ResetByClient => "was reset by the client",
             Ending::LeftDuringSetup => {
-                "ended: the client left before the connection to the edge was ready"
+                "was abandoned by the client before the connection to the edge was ready"
             }
             Ending::Unclean(_) => "ended uncleanly",
             Ending::SetupFailed(_) => "failed during setup",

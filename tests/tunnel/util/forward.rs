@@ -49,8 +49,10 @@ pub fn with_open_files_limits(cmd: &Command, soft: u32, hard: u32) -> Command {
 /// A forwarder process and what it has said on stderr so far.
 pub struct Forwarder {
     pub pid: u32,
-    /// The addresses its "listening on" line names.
+    /// The addresses its (first) "listening on" line names.
     pub listening: Vec<SocketAddr>,
+    /// The addresses each of its "listening on" lines names, one per mapping.
+    pub mappings: Vec<Vec<SocketAddr>>,
     exit: Exit,
     lines: Arc<Mutex<Vec<String>>>,
 }
@@ -59,6 +61,12 @@ impl Forwarder {
     /// Starts `cmd` (a `vers-tunnel forward ...`) and waits for its
     /// "listening on" line; panics with what it said if it exits first.
     pub fn start(cmd: &mut Command) -> Forwarder {
+        Forwarder::start_mappings(cmd, 1)
+    }
+
+    /// [`Forwarder::start`] for a forwarder of `n` mappings: waits for
+    /// its `n` "listening on" lines.
+    pub fn start_mappings(cmd: &mut Command, n: usize) -> Forwarder {
         let mut child: Child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -81,22 +89,26 @@ impl Forwarder {
         let mut fwd = Forwarder {
             pid,
             listening: Vec::new(),
+            mappings: Vec::new(),
             exit: Exit::watch(child),
             lines,
         };
-        let first = poll_until(HANG, || {
+        let said = poll_until(HANG, || {
             if let Some(status) = fwd.exit.within(Duration::ZERO) {
                 panic!(
                     "forward exited {status:?} before listening: {:?}",
                     snapshot(&fwd.lines)
                 );
             }
-            snapshot(&fwd.lines)
+            let listening: Vec<String> = snapshot(&fwd.lines)
                 .into_iter()
-                .find(|l| l.contains("listening on"))
+                .filter(|l| l.contains("listening on"))
+                .collect();
+            (listening.len() >= n).then_some(listening)
         })
-        .expect("no 'listening on' line");
-        fwd.listening = parse_listening(&first);
+        .unwrap_or_else(|| panic!("not {n} 'listening on' lines: {:?}", fwd.stderr()));
+        fwd.mappings = said.iter().map(|l| parse_listening(l)).collect();
+        fwd.listening = fwd.mappings[0].clone();
         fwd
     }
 

@@ -481,3 +481,44 @@ fn an_edge_restart_resets_open_sessions_and_the_next_connection_works_at_once() 
     util::read_exact_within(&mut s, &mut got, util::slack(Duration::from_secs(2)));
     assert_eq!(&got, b"after");
 }
+
+#[cfg(target_os = "linux")] // ss
+#[test]
+fn every_mapping_s_connection_to_the_edge_has_keepalive_so_a_dead_edge_is_noticed() {
+    // A session whose edge vanished without a reset (a laptop asleep, a VM
+    // gone) would otherwise be kept for Linux's default two hours.
+    let w = World::new();
+    let edge = EdgeBuilder::new(w.ca.leaf(&[ECHO, WEB]))
+        .backend(backend::start(Behaviour::Echo))
+        .start();
+    let mut cmd = forward_to(&w, edge.addr());
+    cmd.args([format!("0:{ECHO}:7"), format!("0:{WEB}:80")]);
+    let fwd = Forwarder::start_mappings(&mut cmd, 2);
+    let open: Vec<TcpStream> = fwd
+        .mappings
+        .iter()
+        .map(|m| {
+            let mut s = connect_to(m[0]);
+            s.write_all(b"ping").unwrap();
+            let mut got = [0; 4];
+            s.read_exact(&mut got).unwrap();
+            s
+        })
+        .collect();
+    let filter = format!("( dst {} )", edge.addr());
+    let ss = util::run(
+        Command::new("ss").args(["-tnoH", "state", "established", &filter]),
+        b"",
+    );
+    let sockets = String::from_utf8_lossy(&ss.stdout).into_owned();
+    assert_eq!(sockets.lines().count(), open.len(), "{sockets}");
+    for socket in sockets.lines() {
+        // "timer:(keepalive,59sec,0)": the first probe within a minute idle.
+        let timer = socket.split("timer:(keepalive,").nth(1);
+        assert!(
+            timer.is_some_and(|t| t.starts_with("1min,")
+                || t.split(',').next().is_some_and(|d| d.ends_with("sec"))),
+            "keepalive off or late: {socket}"
+        );
+    }
+}

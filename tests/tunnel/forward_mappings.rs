@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::forward::{connect_to, Forwarder};
+use crate::util::forward::{connect_to, read_all, reset, Forwarder};
 use crate::util::front::Front;
 use crate::util::http::HttpServer;
 use crate::util::postgres::Postgres;
@@ -62,27 +62,6 @@ fn finished_on(fwd: &Forwarder, mapping: &str) -> Vec<String> {
         .into_iter()
         .filter(|l| l.contains(&format!(" on {mapping} ")) && l.contains(" bytes sent, "))
         .collect()
-}
-
-/// Reads until EOF or an error; the bytes, and the error if one ended it.
-fn read_all(s: &mut impl Read) -> (Vec<u8>, Option<std::io::Error>) {
-    let mut got = Vec::new();
-    let mut buf = [0; 65536];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return (got, None),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => return (got, Some(e)),
-        }
-    }
-}
-
-/// Leaves with a reset (SO_LINGER 0), as a killed client does.
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(s);
 }
 
 #[cfg(target_os = "linux")] // psql, curl and socat are Debian packages of the suite
@@ -235,28 +214,6 @@ fn a_bad_line_in_the_mappings_file_is_named_by_its_number() {
     run.assert_failure(2, &["cannot read --from file", "no such file"]);
     let run = util::run(bare_tunnel().arg("forward"), b"");
     run.assert_failure(2, &["no mapping given"]);
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_second_mapping_whose_name_does_not_resolve_is_status_3_naming_it() {
-    use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
-    const NAME: &str = "no-such-vm.invalid";
-    let dir = util::TempDir::new("mappings-nxdomain");
-    write_resolver_etc(dir.path());
-    let etc = dir.path().to_path_buf();
-    let run = in_private_network(move || {
-        let _dns = Dns::start(&[]);
-        let mut cmd = bare_tunnel();
-        cmd.args(["forward", "0:127.0.0.1:22", &format!("0:{NAME}:5432")]);
-        util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
-        util::run(&mut cmd, b"")
-    });
-    run.assert_failure(
-        3,
-        &[&format!("forward 0:{NAME}:5432: could not resolve {NAME}")],
-    );
-    assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
 }
 
 #[test]
@@ -467,13 +424,9 @@ fn an_edge_restart_resets_open_sessions_and_the_next_connection_works_at_once() 
             "{err:?}"
         );
     }
-    let unclean = || {
-        fwd.stderr()
-            .iter()
-            .filter(|l| l.contains(" ended uncleanly after "))
-            .count()
-    };
-    util::wait_until(util::HANG, "three unclean lines", || unclean() == 3);
+    util::wait_until(util::HANG, "three unclean lines", || {
+        fwd.lines_with(" ended uncleanly after ") == 3
+    });
     // At once: no back-off holds the next one.
     let mut s = fwd.connect();
     s.write_all(b"after").unwrap();

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
-use crate::util::forward::{connect_to, Forwarder};
+use crate::util::forward::{connect_to, reset, Forwarder};
 use crate::util::front::Front;
 use crate::util::{self, backend, bare_tunnel, Behaviour, EdgeBuilder, Prng, World, MIB};
 use crate::util::{descriptors, peak_rss_kib, raise_fd_limit, rss_anon_kib};
@@ -183,13 +183,6 @@ fn download_then_reset(addr: SocketAddr, after: usize) -> Outcome {
 fn abandon(addr: SocketAddr) -> Outcome {
     reset(connect_to(addr));
     Outcome::LeftOnPurpose
-}
-
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(s);
 }
 
 /// Reads to EOF: (SHA-256, length).
@@ -399,12 +392,7 @@ fn soak_in(soak: Duration, etc: &std::path::Path) -> String {
         "the old address still took connections at the end"
     );
     // One line per connection, and nothing left held.
-    let lines = || {
-        fwd.stderr()
-            .iter()
-            .filter(|l| l.contains(" bytes sent, "))
-            .count()
-    };
+    let lines = || fwd.lines_with(" bytes sent, ");
     util::wait_until(util::HANG, "one line per connection", || {
         lines() >= records.len()
     });

@@ -2,7 +2,7 @@
 //! "listening on" line read for the real addresses, its later log lines kept;
 //! and the commands that start one.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -127,6 +127,11 @@ impl Forwarder {
         snapshot(&self.lines)
     }
 
+    /// How many of its stderr lines so far contain `words`.
+    pub fn lines_with(&self, words: &str) -> usize {
+        self.stderr().iter().filter(|l| l.contains(words)).count()
+    }
+
     /// Waits until some stderr line contains `words`; panics after `limit`.
     pub fn wait_for_line(&self, words: &str, limit: Duration) -> String {
         poll_until(limit, || {
@@ -159,6 +164,28 @@ pub fn connect_to(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(HANG)).unwrap();
     s
+}
+
+/// Reads until EOF or an error; the bytes, and the error if one ended it.
+pub fn read_all(s: &mut impl Read) -> (Vec<u8>, Option<io::Error>) {
+    let mut got = Vec::new();
+    let mut buf = [0; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, None),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+}
+
+/// Leaves with a reset (SO_LINGER 0), as a killed client with unread bytes
+/// does: unlike a FIN, which may be a half-close, that is the client gone.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
 }
 
 fn snapshot(lines: &Mutex<Vec<String>>) -> Vec<String> {

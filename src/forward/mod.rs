@@ -13,37 +13,36 @@
 //! mappings together. A failure ends only that connection, with a reset and
 //! one log line (`ending`); the listeners keep serving. Until the handshake
 //! is done, a client that leaves ends its connection at once, so it holds no
-//! slot and no descriptor. The mappings come from `mapping`.
+//! slot and no descriptor. The mappings come from `mapping`, and are
+//! resolved and bound in `targets`.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
-use crate::cli::{Config, ForwardConfig, ForwardMapping};
+use crate::cli::ForwardConfig;
 use crate::error::{Error, Phase, Result};
-use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
+use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState};
 use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
-use crate::proxy::dial::{ProxyDial, ProxyLink};
+use crate::proxy::dial::ProxyDial;
 use crate::proxy::transport::Transport;
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
-use crate::target::Listen;
 use crate::tls;
 
-use addresses::Addresses;
 use admission::{Admission, Say};
 use deadlines::Deadlines;
 use descriptors::{connection_limit, spare_descriptor};
 use ending::{Ending, Finished};
-use mapping::Mapping;
 use slots::Slab;
+use targets::{Listener, Prepared, Target};
 
 mod addresses;
 mod admission;
@@ -53,6 +52,7 @@ mod ending;
 mod listen;
 pub(crate) mod mapping;
 mod slots;
+mod targets;
 
 /// The first argument that selects this subcommand instead of a tunnel.
 pub const SUBCOMMAND: &str = "forward";
@@ -66,30 +66,6 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     // The trust options are the command line's, the same for every mapping.
     let tls = tls::client_config(&first.connect.cacerts)?;
     let mut poller = Poller::new()?;
-    let mut targets = Vec::with_capacity(forward.mappings.len());
-    // A connection holds its local socket and, while it dials, an attempt per
-    // address under way (then the one that won). The budget counts at least
-    // two attempts, so Happy Eyeballs can move on from an address that does
-    // not answer; a race is never capped below MAX_ATTEMPTS (a later lookup
-    // may find more addresses), and one that finds no descriptor waits for one.
-    let mut attempts = 2;
-    for mapping in &forward.mappings {
-        let target = Target::resolve(&mut poller, mapping).map_err(|e| in_mapping(mapping, e))?;
-        attempts = attempts.max(target.addrs.len().min(MAX_ATTEMPTS));
-        targets.push(target);
-    }
-    let mut listeners = Vec::new();
-    for (index, mapping) in forward.mappings.iter().enumerate() {
-        let bound = listen::listen(&mapping.mapping.listen).map_err(|e| in_mapping(mapping, e))?;
-        let addrs: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
-        targets[index].name = shown_with_port(&mapping.mapping, &addrs);
-        targets[index].listening = addrs;
-        listeners.extend(bound.into_iter().map(|socket| Listener {
-            socket,
-            mapping: index,
-            ready: true,
-        }));
-    }
     let registry = poller
         .registry()
         .try_clone()
@@ -97,18 +73,11 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
             what: "creating the event loop",
             source,
         })?;
-    for (i, listener) in listeners.iter_mut().enumerate() {
-        registry
-            .register(
-                &mut listener.socket,
-                Token(LISTENER_BASE + i),
-                Interest::READABLE,
-            )
-            .map_err(|source| Error::Setup {
-                what: "registering the listener",
-                source,
-            })?;
-    }
+    let Prepared {
+        targets,
+        listeners,
+        attempts,
+    } = targets::prepare(&mut poller, &registry, forward)?;
     let max = connection_limit(
         forward.max_connections,
         1 + attempts as libc::rlim_t,
@@ -135,86 +104,6 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
         spare,
     };
     forwarder.serve(&mut poller)
-}
-
-/// `err`, naming the mapping it happened to.
-fn in_mapping(mapping: &ForwardMapping, err: Error) -> Error {
-    Error::Mapping {
-        mapping: mapping.mapping.to_string(),
-        source: Box::new(err),
-    }
-}
-
-/// `mapping` as log lines name it: with the port it listens on (the one
-/// the system picked, for 0).
-fn shown_with_port(mapping: &Mapping, listening: &[SocketAddr]) -> String {
-    let port = listening
-        .first()
-        .map_or(mapping.listen.port, SocketAddr::port);
-    let listen = Listen {
-        port,
-        ..mapping.listen.clone()
-    };
-    Mapping {
-        listen,
-        ..mapping.clone()
-    }
-    .to_string()
-}
-
-/// One mapping while it serves: where its connections go and how they get there.
-struct Target<'a> {
-    /// `[BIND_ADDR:]LOCAL_PORT:HOST:PORT`, with the port it listens on.
-    name: String,
-    /// Where it listens.
-    listening: Vec<SocketAddr>,
-    config: &'a Config,
-    /// The proxy every connection goes through, when one applies.
-    proxy: Option<ProxyLink<'a>>,
-    addrs: Addresses,
-}
-
-impl<'a> Target<'a> {
-    /// The target of `mapping`, its addresses looked up.
-    fn resolve(poller: &mut Poller, mapping: &'a ForwardMapping) -> Result<Target<'a>> {
-        let config = &mapping.connect;
-        let proxy = config
-            .route
-            .proxy()
-            .map(|proxy| ProxyLink::new(proxy, config))
-            .transpose()?;
-        let deadline = Instant::now() + config.connect_timeout;
-        connect::log_route(config);
-        let addrs = connect::resolve(poller, config, deadline)?;
-        Ok(Target {
-            name: mapping.mapping.to_string(),
-            listening: Vec::new(),
-            config,
-            proxy,
-            addrs: Addresses::new(addrs, Instant::now()),
-        })
-    }
-
-    /// The one line `forward` promises for each mapping at every log level:
-    /// scripts read the port from it. Written as log lines are, ignoring a
-    /// stderr that is closed or full: serving matters more than saying.
-    fn say_listening(&self) {
-        let addrs: Vec<String> = self.listening.iter().map(ToString::to_string).collect();
-        let line = format!(
-            "vers-tunnel: listening on {}, forwarding to {}\n",
-            addrs.join(" and "),
-            self.config.target()
-        );
-        let _ = io::stderr().write_all(line.as_bytes());
-    }
-}
-
-/// A listening socket, the mapping whose it is, and whether it may have
-/// clients waiting (set by its events, cleared when accepting would block).
-struct Listener {
-    socket: TcpListener,
-    mapping: usize,
-    ready: bool,
 }
 
 /// Where one accepted connection stands.

@@ -23,6 +23,8 @@ pub(crate) enum Ending<'a> {
     Unclean(&'a Error),
     /// The connection to the edge (or the proxy) could not be set up.
     SetupFailed(&'a Error),
+    /// The local connection failed otherwise after setup.
+    LocalFailed(&'a Error),
 }
 
 impl<'a> Ending<'a> {
@@ -31,6 +33,7 @@ impl<'a> Ending<'a> {
     pub(crate) fn of_failure(err: &'a Error, established: bool) -> Ending<'a> {
         match err {
             Error::Stdio { source, .. } if is_reset(source) => Ending::ResetByClient,
+            Error::Stdio { .. } if established => Ending::LocalFailed(err),
             Error::NoService { .. } => Ending::SetupFailed(err),
             _ if established => Ending::Unclean(err),
             _ => Ending::SetupFailed(err),
@@ -39,7 +42,10 @@ impl<'a> Ending<'a> {
 
     /// Whether it is worth a line at the default level.
     fn is_failure(&self) -> bool {
-        matches!(self, Ending::Unclean(_) | Ending::SetupFailed(_))
+        matches!(
+            self,
+            Ending::Unclean(_) | Ending::SetupFailed(_) | Ending::LocalFailed(_)
+        )
     }
 }
 
@@ -53,6 +59,7 @@ impl fmt::Display for Ending<'_> {
             }
             Ending::Unclean(_) => "ended uncleanly",
             Ending::SetupFailed(_) => "failed during setup",
+            Ending::LocalFailed(_) => "failed on the local side",
         })
     }
 }
@@ -83,7 +90,9 @@ impl fmt::Display for Finished<'_> {
             self.from, self.mapping, self.ending, self.lasted
         )?;
         match &self.ending {
-            Ending::Unclean(err) | Ending::SetupFailed(err) => write!(f, ": {err}"),
+            Ending::Unclean(err) | Ending::SetupFailed(err) | Ending::LocalFailed(err) => {
+                write!(f, ": {err}")
+            }
             _ => Ok(()),
         }
     }
@@ -158,6 +167,14 @@ mod tests {
         assert!(matches!(
             Ending::of_failure(&broke, true),
             Ending::Unclean(_)
+        ));
+        let local = Error::Stdio {
+            which: "the local connection",
+            source: io::ErrorKind::TimedOut.into(),
+        };
+        assert!(matches!(
+            Ending::of_failure(&local, true),
+            Ending::LocalFailed(_)
         ));
         let refused = Error::Setup {
             what: "registering the socket",

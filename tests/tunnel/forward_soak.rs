@@ -32,6 +32,10 @@ const DOWNLOAD_SEED: u64 = 31;
 const MAX_SIZE: usize = 8 * MIB;
 /// Clients at once.
 const WORKERS: usize = 6;
+/// The forwarder's `--max-connections`: room for the clients' connections
+/// and those still closing, and small enough that a slot never freed would
+/// soon stop it accepting.
+const MAX_CONNECTIONS: usize = 16;
 /// How long the edge stays down at each restart.
 const DOWN: Duration = Duration::from_secs(1);
 /// The shortest run that fits the script: the DNS change at a quarter, the
@@ -285,6 +289,7 @@ fn soak_in(soak: Duration, etc: &std::path::Path) -> String {
     let mut cmd = bare_tunnel();
     cmd.arg("forward")
         .arg("-v")
+        .args(["--max-connections", &MAX_CONNECTIONS.to_string()])
         .arg("--cacert")
         .arg(&w.ca.pem_path)
         .arg("--connect-to")
@@ -408,6 +413,20 @@ fn soak_in(soak: Duration, etc: &std::path::Path) -> String {
         (fds == idle_fds).then_some(())
     })
     .unwrap_or_else(|| panic!("{fds} descriptors held, {idle_fds} when idle"));
+    // Every slot is free again: as many connections as the limit, all at
+    // once, are each served.
+    let mut full: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+        .map(|_| connect_to(mappings[0]))
+        .collect();
+    for s in &mut full {
+        s.write_all(b"x").unwrap();
+    }
+    for (n, s) in full.iter_mut().enumerate() {
+        let mut echoed = [0; 1];
+        s.read_exact(&mut echoed)
+            .unwrap_or_else(|e| panic!("connection {n} of {MAX_CONNECTIONS} not served: {e}"));
+    }
+    drop(full);
     let end_rss = rss_anon_kib(fwd.pid);
     let peak_rss = peak_rss_kib(fwd.pid);
     assert!(

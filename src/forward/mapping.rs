@@ -71,13 +71,13 @@ impl Mapping {
 /// The mappings the command line's words name: any number of
 /// `[BIND_ADDR:]LOCAL_PORT:HOST:PORT`, or the two words
 /// `[BIND_ADDR:]LOCAL_PORT HOST:PORT`, recognised by the first, which no
-/// mapping is, or by the second, which has no more than one ':' outside
-/// brackets (a mapping has two or three).
+/// mapping is, or by both having no more than one ':' outside brackets (a
+/// mapping has two or three).
 pub(crate) fn from_args(words: &[String]) -> Result<Vec<Mapping>, String> {
     // A word whose brackets do not close is left to the mapping's parser, which says so.
     let few_fields = |s: &str| split_fields(s).is_ok_and(|f| f.len() <= 2);
     if let [listen, target] = words {
-        if listen.parse::<Listen>().is_ok() || few_fields(target) {
+        if listen.parse::<Listen>().is_ok() || few_fields(listen) && few_fields(target) {
             return Mapping::of(listen, target).map(|m| vec![m]);
         }
     }
@@ -86,8 +86,8 @@ pub(crate) fn from_args(words: &[String]) -> Result<Vec<Mapping>, String> {
         .map(|word| {
             if few_fields(word) {
                 return Err(format!(
-                    "'{}' names no VM port: a mapping is [BIND_ADDR:]LOCAL_PORT:HOST:PORT, \
-                     and a target HOST:PORT is required after LOCAL_PORT",
+                    "'{}' is not a mapping: a mapping is [BIND_ADDR:]LOCAL_PORT:HOST:PORT \
+                     (a target HOST:PORT is required after LOCAL_PORT)",
                     text::escape(word)
                 ));
             }
@@ -215,6 +215,8 @@ mod tests {
             ),
             (&["1:[::1:22"], "unclosed '['"),
             (&["1:h.sh:0"], "port 0"),
+            // The second of two mappings lacks its local port: said of it.
+            (&["1:a.sh:2", "b.sh:80"], "'b.sh:80' is not a mapping"),
         ] {
             let err = words(args).unwrap_err();
             assert!(err.contains(words_), "{args:?}: {err}");

@@ -166,6 +166,8 @@ pub(crate) fn check_count(mappings: &[Mapping]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn words(s: &[&str]) -> Result<Vec<Mapping>, String> {
         from_args(&s.iter().map(|w| w.to_string()).collect::<Vec<_>>())
@@ -242,5 +244,45 @@ mod tests {
         assert!(check_count(&one).is_ok());
         let many = vec![one[0].clone(); MAX_MAPPINGS + 1];
         assert!(check_count(&many).unwrap_err().contains("at most"));
+    }
+
+    /// A host as a mapping may name it: a DNS name, or an IP literal.
+    fn host() -> impl Strategy<Value = Host> {
+        prop_oneof![
+            "[a-z]([a-z0-9-]{0,20}[a-z0-9])?(\\.[a-z]([a-z0-9-]{0,20}[a-z0-9])?){0,3}"
+                .prop_map(Host::Name),
+            any::<Ipv4Addr>().prop_map(|ip| Host::Ip(IpAddr::V4(ip))),
+            any::<Ipv6Addr>().prop_map(|ip| Host::Ip(IpAddr::V6(ip))),
+        ]
+    }
+
+    proptest! {
+        /// What a mapping's line says of it is read back as the same mapping,
+        /// alone, among others, and in a file.
+        #[test]
+        fn a_mapping_as_shown_reads_back_the_same(
+            bind in proptest::option::of(any::<IpAddr>()),
+            local in any::<u16>(),
+            host in host(),
+            port in 1..=u16::MAX,
+        ) {
+            let mapping = Mapping { listen: Listen { bind, port: local }, host, port };
+            let shown = mapping.to_string();
+            prop_assert_eq!(&words(&[&shown]).unwrap()[0], &mapping);
+            let two = words(&[&shown, &shown]).unwrap();
+            prop_assert_eq!(two.len(), 2);
+            let file = from_file(Path::new("f"), &format!("{shown} # it\n")).unwrap();
+            prop_assert_eq!(&file[0], &mapping);
+        }
+
+        /// Anything refused is refused in one line, and nothing panics.
+        #[test]
+        fn any_words_are_mappings_or_one_line_refusals(
+            words_ in proptest::collection::vec("[0-9a-z.:\\[\\]#-]{0,24}", 0..4),
+        ) {
+            if let Err(e) = from_args(&words_) {
+                prop_assert!(!e.contains('\n'), "{e}");
+            }
+        }
     }
 }

@@ -352,7 +352,7 @@ fn a_full_or_closed_stderr_never_stops_the_forwarder() {
     let w = World::new();
     let edge = w.edge(ECHO, Behaviour::Echo);
     let closed = crate::util::net::ClosedPort::new();
-    for stderr in ["/dev/full", "a pipe nobody reads"] {
+    for stderr in ["/dev/full", "a pipe nobody reads", "closed (2>&-)"] {
         let mut cmd = forward_to(&w, edge.addr());
         // -vv: a line at every step, and failures too, all lost.
         cmd.args(["-vv", &format!("0:{ECHO}:7")]);
@@ -360,14 +360,28 @@ fn a_full_or_closed_stderr_never_stops_the_forwarder() {
             .arg(util::connect_to(WEB, closed.addr))
             .arg(format!("0:{WEB}:80"));
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        let mut child = if stderr == "/dev/full" {
-            cmd.stderr(File::options().write(true).open("/dev/full").unwrap());
-            cmd.spawn().unwrap()
-        } else {
-            cmd.stderr(Stdio::piped());
-            let mut child = cmd.spawn().unwrap();
-            drop(child.stderr.take()); // Its writes fail with EPIPE.
-            child
+        let mut child = match stderr {
+            "/dev/full" => {
+                cmd.stderr(File::options().write(true).open("/dev/full").unwrap());
+                cmd.spawn().unwrap()
+            }
+            "a pipe nobody reads" => {
+                cmd.stderr(Stdio::piped());
+                let mut child = cmd.spawn().unwrap();
+                drop(child.stderr.take()); // Its writes fail with EPIPE.
+                child
+            }
+            _ => {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: close(2) is async-signal-safe, as pre_exec requires.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::close(2);
+                        Ok(())
+                    });
+                }
+                cmd.spawn().unwrap()
+            }
         };
         let pid = child.id();
         let mut ports = Vec::new();

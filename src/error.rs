@@ -206,6 +206,14 @@ pub enum Error {
         /// Why binding failed.
         source: io::Error,
     },
+    /// `forward` could not set one of its mappings up: its listener, or its
+    /// target's name.
+    Mapping {
+        /// The mapping, `[BIND_ADDR:]LOCAL_PORT:HOST:PORT` as the user wrote it.
+        mapping: String,
+        /// What failed (boxed: `Result`s carry `Error`).
+        source: Box<Error>,
+    },
     /// The tunnel could not set up its event loop or signal handling.
     Setup {
         /// The operation that failed.
@@ -384,6 +392,7 @@ impl Error {
                 exit::SIGNAL_BASE.saturating_add(u8::try_from(*signal).unwrap_or(0))
             }
             Error::Proxy { .. } => exit::CONNECT,
+            Error::Mapping { source, .. } => source.exit_code(),
         }
     }
 
@@ -522,6 +531,7 @@ impl Error {
             Error::Listen { addr, source } => {
                 write!(f, "cannot listen on {addr}: {}", describe_io(source))
             }
+            Error::Mapping { mapping, source } => write!(f, "forward {mapping}: {source}"),
             Error::Setup { what, source } => write!(f, "{what}: {}", describe_io(source)),
             Error::TooManyConnections {
                 asked,

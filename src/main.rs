@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             finish(vers_tunnel::run(&config))
         }
         Mode::Forward(config) => {
-            vers_tunnel::init_logging(config.connect.verbosity);
+            vers_tunnel::init_logging(config.verbosity);
             finish(forward::run(&config))
         }
         Mode::Doctor(config) => {

@@ -147,7 +147,7 @@ impl FromStr for ConnectTo {
 }
 
 /// Splits on ':' outside square brackets, keeping the brackets on each field.
-fn split_fields(s: &str) -> Result<Vec<&str>, String> {
+pub(crate) fn split_fields(s: &str) -> Result<Vec<&str>, String> {
     let mut fields = Vec::new();
     let mut start = 0;
     let mut in_brackets = false;

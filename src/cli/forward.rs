@@ -1,25 +1,33 @@
-//! `vers-tunnel forward`: its arguments, validated into a [`ForwardConfig`].
+//! `vers-tunnel forward`: its arguments, validated into a [`ForwardConfig`]
+//! of one or more mappings (each parsed by [`crate::forward::mapping`]).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use super::{Config, ConnectArgs, VERSION_NAME};
+use super::{without_passwords, Config, ConnectArgs, VERSION_NAME};
+use crate::forward::mapping::{self, Mapping};
 use crate::proxy::ProxyEnv;
-use crate::target::{HostPort, Listen};
 
 const FORWARD_AFTER_HELP: &str = "\
-Each connection accepted on the local port gets its own verified TLS connection to
+Each connection accepted on a local port gets its own verified TLS connection to
 HOST:PORT through the edge (SNI = HOST), e.g.
 
-    vers-tunnel forward 5432 {vmId}.vm.vers.sh:5432
+    vers-tunnel forward 5432:{vmId}.vm.vers.sh:5432 6379:{vmId}.vm.vers.sh:6379
     psql -h 127.0.0.1 -p 5432 -U postgres
 
-Without BIND_ADDR it listens on 127.0.0.1 and ::1 only. Once listening it prints one line
-saying where. A connection whose edge side fails or ends uncleanly is reset, so a client
-never mistakes a truncated stream for a complete one; the listener keeps serving.
+A mapping is [BIND_ADDR:]LOCAL_PORT:HOST:PORT, as ssh -L writes it (IPv6 addresses in
+brackets); any number of them share one process, and --from FILE reads more, one a line
+(# starts a comment). The two words LOCAL_PORT HOST:PORT are one mapping too.
 
-Exit status: 1 local I/O error, 2 usage (including a port in use), 3 HOST does not
+Without BIND_ADDR it listens on 127.0.0.1 and ::1 only. Once listening it prints one line
+per mapping saying where. A connection whose edge side fails or ends uncleanly is reset,
+so a client never mistakes a truncated stream for a complete one; the listener keeps
+serving. -v logs one line per finished connection: its mapping, client, duration, bytes
+each way and how it ended.
+
+Exit status: 1 local I/O error, 2 usage (including a port in use), 3 a HOST does not
 resolve, 128+N signal N.";
 
 /// The word that selects this subcommand.
@@ -32,19 +40,20 @@ pub(super) const NAME: &str = crate::forward::SUBCOMMAND;
     version,
     long_version = crate::version::long_version(),
     display_name = VERSION_NAME,
-    about = "Listen on a local port and forward each connection over verified TLS to a VM's port",
+    override_usage = "vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT:HOST:PORT>...\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT> <HOST:PORT>\n       vers-tunnel forward [OPTIONS] --from FILE",
+    about = "Listen on local ports and forward each connection over verified TLS to a VM's port",
     after_help = FORWARD_AFTER_HELP
 )]
 struct ForwardArgs {
-    /// Where to listen: LOCAL_PORT on the loopback, or BIND_ADDR:LOCAL_PORT (0 picks a free port)
-    #[arg(value_name = "[BIND_ADDR:]LOCAL_PORT")]
-    listen: Listen,
+    /// Where to listen and what to reach: [BIND_ADDR:]LOCAL_PORT:HOST:PORT, e.g. 5432:{vmId}.vm.vers.sh:5432 (LOCAL_PORT 0 picks a free port)
+    #[arg(value_name = "MAPPING")]
+    mappings: Vec<String>,
 
-    /// The VM's port to reach, e.g. {vmId}.vm.vers.sh:5432 ([V6]:PORT for IPv6)
-    #[arg(value_name = "HOST:PORT")]
-    target: HostPort,
+    /// Also read mappings from FILE, one a line (# starts a comment)
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
 
-    /// Most connections at once; more wait to be accepted [default: from the open-files limit]
+    /// Most connections at once, for all mappings; more wait to be accepted [default: from the open-files limit]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
 
@@ -55,34 +64,61 @@ struct ForwardArgs {
 /// `vers-tunnel forward`, validated.
 #[derive(Debug, Clone)]
 pub struct ForwardConfig {
-    pub(crate) listen: Listen,
+    /// What to listen on and where each listener's connections go.
+    pub(crate) mappings: Vec<ForwardMapping>,
+    /// `--max-connections`, if given: for all mappings together.
     pub(crate) max_connections: Option<usize>,
-    /// How each connection reaches the edge.
-    pub connect: Config,
+    /// Number of `-v`.
+    pub verbosity: u8,
 }
 
-/// `forward`'s [`ForwardConfig`] from what clap matched for it.
+/// One mapping of `vers-tunnel forward`, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardMapping {
+    /// The mapping as messages name it, and where it listens.
+    pub(crate) mapping: Mapping,
+    /// How each of its connections reaches the edge.
+    pub(crate) connect: Config,
+}
+
+/// `forward`'s [`ForwardConfig`] from what clap matched for it, reading the
+/// `--from` file if one is named; `args` is the whole command line, whose
+/// passwords no error may repeat.
 pub(super) fn config(
     matches: &ArgMatches,
+    args: &[OsString],
     ssl_cert_file: Option<OsString>,
     proxy_env: &ProxyEnv,
 ) -> Result<ForwardConfig, clap::Error> {
-    let args = ForwardArgs::from_arg_matches(matches)?;
-    let Some(port) = args.target.port else {
-        return Err(clap::Error::raw(
-            clap::error::ErrorKind::ValueValidation,
-            format!(
-                "the target needs the VM's port: HOST:PORT, e.g. {}:5432\n",
-                args.target.host
-            ),
-        ));
+    let parsed = ForwardArgs::from_arg_matches(matches)?;
+    // The mappings' words are parsed here, not by clap: their errors may
+    // repeat a password too.
+    let invalid = |reason: String| {
+        let err = clap::Error::raw(clap::error::ErrorKind::ValueValidation, reason + "\n");
+        without_passwords(err, args)
     };
+    let mut mappings = mapping::from_args(&parsed.mappings).map_err(invalid)?;
+    if let Some(file) = &parsed.from {
+        mappings.extend(mapping::read_file(file).map_err(invalid)?);
+    }
+    mapping::check_count(&mappings).map_err(invalid)?;
+    let verbosity = parsed.connect.verbose;
+    let mappings = mappings
+        .into_iter()
+        .map(|mapping| {
+            let connect = parsed.connect.clone().into_config(
+                mapping.host.clone(),
+                mapping.port,
+                ssl_cert_file.clone(),
+                proxy_env,
+            )?;
+            Ok(ForwardMapping { mapping, connect })
+        })
+        .collect::<Result<_, clap::Error>>()?;
     Ok(ForwardConfig {
-        listen: args.listen,
-        max_connections: args.max_connections.map(|n| n as usize),
-        connect: args
-            .connect
-            .into_config(args.target.host, port, ssl_cert_file, proxy_env)?,
+        mappings,
+        max_connections: parsed.max_connections.map(|n| n as usize),
+        verbosity,
     })
 }
 

@@ -19,6 +19,7 @@ mod tunnel;
 
 pub use doctor::DoctorConfig;
 pub use forward::ForwardConfig;
+pub(crate) use forward::ForwardMapping;
 
 /// The name `-V` and `--version` print before the version: every subcommand
 /// answers them as the top level does (clap would say `vers-tunnel-forward`).
@@ -94,7 +95,7 @@ where
     Ok(match matches.subcommand() {
         None => Mode::Tunnel(tunnel::config(&matches, ssl_cert_file, proxy_env)?),
         Some((forward::NAME, sub)) => {
-            Mode::Forward(forward::config(sub, ssl_cert_file, proxy_env)?)
+            Mode::Forward(forward::config(sub, &args, ssl_cert_file, proxy_env)?)
         }
         Some((doctor::NAME, sub)) => Mode::Doctor(doctor::config(sub, ssl_cert_file, proxy_env)?),
         Some((ssh::config::SUBCOMMAND, sub)) => Mode::SshConfig(ssh::config::options(
@@ -169,7 +170,7 @@ fn help(sub: &ArgMatches) -> clap::Error {
 
 /// The options of every mode that connects to the edge (the tunnel, and the
 /// subcommands that reach a VM the same way), flattened into each mode's args.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct ConnectArgs {
     /// Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)
     #[arg(long, value_name = "FILE")]

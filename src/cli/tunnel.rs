@@ -16,7 +16,7 @@ Use it as OpenSSH's ProxyCommand, in ~/.ssh/config:
         ProxyCommand vers-tunnel %h
 
 `vers-tunnel ssh-config` prints such a block with this binary's full path.
-`vers-tunnel forward LOCAL_PORT HOST:PORT` serves a VM's port to local clients
+`vers-tunnel forward LOCAL_PORT:HOST:PORT...` serves VMs' ports to local clients
 that do not speak TLS (see `vers-tunnel forward --help`).
 
 It opens TLS to HOST:443 with SNI = HOST, verifies the certificate (always), and relays

@@ -37,6 +37,11 @@ impl Addresses {
         }
     }
 
+    /// How many addresses there are now.
+    pub(crate) fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
     /// The addresses for a connection starting at `now`; a refresh is
     /// wanted once they are old.
     pub(crate) fn for_connection(&mut self, now: Instant) -> Vec<SocketAddr> {

@@ -7,9 +7,10 @@ use std::io;
 
 use crate::error::{Error, Result};
 
-/// Descriptors kept for the rest of the process: the poll, the signal pipe,
-/// the listeners, stdio, the resolver's waker, the spare.
-const RESERVED_FDS: libc::rlim_t = 16;
+/// Descriptors kept for the rest of the process besides its listeners: the
+/// poll, the signal pipe, stdio, the resolver's waker, the spare, and a few
+/// for resolver threads (getaddrinfo opens files and sockets while it runs).
+const RESERVED_FDS: libc::rlim_t = 14;
 /// The open-files limit raised to without `--max-connections`.
 const WANTED_FDS: libc::rlim_t = 65_536;
 /// What macOS surely takes when it refuses more: its soft limit may not pass
@@ -18,22 +19,26 @@ const WANTED_FDS: libc::rlim_t = 65_536;
 const OPEN_MAX: libc::rlim_t = 10_240;
 
 /// How many connections may be open at once, each holding up to
-/// `per_connection` descriptors: `asked`, with the open-files limit raised to
-/// hold them, or an error if it cannot be; without `asked`, as many as the
-/// limit holds once raised towards [`WANTED_FDS`].
+/// `per_connection` descriptors, next to `listeners` listening sockets (every
+/// mapping's): `asked`, with the open-files limit raised to hold them, or an
+/// error if it cannot be; without `asked`, as many as the limit holds once
+/// raised towards [`WANTED_FDS`] (plus the listeners).
 pub(crate) fn connection_limit(
     asked: Option<usize>,
     per_connection: libc::rlim_t,
+    listeners: usize,
 ) -> Result<usize> {
-    let fit = |limit: libc::rlim_t| limit.saturating_sub(RESERVED_FDS) / per_connection;
+    let reserved = RESERVED_FDS.saturating_add(listeners as libc::rlim_t);
+    let fit = |limit: libc::rlim_t| limit.saturating_sub(reserved) / per_connection;
     let Some(asked) = asked else {
-        let n = fit(raise_nofile_limit(WANTED_FDS)).max(1);
+        let n = fit(raise_nofile_limit(
+            WANTED_FDS.saturating_add(listeners as libc::rlim_t),
+        ))
+        .max(1);
         return Ok(usize::try_from(n).unwrap_or(usize::MAX));
     };
     let n = libc::rlim_t::try_from(asked).unwrap_or(libc::rlim_t::MAX);
-    let needed = n
-        .saturating_mul(per_connection)
-        .saturating_add(RESERVED_FDS);
+    let needed = n.saturating_mul(per_connection).saturating_add(reserved);
     let limit = raise_nofile_limit(needed);
     if limit >= needed {
         return Ok(asked);

@@ -1,19 +1,17 @@
-//! The forwarder's listening sockets: the loopback's two, or one address.
+//! A mapping's listening sockets: the loopback's two, or one address.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use mio::net::TcpListener;
-use mio::{Interest, Registry, Token};
 
 use crate::error::{Error, Result};
-use crate::net::poller::LISTENER_BASE;
 use crate::target::Listen;
 
 /// The listeners for `spec`: the loopback's two (the same port on both,
 /// IPv6 skipped where the machine has none), or the one address given.
-pub(crate) fn listen(registry: &Registry, spec: &Listen) -> Result<Vec<TcpListener>> {
-    let mut listeners = match spec.bind {
+pub(crate) fn listen(spec: &Listen) -> Result<Vec<TcpListener>> {
+    let listeners = match spec.bind {
         Some(ip) => vec![bind(SocketAddr::new(ip, spec.port))?],
         None => loopback(spec.port)?,
     };
@@ -23,14 +21,6 @@ pub(crate) fn listen(registry: &Registry, spec: &Listen) -> Result<Vec<TcpListen
                 "warning: {addr} is not the loopback: anyone who can reach it reaches the VM's port"
             );
         }
-    }
-    for (i, listener) in listeners.iter_mut().enumerate() {
-        registry
-            .register(listener, Token(LISTENER_BASE + i), Interest::READABLE)
-            .map_err(|source| Error::Setup {
-                what: "registering the listener",
-                source,
-            })?;
     }
     Ok(listeners)
 }

@@ -1,5 +1,6 @@
-//! `vers-tunnel forward`: a local listener whose every accepted connection gets
-//! its own verified TLS connection to the edge, all of them on the one loop.
+//! `vers-tunnel forward`: local listeners, one or two per mapping, whose
+//! every accepted connection gets its own verified TLS connection to its
+//! mapping's target, all of them on the one loop.
 //!
 //! Each connection is a slot (`slots`): first `Dialing` (a [`Race`] over the
 //! target's `addresses`), then, through a proxy, `Proxying` (the CONNECT
@@ -8,10 +9,12 @@
 //! event finds its connection by arithmetic; the times connections need the
 //! loop without an event are kept in `deadlines`, so a wakeup costs what is
 //! due. Whether new clients are accepted is `admission`'s one state; how
-//! many fit in the open-files limit is `descriptors`' budget. A
-//! failure ends only that connection, with a reset and one log line; the
-//! listener keeps serving. Until the handshake is done, a client that leaves
-//! ends its connection at once, so it holds no slot and no descriptor.
+//! many fit in the open-files limit is `descriptors`' budget, for all
+//! mappings together. A failure ends only that connection, with a reset and
+//! one log line (`ending`); the listeners keep serving. Until the handshake
+//! is done, a client that leaves ends its connection at once, so it holds no
+//! slot and no descriptor. The mappings come from `mapping`, and are
+//! resolved and bound in `targets`.
 
 use std::fs::File;
 use std::io;
@@ -21,49 +24,48 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::{ClientConfig, ClientConnection};
 
-use crate::cli::{Config, ForwardConfig};
+use crate::cli::ForwardConfig;
 use crate::error::{Error, Phase, Result};
-use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPTS};
+use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState};
 use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
-use crate::proxy::dial::{ProxyDial, ProxyLink};
+use crate::proxy::dial::ProxyDial;
 use crate::proxy::transport::Transport;
 use crate::relay::{Local, Peer, Pump, Session, Tokens};
 use crate::tls;
 
-use addresses::Addresses;
 use admission::{Admission, Say};
 use deadlines::Deadlines;
 use descriptors::{connection_limit, spare_descriptor};
+use ending::{Ending, Finished};
 use slots::Slab;
+use targets::{Listener, Prepared, Target};
 
 mod addresses;
 mod admission;
 mod deadlines;
 mod descriptors;
+mod ending;
 mod listen;
+pub(crate) mod mapping;
 mod slots;
+mod targets;
 
 /// The first argument that selects this subcommand instead of a tunnel.
 pub const SUBCOMMAND: &str = "forward";
 
-/// Listens as `forward` says and serves until a stop signal.
+/// Listens as `forward` says and serves until a stop signal. Every mapping
+/// is resolved and bound before any says it listens.
 pub fn run(forward: &ForwardConfig) -> Result<()> {
-    let config = &forward.connect;
-    let tls = tls::client_config(&config.cacerts)?;
-    let proxy = config
-        .route
-        .proxy()
-        .map(|proxy| ProxyLink::new(proxy, config))
-        .transpose()?;
+    let Some(first) = forward.mappings.first() else {
+        return Ok(()); // The command line has at least one.
+    };
+    // The trust options are the command line's, the same for every mapping.
+    let tls = tls::client_config(&first.connect.cacerts)?;
     let mut poller = Poller::new()?;
-    let deadline = Instant::now() + config.connect_timeout;
-    connect::log_route(config);
-    let addrs = connect::resolve(&mut poller, config, deadline)?;
-    let resolved_at = Instant::now();
     let registry = poller
         .registry()
         .try_clone()
@@ -71,34 +73,26 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
             what: "creating the event loop",
             source,
         })?;
-    // A connection holds its local socket and, while it dials, an attempt per
-    // address under way (then the one that won). The budget counts at least
-    // two attempts, so Happy Eyeballs can move on from an address that does
-    // not answer; a race is never capped below MAX_ATTEMPTS (a later lookup
-    // may find more addresses), and one that finds no descriptor waits for one.
-    let attempts = addrs.len().clamp(2, MAX_ATTEMPTS);
-    let max = connection_limit(forward.max_connections, 1 + attempts as libc::rlim_t)?;
-    let listeners = listen::listen(&registry, &forward.listen)?;
+    let Prepared {
+        targets,
+        listeners,
+        attempts,
+    } = targets::prepare(&mut poller, &registry, forward)?;
+    let max = connection_limit(
+        forward.max_connections,
+        1 + attempts as libc::rlim_t,
+        listeners.len(),
+    )?;
     // Made now, so that all the forwarder holds while idle is open once it
     // says it is listening.
     let spare = spare_descriptor().ok();
-    let listening: Vec<String> = listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| a.to_string())
-        .collect();
-    // The one line `forward` promises at every log level: scripts read the port from it.
-    eprintln!(
-        "vers-tunnel: listening on {}, forwarding to {}",
-        listening.join(" and "),
-        config.target()
-    );
+    for target in &targets {
+        target.say_listening();
+    }
     log::debug!("at most {max} connections at once");
     let mut forwarder = Forwarder {
-        config,
         tls,
-        proxy,
-        addrs: Addresses::new(addrs, resolved_at),
+        targets,
         registry,
         listeners,
         slots: Slab::new(),
@@ -190,37 +184,47 @@ fn client_left(local: &TcpStream, event: &Event) -> bool {
     }
 }
 
+/// What a connection keeps from its start to its end, whatever its stage.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    /// The mapping it came in on (an index into the forwarder's targets).
+    mapping: usize,
+    /// The local client.
+    from: SocketAddr,
+    /// When it was accepted.
+    accepted: Instant,
+}
+
 #[derive(Debug)]
 struct Slot {
     conn: Conn,
-    /// The local client, for log lines.
-    from: SocketAddr,
+    origin: Origin,
     /// The time noted in the forwarder's deadlines for this connection.
     scheduled: Option<Instant>,
 }
 
 impl Slot {
-    fn new(conn: Conn, from: SocketAddr) -> Self {
+    fn new(conn: Conn, origin: Origin) -> Self {
         Slot {
             conn,
-            from,
+            origin,
             scheduled: None,
         }
     }
 }
 
 struct Forwarder<'a> {
-    config: &'a Config,
     tls: Arc<ClientConfig>,
-    /// The proxy every connection goes through, when one applies.
-    proxy: Option<ProxyLink<'a>>,
-    addrs: Addresses,
+    /// Each mapping's target, in the order given.
+    targets: Vec<Target<'a>>,
     /// The poll's registry, owned, so events can be handled while borrowed.
     registry: Registry,
-    listeners: Vec<TcpListener>,
+    /// Every mapping's listeners; listener `i` has token `LISTENER_BASE + i`.
+    listeners: Vec<Listener>,
     slots: Slab<Slot>,
     /// When connections need the loop without an event.
     deadlines: Deadlines,
+    /// Connections at once, for all mappings together.
     max: usize,
     admission: Admission,
     /// Races waiting for a descriptor, retried before new clients are
@@ -238,7 +242,7 @@ struct Forwarder<'a> {
 impl Forwarder<'_> {
     fn serve(&mut self, poller: &mut Poller) -> Result<()> {
         let mut touched: Vec<usize> = Vec::new();
-        let mut listener_ready = true;
+        let mut listener_event = true;
         loop {
             touched.append(&mut self.busy);
             touched.sort_unstable();
@@ -249,15 +253,17 @@ impl Forwarder<'_> {
             let now = Instant::now();
             self.expire(now);
             // After the pumps: a connection they ended may make room.
-            if listener_ready || self.admission.due(now) {
+            if listener_event || self.admission.due(now) {
                 self.admission = self.admission.retry();
                 self.retry_starved();
                 if !self.admission.is_paused() {
                     self.accept();
                 }
             }
-            listener_ready = false;
-            self.addrs.refresh(poller, self.config);
+            listener_event = false;
+            for target in &mut self.targets {
+                target.addrs.refresh(poller, target.config);
+            }
             let wait_until = if self.busy.is_empty() {
                 self.wake_at()
             } else {
@@ -266,9 +272,14 @@ impl Forwarder<'_> {
             for event in poller.wait(wait_until)? {
                 let token = event.token();
                 if token == RESOLVER {
-                    self.addrs.take_lookup(self.config);
+                    for target in &mut self.targets {
+                        target.addrs.take_lookup(target.config);
+                    }
                 } else if (LISTENER_BASE..LISTENER_BASE + LISTENERS).contains(&token.0) {
-                    listener_ready = true;
+                    if let Some(listener) = self.listeners.get_mut(token.0 - LISTENER_BASE) {
+                        listener.ready = true;
+                        listener_event = true;
+                    }
                 } else if let Some(slot) = slots::slot_of(token) {
                     if self.on_event(slot, event) {
                         touched.push(slot);
@@ -282,7 +293,7 @@ impl Forwarder<'_> {
     /// descriptors run out.
     fn accept(&mut self) {
         for i in 0..self.listeners.len() {
-            loop {
+            while self.listeners[i].ready {
                 if self.slots.live() >= self.max {
                     let (admission, say) = self.admission.full();
                     self.admission = admission;
@@ -297,17 +308,25 @@ impl Forwarder<'_> {
                         Err(e) => log::debug!("keeping a spare descriptor: {e}"),
                     }
                 }
-                match self.listeners[i].accept() {
+                let listener = &self.listeners[i];
+                match listener.socket.accept() {
                     Ok((stream, from)) => {
                         // Its edge socket takes the spare's number.
                         self.spare = None;
-                        self.start(stream, from);
+                        let origin = Origin {
+                            mapping: listener.mapping,
+                            from,
+                            accepted: Instant::now(),
+                        };
+                        self.start(stream, origin);
                         if self.admission.is_paused() {
                             return; // Its edge connection found no descriptor.
                         }
                         self.admission = self.admission.accepted();
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.listeners[i].ready = false;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if is_out_of_fds(&e) => return self.pause(),
                     // This client gave up while queued; the next may not have.
@@ -373,31 +392,30 @@ impl Forwarder<'_> {
     }
 
     /// Gives an accepted connection a slot and starts its race.
-    fn start(&mut self, mut local: TcpStream, from: SocketAddr) {
-        log::debug!("connection from {from}");
+    fn start(&mut self, mut local: TcpStream, origin: Origin) {
+        let target = &mut self.targets[origin.mapping];
+        log::debug!("connection from {} on {}", origin.from, target.name);
         connect::set_socket_options(&local);
         let index = self.slots.reserve();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self
+        if let Err(source) = self
             .registry
             .register(&mut local, slots::local_token(index), interest)
         {
-            log::warn!("connection from {from}: registering it: {e}");
-            reset(&local);
-            self.slots.release(index);
-            return;
+            let what = "registering the local connection";
+            return self.abort(index, origin, local, Error::Setup { what, source });
         }
         let now = Instant::now();
-        let addrs = self.addrs.for_connection(now);
-        let hop = Hop::of(self.config);
+        let addrs = target.addrs.for_connection(now);
+        let hop = Hop::of(target.config);
         let race = Race::new(&hop, addrs, slots::first_attempt_token(index));
-        let deadline = now + self.config.connect_timeout;
+        let deadline = now + target.config.connect_timeout;
         let conn = Conn::Dialing {
             local,
             race,
             deadline,
         };
-        self.slots.put(index, Slot::new(conn, from));
+        self.slots.put(index, Slot::new(conn, origin));
         self.step_race(index, &[]);
     }
 
@@ -435,11 +453,13 @@ impl Forwarder<'_> {
     fn step_race(&mut self, index: usize, ready: &[Token]) {
         let Some(Slot {
             conn: Conn::Dialing { race, .. },
+            origin,
             ..
         }) = self.slots.get_mut(index)
         else {
             return;
         };
+        let target = &mut self.targets[origin.mapping];
         match race.step(&self.registry, ready) {
             RaceState::Won(sock, addr) => self.relay(index, sock, addr),
             RaceState::Running if race.is_starved() => {
@@ -451,8 +471,8 @@ impl Forwarder<'_> {
             }
             RaceState::Running => {}
             RaceState::Lost(attempts) => {
-                self.addrs.all_failed();
-                let err = Hop::of(self.config).unreachable(self.config, attempts);
+                target.addrs.all_failed();
+                let err = Hop::of(target.config).unreachable(target.config, attempts);
                 self.fail(index, err);
             }
         }
@@ -467,22 +487,24 @@ impl Forwarder<'_> {
             conn: Conn::Dialing {
                 local, deadline, ..
             },
-            from,
+            origin,
             ..
         }) = self.slots.take(index)
         else {
             return;
         };
+        let target = &self.targets[origin.mapping];
         let edge = slots::edge_token(index);
-        let Some(link) = &self.proxy else {
+        let Some(link) = &target.proxy else {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(source) = self.registry.register(&mut sock, edge, interest) {
                 let what = "registering the socket";
-                return self.abort(index, from, local, Error::Setup { what, source });
+                return self.abort(index, origin, local, Error::Setup { what, source });
             }
-            return self.established(index, from, local, Transport::tcp(sock), addr, deadline);
+            let transport = Transport::tcp(sock);
+            return self.established(index, origin, local, transport, addr, deadline);
         };
-        match ProxyDial::new(&self.registry, sock, edge, link, self.config) {
+        match ProxyDial::new(&self.registry, sock, edge, link, target.config) {
             Ok(dial) => {
                 let conn = Conn::Proxying {
                     local,
@@ -490,10 +512,10 @@ impl Forwarder<'_> {
                     addr,
                     deadline,
                 };
-                self.slots.put(index, Slot::new(conn, from));
+                self.slots.put(index, Slot::new(conn, origin));
                 self.step_proxy(index);
             }
-            Err(e) => self.abort(index, from, local, e),
+            Err(e) => self.abort(index, origin, local, e),
         }
     }
 
@@ -502,15 +524,17 @@ impl Forwarder<'_> {
     fn step_proxy(&mut self, index: usize) {
         let Some(Slot {
             conn: Conn::Proxying { dial, .. },
+            origin,
             ..
         }) = self.slots.get_mut(index)
         else {
             return;
         };
-        let Some(proxy) = self.config.route.proxy() else {
+        let config = self.targets[origin.mapping].config;
+        let Some(proxy) = config.route.proxy() else {
             return;
         };
-        match dial.step(proxy, self.config) {
+        match dial.step(proxy, config) {
             Ok(true) => {}
             Ok(false) => return self.schedule(index),
             Err(e) => return self.fail(index, e),
@@ -523,13 +547,14 @@ impl Forwarder<'_> {
                     addr,
                     deadline,
                 },
-            from,
+            origin,
             ..
         }) = self.slots.take(index)
         else {
             return;
         };
-        self.established(index, from, local, dial.into_transport(), addr, deadline);
+        let transport = dial.into_transport();
+        self.established(index, origin, local, transport, addr, deadline);
     }
 
     /// The slot becomes a session over `transport` (registered with the
@@ -537,7 +562,7 @@ impl Forwarder<'_> {
     fn established(
         &mut self,
         index: usize,
-        from: SocketAddr,
+        origin: Origin,
         local: TcpStream,
         transport: Transport,
         addr: SocketAddr,
@@ -548,28 +573,29 @@ impl Forwarder<'_> {
             local_in: slots::local_token(index),
             local_out: slots::local_token(index),
         };
-        let server_name = self.config.host.server_name();
+        let config = self.targets[origin.mapping].config;
+        let server_name = config.host.server_name();
         let tls = match ClientConnection::new(Arc::clone(&self.tls), server_name) {
             Ok(tls) => tls,
-            Err(source) => return self.abort(index, from, local, Error::TlsSetup { source }),
+            Err(source) => return self.abort(index, origin, local, Error::TlsSetup { source }),
         };
         let peer = Peer {
-            host: self.config.host.to_string(),
-            port: self.config.port,
-            addr: Hop::of(self.config).show(addr),
-            connect_timeout: self.config.connect_timeout,
+            host: config.host.to_string(),
+            port: config.port,
+            addr: Hop::of(config).show(addr),
+            connect_timeout: config.connect_timeout,
         };
         let local = Local::Socket(local);
         let session = Session::new(peer, transport, tls, local, tokens, deadline);
         let conn = Conn::Relaying(Box::new(session));
-        self.slots.put(index, Slot::new(conn, from));
+        self.slots.put(index, Slot::new(conn, origin));
         self.pump(index);
     }
 
     fn pump(&mut self, index: usize) {
         let Some(Slot {
             conn: Conn::Relaying(session),
-            from,
+            origin,
             ..
         }) = self.slots.get_mut(index)
         else {
@@ -579,8 +605,14 @@ impl Forwarder<'_> {
             Ok(Pump::Idle) => {}
             Ok(Pump::Busy) => self.busy.push(index),
             Ok(Pump::Over(why)) => {
-                log::debug!("connection from {from} over: {why}");
-                session.log_totals();
+                log::debug!("connection from {} over: {why}", origin.from);
+                let ending = if session.reader_went_away() {
+                    Ending::ResetByClient
+                } else {
+                    Ending::Clean
+                };
+                let (origin, totals) = (*origin, session.totals());
+                self.finished(origin, totals, ending);
                 self.release(index);
             }
             Err(e) => self.fail(index, e),
@@ -625,11 +657,12 @@ impl Forwarder<'_> {
                 continue;
             };
             slot.scheduled = None;
+            let config = self.targets[slot.origin.mapping].config;
             let expired = match &slot.conn {
                 Conn::Dialing { deadline, race, .. } => {
                     if now >= *deadline {
-                        let hop = Hop::of(self.config);
-                        Some(hop.timed_out(self.config, Phase::Connect))
+                        let hop = Hop::of(config);
+                        Some(hop.timed_out(config, Phase::Connect))
                     } else {
                         if race.wake_at().is_some_and(|at| now >= at) {
                             self.step_race(index, &[]);
@@ -637,12 +670,11 @@ impl Forwarder<'_> {
                         None
                     }
                 }
-                Conn::Proxying { dial, deadline, .. } => {
-                    let proxy = self.config.route.proxy();
-                    proxy
-                        .filter(|_| now >= *deadline)
-                        .map(|proxy| dial.timed_out(proxy, self.config))
-                }
+                Conn::Proxying { dial, deadline, .. } => config
+                    .route
+                    .proxy()
+                    .filter(|_| now >= *deadline)
+                    .map(|proxy| dial.timed_out(proxy, config)),
                 Conn::Relaying(session) => session.check_deadline(now).err(),
             };
             match expired {
@@ -662,19 +694,21 @@ impl Forwarder<'_> {
         next.into_iter().chain(retry).min()
     }
 
-    /// Ends a connection that failed: one log line, and a reset for the
-    /// local client, which must not take a truncated stream for a whole one.
+    /// Ends a connection that failed: its line, and a reset for the local
+    /// client, which must not take a truncated stream for a whole one.
     fn fail(&mut self, index: usize, err: Error) {
         let Some(slot) = self.slots.take(index) else {
             return;
         };
-        if let Conn::Relaying(session) = &slot.conn {
-            session.log_totals();
+        let (totals, established) = match &slot.conn {
+            Conn::Relaying(session) => (session.totals(), !session.is_handshaking()),
+            _ => ((0, 0), false),
+        };
+        self.finished(slot.origin, totals, Ending::of_failure(&err, established));
+        if let Some(local) = slot.conn.into_local() {
+            reset(&local);
         }
-        match slot.conn.into_local() {
-            Some(local) => self.abort(index, slot.from, local, err),
-            None => self.release(index),
-        }
+        self.release(index);
     }
 
     /// Ends a connection whose client left while it was being set up. A
@@ -684,22 +718,35 @@ impl Forwarder<'_> {
         let Some(slot) = self.slots.take(index) else {
             return;
         };
-        log::info!(
-            "connection from {}: the client left before the connection to the edge was ready",
-            slot.from
-        );
+        let totals = match &slot.conn {
+            Conn::Relaying(session) => session.totals(),
+            _ => (0, 0),
+        };
+        self.finished(slot.origin, totals, Ending::LeftDuringSetup);
         if let Some(local) = slot.conn.into_local() {
             reset(&local);
         }
         self.release(index);
     }
 
-    /// [`Forwarder::fail`] for a connection already out of its slot.
-    fn abort(&mut self, index: usize, from: SocketAddr, local: TcpStream, err: Error) {
-        log::warn!("connection from {from}: {err}");
+    /// [`Forwarder::fail`] for a connection being set up, out of its slot.
+    fn abort(&mut self, index: usize, origin: Origin, local: TcpStream, err: Error) {
+        self.finished(origin, (0, 0), Ending::SetupFailed(&err));
         reset(&local);
         drop(local);
         self.release(index);
+    }
+
+    /// Says how a connection ended: its one line.
+    fn finished(&self, origin: Origin, totals: (u64, u64), ending: Ending) {
+        Finished {
+            mapping: &self.targets[origin.mapping].name,
+            from: origin.from,
+            lasted: origin.accepted.elapsed(),
+            totals,
+            ending,
+        }
+        .log();
     }
 
     /// Frees the slot of an ended connection; accepting resumes if it waited

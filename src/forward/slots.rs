@@ -169,10 +169,10 @@ mod tests {
         };
         use crate::net::poller::{STDIN, STDOUT};
         let fixed = [SIGNAL, RESOLVER, SOCKET, STDIN, STDOUT].map(|t| t.0);
-        let listeners = LISTENER_BASE..LISTENER_BASE + LISTENERS;
         let attempts = ATTEMPT_BASE..ATTEMPT_BASE + MAX_ATTEMPTS;
-        assert!(fixed.iter().all(|t| *t < LISTENER_BASE));
-        assert!(listeners.end <= attempts.start);
-        assert!(attempts.end <= SESSION_BASE);
+        let listeners = LISTENER_BASE..LISTENER_BASE + LISTENERS;
+        assert!(fixed.iter().all(|t| *t < ATTEMPT_BASE));
+        assert!(attempts.end <= listeners.start);
+        assert!(listeners.end <= SESSION_BASE);
     }
 }

@@ -22,16 +22,18 @@ pub const SOCKET: Token = Token(2);
 pub const STDIN: Token = Token(3);
 /// Token of stdout.
 pub const STDOUT: Token = Token(4);
-/// `forward`'s listeners take `LISTENER_BASE + i`, for `i` below [`LISTENERS`].
-pub(crate) const LISTENER_BASE: usize = 8;
-/// The most listeners `forward` has: 127.0.0.1 and ::1.
-pub(crate) const LISTENERS: usize = 2;
 /// The tunnel's and the doctor's connection attempts take `ATTEMPT_BASE + i`
 /// (the doctor's one per address, however many); `forward` never has these.
 pub(crate) const ATTEMPT_BASE: usize = 16;
+/// The most mappings one `forward` process serves.
+pub(crate) const MAX_MAPPINGS: usize = 1024;
+/// `forward`'s listeners take `LISTENER_BASE + i`, for `i` below [`LISTENERS`].
+pub(crate) const LISTENER_BASE: usize = 64;
+/// The most listeners `forward` has: 127.0.0.1 and ::1 for each mapping.
+pub(crate) const LISTENERS: usize = 2 * MAX_MAPPINGS;
 /// `forward`'s slot `i` takes the [`SESSION_STRIDE`] tokens from
 /// `SESSION_BASE + i * SESSION_STRIDE`; the tunnel and the doctor never have these.
-pub(crate) const SESSION_BASE: usize = 64;
+pub(crate) const SESSION_BASE: usize = LISTENER_BASE + LISTENERS;
 /// A `forward` slot's tokens: the edge socket, the local socket, then its
 /// race's attempts.
 pub(crate) const SESSION_STRIDE: usize = 2 + MAX_ATTEMPTS;

@@ -289,6 +289,18 @@ impl Session {
         );
     }
 
+    /// Plaintext bytes moved so far: sent to the server, received from it
+    /// (and written to the local end).
+    pub fn totals(&self) -> (u64, u64) {
+        (self.sent, self.received)
+    }
+
+    /// Whether the session ended because the local reader went away (a
+    /// `forward` client that reset or closed while the server still sent).
+    pub fn reader_went_away(&self) -> bool {
+        self.gone == Some(Gone::Reader)
+    }
+
     /// Whether the TLS handshake is still under way.
     pub fn is_handshaking(&self) -> bool {
         self.tls.is_handshaking()

@@ -4,7 +4,7 @@
 //! the server from colliding with the machine's, or another test's.
 
 use std::io;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -15,11 +15,13 @@ use socket2::{Domain, Socket, Type};
 /// How long the server waits for a query before it stops: long after its test is done.
 const IDLE: Duration = Duration::from_secs(60);
 
-/// A DNS server answering A queries for a few names with 127.0.0.1, other
-/// query types for those names with no data, and every other name with
-/// NXDOMAIN (the name does not exist).
+/// A DNS server answering A queries for a few names with 127.0.0.1 (or the
+/// address [`Dns::point`] gives a name), other query types for those names
+/// with no data, and every other name with NXDOMAIN (the name does not exist).
 pub struct Dns {
     asked: Arc<Mutex<Vec<String>>>,
+    /// Names answered with another address than 127.0.0.1.
+    pointed: Arc<Mutex<Vec<(String, Ipv4Addr)>>>,
 }
 
 impl Dns {
@@ -31,17 +33,35 @@ impl Dns {
         });
         sock.set_read_timeout(Some(IDLE)).unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
+        let pointed: Arc<Mutex<Vec<(String, Ipv4Addr)>>> = Arc::default();
         let log = Arc::clone(&asked);
+        let addresses = Arc::clone(&pointed);
         thread::spawn(move || {
             let mut buf = [0u8; 512];
             while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                if let Some((name, answer)) = answer(&buf[..n], known) {
+                let address_of = |name: &str| {
+                    let pointed = addresses.lock().unwrap();
+                    let found = pointed
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name));
+                    found.map(|(_, ip)| *ip).or_else(|| {
+                        let known = known.iter().any(|k| k.eq_ignore_ascii_case(name));
+                        known.then_some(Ipv4Addr::LOCALHOST)
+                    })
+                };
+                if let Some((name, answer)) = answer(&buf[..n], address_of) {
                     log.lock().unwrap().push(name);
                     let _ = sock.send_to(&answer, from);
                 }
             }
         });
-        Dns { asked }
+        Dns { asked, pointed }
+    }
+
+    /// From now on, answers `name` with `ip`: the name's address changes.
+    pub fn point(&self, name: &str, ip: Ipv4Addr) {
+        self.pointed.lock().unwrap().push((name.to_string(), ip));
     }
 
     /// How many queries (of any type) have asked about `name`.
@@ -54,8 +74,12 @@ impl Dns {
     }
 }
 
-/// The name asked about and the response to `query`; `None` if it does not parse.
-fn answer(query: &[u8], known: &[&str]) -> Option<(String, Vec<u8>)> {
+/// The name asked about and the response to `query`, given each name's
+/// address (`None`: it does not exist); `None` if the query does not parse.
+fn answer(
+    query: &[u8],
+    address_of: impl Fn(&str) -> Option<Ipv4Addr>,
+) -> Option<(String, Vec<u8>)> {
     const TYPE_A: u16 = 1;
     const NO_ERROR: u8 = 0;
     const NXDOMAIN: u8 = 3;
@@ -70,7 +94,8 @@ fn answer(query: &[u8], known: &[&str]) -> Option<(String, Vec<u8>)> {
     let question_end = at + 5;
     let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
     let name = labels.join(".");
-    let exists = known.iter().any(|k| k.eq_ignore_ascii_case(&name));
+    let address = address_of(&name);
+    let exists = address.is_some();
     let answers: u8 = (exists && qtype == TYPE_A).into();
     let rcode = if exists { NO_ERROR } else { NXDOMAIN };
     let mut out = Vec::with_capacity(question_end + 16);
@@ -79,9 +104,10 @@ fn answer(query: &[u8], known: &[&str]) -> Option<(String, Vec<u8>)> {
     out.extend_from_slice(&[0x81, 0x80 | rcode]);
     out.extend_from_slice(&[0, 1, 0, answers, 0, 0, 0, 0]);
     out.extend_from_slice(query.get(12..question_end)?);
-    if answers == 1 {
-        // Name (pointer to the question), A, IN, TTL 60, 4 bytes: 127.0.0.1.
-        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    if let Some(ip) = address.filter(|_| answers == 1) {
+        // Name (pointer to the question), A, IN, TTL 60, 4 bytes: the address.
+        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        out.extend_from_slice(&ip.octets());
     }
     Some((name, out))
 }

@@ -2,7 +2,7 @@
 //! verified TLS connection through the edge, on one loop.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use crate::doctor::support::Service;
 #[cfg(target_os = "linux")]
 use crate::util::common::dns::{in_private_network, write_resolver_etc, Dns, RESOLVER_FILES};
 use crate::util::forward::{
-    command as forward, command_without_ca as forward_without_ca, connect_to, Forwarder,
+    command as forward, command_without_ca as forward_without_ca, connect_to, read_all, reset,
+    Forwarder,
 };
 use crate::util::net::{self, Raw};
 use crate::util::proxy::{Script, StubProxy};
@@ -18,19 +19,6 @@ use crate::util::{self, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, 
 
 fn is_reset(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::ConnectionReset
-}
-
-/// Reads until EOF or an error; the bytes, and the error if one ended it.
-fn read_all(s: &mut impl Read) -> (Vec<u8>, Option<std::io::Error>) {
-    let mut got = Vec::new();
-    let mut buf = [0; 65536];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return (got, None),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => return (got, Some(e)),
-        }
-    }
 }
 
 #[test]
@@ -227,15 +215,6 @@ fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
         lines[1].ends_with("the server refused the connection with a HandshakeFailure alert"),
         "{lines:?}"
     );
-}
-
-/// Leaves with a reset (SO_LINGER 0), as a killed client with unread bytes
-/// does: unlike a FIN, which may be a half-close, that is the client gone.
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(s);
 }
 
 /// Far longer than any test here waits: what a left connection held until
@@ -584,15 +563,23 @@ fn a_target_that_does_not_resolve_is_status_3_before_anything_listens() {
     let dir = util::TempDir::new("forward-nxdomain");
     write_resolver_etc(dir.path());
     let etc = dir.path().to_path_buf();
-    let run = in_private_network(move || {
-        let _dns = Dns::start(&[]);
-        let mut cmd = bare_tunnel();
-        cmd.args(["forward", "0", &format!("{NAME}:5432")]);
-        util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
-        util::run(&mut cmd, b"")
-    });
-    run.assert_failure(3, &[&format!("could not resolve {NAME}")]);
-    assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+    // Alone, or as the second of two mappings: the line names it.
+    let target = format!("{NAME}:5432");
+    let alone = vec!["0".to_string(), target.clone()];
+    let second = vec!["0:127.0.0.1:22".to_string(), format!("0:{target}")];
+    for args in [alone, second] {
+        let etc = etc.clone();
+        let run = in_private_network(move || {
+            let _dns = Dns::start(&[]);
+            let mut cmd = bare_tunnel();
+            cmd.arg("forward").args(args);
+            util::with_etc(&mut cmd, &etc, &RESOLVER_FILES);
+            util::run(&mut cmd, b"")
+        });
+        let named = format!("forward 0:{NAME}:5432: could not resolve {NAME}");
+        run.assert_failure(3, &[&named]);
+        assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+    }
 }
 
 #[test]

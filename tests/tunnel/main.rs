@@ -16,6 +16,9 @@ mod faults_trust;
 mod forward;
 #[cfg(target_os = "linux")]
 mod forward_clients;
+mod forward_mappings;
+#[cfg(target_os = "linux")]
+mod forward_soak;
 mod hostile;
 mod load;
 mod multiplex;

@@ -2,7 +2,7 @@
 //! "listening on" line read for the real addresses, its later log lines kept;
 //! and the commands that start one.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,8 +49,10 @@ pub fn with_open_files_limits(cmd: &Command, soft: u32, hard: u32) -> Command {
 /// A forwarder process and what it has said on stderr so far.
 pub struct Forwarder {
     pub pid: u32,
-    /// The addresses its "listening on" line names.
+    /// The addresses its (first) "listening on" line names.
     pub listening: Vec<SocketAddr>,
+    /// The addresses each of its "listening on" lines names, one per mapping.
+    pub mappings: Vec<Vec<SocketAddr>>,
     exit: Exit,
     lines: Arc<Mutex<Vec<String>>>,
 }
@@ -59,6 +61,12 @@ impl Forwarder {
     /// Starts `cmd` (a `vers-tunnel forward ...`) and waits for its
     /// "listening on" line; panics with what it said if it exits first.
     pub fn start(cmd: &mut Command) -> Forwarder {
+        Forwarder::start_mappings(cmd, 1)
+    }
+
+    /// [`Forwarder::start`] for a forwarder of `n` mappings: waits for
+    /// its `n` "listening on" lines.
+    pub fn start_mappings(cmd: &mut Command, n: usize) -> Forwarder {
         let mut child: Child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -81,22 +89,26 @@ impl Forwarder {
         let mut fwd = Forwarder {
             pid,
             listening: Vec::new(),
+            mappings: Vec::new(),
             exit: Exit::watch(child),
             lines,
         };
-        let first = poll_until(HANG, || {
+        let said = poll_until(HANG, || {
             if let Some(status) = fwd.exit.within(Duration::ZERO) {
                 panic!(
                     "forward exited {status:?} before listening: {:?}",
                     snapshot(&fwd.lines)
                 );
             }
-            snapshot(&fwd.lines)
+            let listening: Vec<String> = snapshot(&fwd.lines)
                 .into_iter()
-                .find(|l| l.contains("listening on"))
+                .filter(|l| l.contains("listening on"))
+                .collect();
+            (listening.len() >= n).then_some(listening)
         })
-        .expect("no 'listening on' line");
-        fwd.listening = parse_listening(&first);
+        .unwrap_or_else(|| panic!("not {n} 'listening on' lines: {:?}", fwd.stderr()));
+        fwd.mappings = said.iter().map(|l| parse_listening(l)).collect();
+        fwd.listening = fwd.mappings[0].clone();
         fwd
     }
 
@@ -113,6 +125,11 @@ impl Forwarder {
     /// Everything it has written to stderr so far.
     pub fn stderr(&self) -> Vec<String> {
         snapshot(&self.lines)
+    }
+
+    /// How many of its stderr lines so far contain `words`.
+    pub fn lines_with(&self, words: &str) -> usize {
+        self.stderr().iter().filter(|l| l.contains(words)).count()
     }
 
     /// Waits until some stderr line contains `words`; panics after `limit`.
@@ -147,6 +164,28 @@ pub fn connect_to(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(HANG)).unwrap();
     s
+}
+
+/// Reads until EOF or an error; the bytes, and the error if one ended it.
+pub fn read_all(s: &mut impl Read) -> (Vec<u8>, Option<io::Error>) {
+    let mut got = Vec::new();
+    let mut buf = [0; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, None),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+}
+
+/// Leaves with a reset (SO_LINGER 0), as a killed client with unread bytes
+/// does: unlike a FIN, which may be a half-close, that is the client gone.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
 }
 
 fn snapshot(lines: &Mutex<Vec<String>>) -> Vec<String> {

@@ -10,6 +10,7 @@ pub mod backend;
 #[path = "../../common/mod.rs"]
 pub mod common;
 pub mod forward;
+pub mod front;
 pub mod http;
 pub mod net;
 pub mod postgres;

@@ -31,7 +31,7 @@ use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState, MAX_ATTEMPT
 use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
 use crate::proxy::dial::{ProxyDial, ProxyLink};
 use crate::proxy::transport::Transport;
-use crate::relay::{Local, Peer, Pump, Session, Tokens};
+use crate::relay::{Peer, Pump, Session, Tokens};
 use crate::tls;
 
 use addresses::Addresses;
@@ -130,7 +130,7 @@ enum Conn {
         deadline: Instant,
     },
     /// Handshaking, then relaying.
-    Relaying(Box<Session>),
+    Relaying(Box<Session<TcpStream>>),
 }
 
 impl Conn {
@@ -139,7 +139,7 @@ impl Conn {
     fn setting_up(&self) -> Option<&TcpStream> {
         match self {
             Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
-            Conn::Relaying(session) if session.is_handshaking() => session.local_socket(),
+            Conn::Relaying(session) if session.is_handshaking() => Some(session.local()),
             Conn::Relaying(_) => None,
         }
     }
@@ -159,10 +159,7 @@ impl Conn {
     fn into_local(self) -> Option<TcpStream> {
         match self {
             Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
-            Conn::Relaying(session) => match session.into_local() {
-                Local::Socket(s) => Some(s),
-                Local::Stdio { .. } => None,
-            },
+            Conn::Relaying(session) => Some(session.into_local()),
         }
     }
 }
@@ -559,7 +556,6 @@ impl Forwarder<'_> {
             addr: Hop::of(self.config).show(addr),
             connect_timeout: self.config.connect_timeout,
         };
-        let local = Local::Socket(local);
         let session = Session::new(peer, transport, tls, local, tokens, deadline);
         let conn = Conn::Relaying(Box::new(session));
         self.slots.put(index, Slot::new(conn, from));
@@ -578,8 +574,8 @@ impl Forwarder<'_> {
         match session.pump(&self.registry) {
             Ok(Pump::Idle) => {}
             Ok(Pump::Busy) => self.busy.push(index),
-            Ok(Pump::Over(why)) => {
-                log::debug!("connection from {from} over: {why}");
+            Ok(Pump::Over(ending)) => {
+                log::debug!("connection from {from} over: {}", ending.words());
                 session.log_totals();
                 self.release(index);
             }

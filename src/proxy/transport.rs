@@ -4,11 +4,11 @@
 //!
 //! It reads and writes like a non-blocking socket, so the relay drives it as
 //! it drove the `TcpStream` it replaces, and registers it with the poller the
-//! same way. One difference, with TLS to a proxy: a write counts what that
-//! TLS session took (up to rustls's buffer limit) even when its records cannot
-//! all reach the socket yet; [`Transport::wants_write`] says records wait,
-//! and [`Transport::flush`] (or [`Transport::send_records`]) sends them as
-//! the socket makes room.
+//! same way. TLS to a proxy runs on the pump's [`Channel`]. One difference
+//! from a socket, with TLS to a proxy: a write counts what that TLS session
+//! took (up to rustls's buffer limit) even when its records cannot all reach
+//! the socket yet; [`Transport::wants_write`] says records wait, and
+//! [`Transport::flush`] sends them as the socket makes room.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -17,6 +17,9 @@ use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::ClientConnection;
+
+use crate::relay::channel::{Channel, Intake, Plain};
+use crate::relay::outcome::End;
 
 /// A connection to the edge, possibly through a proxy.
 #[derive(Debug)]
@@ -30,10 +33,11 @@ pub struct Transport {
     early_at: usize,
 }
 
-/// TLS to the proxy, over a socket it is given at each call.
+/// TLS to the proxy, over a socket it is given at each call: the pump's
+/// [`Channel`], read and written like a socket.
 #[derive(Debug)]
 struct ProxyTls {
-    conn: ClientConnection,
+    channel: Channel,
 }
 
 impl Transport {
@@ -51,21 +55,23 @@ impl Transport {
     /// session for the proxy's name; the handshake runs as it is read and written.
     pub fn tls(stream: TcpStream, conn: ClientConnection) -> Transport {
         Transport {
-            proxy_tls: Some(Box::new(ProxyTls { conn })),
+            proxy_tls: Some(Box::new(ProxyTls {
+                channel: Channel::new(conn),
+            })),
             ..Transport::tcp(stream)
         }
     }
 
     /// The TLS session with an `https://` proxy, for logging what was negotiated.
     pub fn proxy_session(&self) -> Option<&ClientConnection> {
-        self.proxy_tls.as_ref().map(|tls| &tls.conn)
+        self.proxy_tls.as_ref().map(|tls| tls.channel.conn())
     }
 
     /// Whether the TLS handshake with the proxy is still under way.
     pub fn is_handshaking(&self) -> bool {
         self.proxy_tls
             .as_ref()
-            .is_some_and(|tls| tls.conn.is_handshaking())
+            .is_some_and(|tls| tls.channel.is_handshaking())
     }
 
     /// Whether records to an `https://` proxy wait for room in the socket:
@@ -73,25 +79,7 @@ impl Transport {
     pub fn wants_write(&self) -> bool {
         self.proxy_tls
             .as_ref()
-            .is_some_and(|tls| tls.conn.wants_write())
-    }
-
-    /// Sends what the transport holds, then the records `tls` (the edge's
-    /// session, which runs over it) has queued, until both are out;
-    /// `WouldBlock` once the socket is full. The one place that knows the
-    /// two layers' order.
-    pub fn send_records(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
-        loop {
-            self.flush()?;
-            if !tls.wants_write() {
-                return Ok(());
-            }
-            match tls.write_tls(self) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+            .is_some_and(|tls| tls.channel.wants_write())
     }
 
     /// Hands back bytes read past the proxy's answer: they are the tunnel's
@@ -114,7 +102,7 @@ impl Transport {
     /// and tinyproxy take a TCP FIN. TCP itself ends when the transport is dropped.
     pub fn close(&mut self) {
         if let Some(tls) = &mut self.proxy_tls {
-            tls.conn.send_close_notify();
+            tls.channel.close();
             if let Err(e) = tls.flush(&mut self.stream) {
                 log::debug!("sending close_notify to the proxy: {e}");
             }
@@ -167,29 +155,32 @@ impl Write for Transport {
 impl ProxyTls {
     fn read(&mut self, stream: &mut (impl Read + Write), out: &mut [u8]) -> io::Result<usize> {
         loop {
-            match self.conn.reader().read(out) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The proxy closed TCP without close_notify. The edge's TLS,
-                // inside, tells a truncated session from a finished one.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+            match self.channel.read(out) {
+                Plain::Data(n) => return Ok(n),
+                // The proxy closed TLS or TCP. The edge's TLS, inside, tells
+                // a truncated session from a finished one.
+                Plain::End(End::CloseNotify | End::TcpEof) => return Ok(0),
+                Plain::End(End::Io(e)) => return Err(e),
+                Plain::End(End::Tls(e)) => {
+                    // Best effort: tell the proxy why (rustls queued an alert).
+                    let _ = self.flush(stream);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+                Plain::Empty => {}
             }
-            // Nothing decrypted is waiting (`reader` said so). Records that
-            // must go first (the handshake's first flight) go now.
+            // Nothing decrypted is waiting. Records that must go first (the
+            // handshake's first flight) go now.
             self.flush_unless_full(stream)?;
-            let eof = self.conn.read_tls(stream)? == 0;
-            if let Err(e) = self.conn.process_new_packets() {
-                // Best effort: tell the proxy why (rustls queued an alert).
-                let _ = self.flush(stream);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            if !self.channel.wants_read() {
+                // Our flight waits for room in the socket.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if self.channel.take(stream) == Intake::Blocked {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             // Handshake messages, key updates: sent now if there is room, else
             // by the next write, read or flush.
             self.flush_unless_full(stream)?;
-            if eof && self.conn.is_handshaking() {
-                return Ok(0);
-            }
         }
     }
 
@@ -205,7 +196,7 @@ impl ProxyTls {
     ) -> io::Result<usize> {
         // Records already queued go first, to make room.
         self.flush_unless_full(stream)?;
-        let taken = self.conn.writer().write_vectored(bufs)?;
+        let taken = self.channel.write_vectored(bufs)?;
         if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -226,14 +217,7 @@ impl ProxyTls {
     }
 
     fn flush(&mut self, stream: &mut impl Write) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(stream) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.channel.send(stream)
     }
 }
 
@@ -386,7 +370,7 @@ mod tests {
     fn handshaken() -> (ProxyTls, Proxy, Wire) {
         let (client_config, server_config) = configs();
         let mut tls = ProxyTls {
-            conn: client(client_config),
+            channel: Channel::new(client(client_config)),
         };
         let mut proxy = Proxy::new(server_config);
         let mut wire = Wire {
@@ -399,7 +383,7 @@ mod tests {
                 other => panic!("during the handshake: {other:?}"),
             }
             proxy.serve(&mut wire);
-            if !tls.conn.is_handshaking() && !proxy.conn.is_handshaking() {
+            if !tls.channel.is_handshaking() && !proxy.conn.is_handshaking() {
                 return (tls, proxy, wire);
             }
         }
@@ -426,11 +410,11 @@ mod tests {
         wire.room = 0;
         let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
         assert_eq!(n, 5);
-        assert!(tls.conn.wants_write(), "the records should wait");
+        assert!(tls.channel.wants_write(), "the records should wait");
         assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
         wire.room = usize::MAX;
         tls.flush(&mut wire).unwrap();
-        assert!(!tls.conn.wants_write());
+        assert!(!tls.channel.wants_write());
         proxy.serve(&mut wire);
         assert_eq!(proxy.got, b"hello");
     }

@@ -252,33 +252,16 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-    use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
+    use rustls::{ClientConfig, ServerConfig, ServerConnection};
 
-    /// Client and server TLS configs for `proxy.test`, from a fresh self-signed certificate.
+    use crate::relay::memory;
+
     fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-        let cert = rcgen::generate_simple_self_signed(vec!["proxy.test".to_string()]).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let server = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .unwrap();
-        (Arc::new(client), Arc::new(server))
+        memory::configs(rustls::DEFAULT_VERSIONS)
     }
 
     fn client(config: Arc<ClientConfig>) -> ClientConnection {
-        let name = ServerName::try_from("proxy.test").unwrap();
-        ClientConnection::new(config, name).unwrap()
+        memory::client(&config)
     }
 
     /// A socket in memory: a write takes at most `room` bytes (`WouldBlock`

@@ -92,8 +92,9 @@ pub(crate) enum Outcome {
     TlsFailed(rustls::Error),
     /// The socket failed or closed during the handshake (`UnexpectedEof` for a close).
     HandshakeIo(io::Error),
-    /// The edge ended the session before the service sent a byte while ours
-    /// was still open: nothing on the VM accepted the connection.
+    /// The edge closed the session (close_notify, TCP EOF or a reset) before
+    /// the service sent a byte while ours was still open: nothing on the VM
+    /// accepted the connection.
     NoService,
     /// An established session ended without close_notify, was reset, or broke
     /// at the TLS layer.
@@ -112,11 +113,14 @@ pub(crate) fn classify(end: End, facts: Facts) -> Outcome {
         End::TcpEof | End::CloseNotify if facts.handshaking => {
             Outcome::HandshakeIo(io::ErrorKind::UnexpectedEof.into())
         }
+        // A record rustls rejects is a broken session whenever it comes:
+        // the service may well be there.
+        End::Tls(e) => Outcome::Unclean(UncleanCause::Tls(e)),
+        // A close before the service's first byte, while ours was open.
         _ if facts.received == 0 && facts.upstream_open => Outcome::NoService,
         End::CloseNotify => Outcome::Clean,
         End::TcpEof => Outcome::Unclean(UncleanCause::NoCloseNotify),
         End::Io(e) => Outcome::Unclean(UncleanCause::Io(e)),
-        End::Tls(e) => Outcome::Unclean(UncleanCause::Tls(e)),
     }
 }
 
@@ -194,14 +198,24 @@ mod tests {
     }
 
     #[test]
-    fn any_end_before_the_first_byte_with_our_side_open_is_no_service() {
+    fn a_close_before_the_first_byte_with_our_side_open_is_no_service() {
         let silent = Facts {
             received: 0,
             ..facts()
         };
-        for end in [End::CloseNotify, eof(), reset(), bad_record()] {
+        for end in [End::CloseNotify, eof(), reset()] {
             assert_eq!(status(end, silent), Some(exit::NO_SERVICE));
         }
+    }
+
+    #[test]
+    fn a_rejected_record_is_unclean_whenever_it_comes() {
+        let silent = Facts {
+            received: 0,
+            ..facts()
+        };
+        assert_eq!(status(bad_record(), silent), Some(exit::UNCLEAN));
+        assert_eq!(status(bad_record(), facts()), Some(exit::UNCLEAN));
     }
 
     #[test]

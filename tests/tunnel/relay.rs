@@ -160,6 +160,38 @@ fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
     assert_eq!(got, Prng::bytes(4, got.len()));
 }
 
+/// A record that breaks the session before the service's first byte is a
+/// broken session (5), as in the doctor, not "nothing accepted the
+/// connection" (6): the service may well be there.
+#[test]
+fn a_tls_failure_before_the_first_byte_is_an_unclean_end_as_in_the_doctor() {
+    let w = World::new();
+    let edge = w
+        .edge_builder(HOST, Behaviour::Download { len: 10, seed: 4 })
+        .mode(Mode::CorruptAfter(0))
+        .start();
+    let util::Piped {
+        child,
+        stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel(edge.addr(), HOST));
+    let got = util::read_to_end_within(&mut stdout, util::HANG);
+    let status = util::wait(child, util::HANG);
+    drop(stdin);
+    // doctor::a_tls_failure_before_the_service_spoke_... has the same words.
+    assert_eq!(status.code(), Some(5));
+    assert!(got.is_empty());
+    let stderr = util::stderr_text(stderr);
+    assert!(
+        stderr.contains(
+            "connection to x.vm.vers.sh ended uncleanly after 0 bytes received: \
+             a TLS record from the server could not be decrypted"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn reset_mid_stream_is_an_unclean_end() {
     let w = World::new();

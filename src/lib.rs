@@ -5,12 +5,12 @@
 //! tunnel, a [`cli::Config`]) that `main` runs; [`tls`]
 //! builds the trust store; [`net`] resolves and races addresses (of the
 //! proxy, when [`proxy`] says one applies, and then asks it for a tunnel) and
-//! hands over a [`proxy::transport::Transport`]; [`relay`] runs the handshake
-//! and pumps stdin → TLS → socket and socket → TLS → stdout on the one
-//! [`net::poller::Poller`], with [`net::stdio`] for the local ends and
+//! hands over a [`proxy::transport::Transport`]; `relay`, the one pump, runs
+//! the handshake and pumps stdin → TLS → socket and socket → TLS → stdout on
+//! the one [`net::poller::Poller`], with [`net::stdio`] for the local ends and
 //! [`net::signals`] to stop cleanly. [`error`] says what went wrong and which
 //! exit status it gets. [`forward`] runs one such session per accepted
-//! connection, on the same loop.
+//! connection, on the same loop, and [`doctor`] one with a probe for its local end.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
 //! says which fails, [`ssh`] prints the ssh_config block that uses it and

@@ -4,7 +4,7 @@
 //!
 //! It reads and writes like a non-blocking socket, so the relay drives it as
 //! it drove the `TcpStream` it replaces, and registers it with the poller the
-//! same way. TLS to a proxy runs on the pump's [`Channel`]. One difference
+//! same way. TLS to a proxy runs on the pump's `relay::channel`. One difference
 //! from a socket, with TLS to a proxy: a write counts what that TLS session
 //! took (up to rustls's buffer limit) even when its records cannot all reach
 //! the socket yet; [`Transport::wants_write`] says records wait, and

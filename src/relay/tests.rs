@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use rustls::version::{TLS12, TLS13};
 
 use super::memory::{client, configs, owed_events, Duplex, MemLocal, MemWire, Server};
+use super::outcome::Close;
 use super::*;
-use crate::error::{exit, UncleanCause};
+use crate::error::{exit, Error, Result, UncleanCause};
 
 /// Sizes a read or a write may take in one call: none, a few bytes, more
 /// than a record, more than a buffer.

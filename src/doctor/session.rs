@@ -24,6 +24,7 @@ use crate::cli::Config;
 use crate::error::{describe_no_service, exit, Error, UncleanCause};
 use crate::net::poller::{Poller, SOCKET};
 use crate::proxy::transport::Transport;
+use crate::relay::channel::Negotiated;
 use crate::relay::local::{Local, Side};
 use crate::relay::outcome::Close;
 use crate::relay::{self, Peer, Pump, Tokens};
@@ -170,22 +171,16 @@ pub(super) fn handshake(
         return Err(stop);
     }
     let conn = session.pump.tls();
-    let version = match conn.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
-        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
-        other => format!("{other:?}"),
-    };
-    let suite = conn
-        .negotiated_cipher_suite()
-        .map(|s| format!("{:?}", s.suite()));
-    let group = conn
-        .negotiated_key_exchange_group()
-        .map(|g| format!("{:?}", g.name()));
+    let Negotiated {
+        version,
+        suite,
+        group,
+    } = Negotiated::of(conn);
     let alpn = conn.alpn_protocol().map(text::escape_bytes);
     step.detail = format!(
         "{version}, {}, key exchange {}, ALPN {}; the certificate is trusted for {}",
-        suite.as_deref().unwrap_or("unknown cipher suite"),
-        group.as_deref().unwrap_or("unknown"),
+        suite.unwrap_or("unknown cipher suite"),
+        group.unwrap_or("unknown"),
         alpn.as_deref().unwrap_or("none"),
         session.host
     );

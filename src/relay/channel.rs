@@ -55,6 +55,37 @@ pub(crate) enum Plain {
     End(End),
 }
 
+/// What a handshake negotiated, named from rustls's typed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Negotiated {
+    /// "TLS 1.3" or "TLS 1.2" (nothing else is enabled).
+    pub(crate) version: &'static str,
+    /// The IANA name, "TLS13_AES_256_GCM_SHA384".
+    pub(crate) suite: Option<&'static str>,
+    /// The key exchange group's IANA name, "X25519".
+    pub(crate) group: Option<&'static str>,
+}
+
+impl Negotiated {
+    /// What `conn` negotiated, so far.
+    pub(crate) fn of(conn: &ClientConnection) -> Negotiated {
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
+            _ => "TLS",
+        };
+        Negotiated {
+            version,
+            suite: conn
+                .negotiated_cipher_suite()
+                .and_then(|s| s.suite().as_str()),
+            group: conn
+                .negotiated_key_exchange_group()
+                .and_then(|g| g.name().as_str()),
+        }
+    }
+}
+
 impl Channel {
     /// A channel for `conn`, which holds at most [`BUDGET`] bytes unsent.
     pub(crate) fn new(mut conn: ClientConnection) -> Channel {

@@ -8,7 +8,7 @@ use mio::event::Event;
 use mio::Registry;
 use rustls::ClientConnection;
 
-use super::channel::{Channel, Intake, Plain};
+use super::channel::{Channel, Intake, Negotiated, Plain};
 use super::direction::{Direction, Down, Up};
 use super::local::{Local, Side};
 use super::outcome::{classify, Close, End, Facts};
@@ -454,20 +454,17 @@ impl<L: Local, W: Wire> Session<L, W> {
 
     fn log_established(&self) {
         let tls = self.channel.conn();
-        let version = tls
-            .protocol_version()
-            .map_or_else(|| "TLS".into(), |v| format!("{v:?}"));
-        let suite = tls
-            .negotiated_cipher_suite()
-            .map_or_else(String::new, |s| format!("{:?}", s.suite()));
+        let negotiated = Negotiated::of(tls);
         let resumed = match tls.handshake_kind() {
             Some(rustls::HandshakeKind::Resumed) => ", resumed",
             _ => "",
         };
         log::info!(
-            "{version} established with {} ({}) using {suite}{resumed} in {:.1?}",
+            "{} established with {} ({}) using {}{resumed} in {:.1?}",
+            negotiated.version,
             self.peer.host,
             self.peer.addr,
+            negotiated.suite.unwrap_or("an unnamed cipher suite"),
             self.started.elapsed()
         );
     }

@@ -363,3 +363,25 @@ fn a_hang_up_event_on_the_local_sink_ends_the_session() {
     h.session.on_ready(Source::LocalOut, hang_up);
     assert_eq!(h.finish().unwrap(), Ending::ReaderGone);
 }
+
+/// What was negotiated reads in the names users know, for the `-v` line and
+/// the doctor alike.
+#[test]
+fn the_negotiated_version_suite_and_group_have_their_iana_names() {
+    for (versions, version) in [(&[&TLS13][..], "TLS 1.3"), (&[&TLS12][..], "TLS 1.2")] {
+        let mut h = Harness::new(versions, 14);
+        h.handshake();
+        let negotiated = channel::Negotiated::of(h.session.tls());
+        assert_eq!(negotiated.version, version);
+        let suite = negotiated.suite.unwrap();
+        assert!(
+            suite.starts_with(if version == "TLS 1.3" {
+                "TLS13_"
+            } else {
+                "TLS_ECDHE_"
+            }),
+            "{suite}"
+        );
+        assert_eq!(negotiated.group, Some("X25519"));
+    }
+}

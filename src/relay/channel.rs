@@ -78,12 +78,45 @@ impl Negotiated {
             version,
             suite: conn
                 .negotiated_cipher_suite()
-                .and_then(|s| s.suite().as_str()),
+                .and_then(|s| suite_name(s.suite())),
             group: conn
                 .negotiated_key_exchange_group()
-                .and_then(|g| g.name().as_str()),
+                .and_then(|g| group_name(g.name())),
         }
     }
+}
+
+/// The IANA name of each suite the ring provider offers. rustls's own
+/// `as_str` names every suite there is, at 28 KiB of the static binary.
+fn suite_name(suite: rustls::CipherSuite) -> Option<&'static str> {
+    use rustls::CipherSuite as C;
+    Some(match suite {
+        C::TLS13_AES_256_GCM_SHA384 => "TLS13_AES_256_GCM_SHA384",
+        C::TLS13_AES_128_GCM_SHA256 => "TLS13_AES_128_GCM_SHA256",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS13_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+        }
+        _ => return None,
+    })
+}
+
+/// The name of each key exchange group the ring provider offers.
+fn group_name(group: rustls::NamedGroup) -> Option<&'static str> {
+    use rustls::NamedGroup as G;
+    Some(match group {
+        G::X25519 => "X25519",
+        G::secp256r1 => "secp256r1",
+        G::secp384r1 => "secp384r1",
+        _ => return None,
+    })
 }
 
 impl Channel {
@@ -206,5 +239,25 @@ impl Channel {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A suite or group the provider gains (a rustls or ring upgrade) gets
+    /// a name here too, or this fails.
+    #[test]
+    fn every_suite_and_group_of_the_provider_has_a_name() {
+        let provider = rustls::crypto::ring::default_provider();
+        for suite in &provider.cipher_suites {
+            let suite = suite.suite();
+            assert!(suite_name(suite).is_some(), "{suite:?} has no name");
+        }
+        for group in &provider.kx_groups {
+            let group = group.name();
+            assert!(group_name(group).is_some(), "{group:?} has no name");
+        }
     }
 }

@@ -252,9 +252,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use rustls::{ClientConfig, ServerConfig, ServerConnection};
+    use rustls::{ClientConfig, ServerConfig};
 
-    use crate::relay::memory;
+    use crate::relay::memory::{self, Duplex, MemWire, Server as Proxy};
 
     fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
         memory::configs(rustls::DEFAULT_VERSIONS)
@@ -264,108 +264,20 @@ mod tests {
         memory::client(&config)
     }
 
-    /// A socket in memory: a write takes at most `room` bytes (`WouldBlock`
-    /// at none; `BrokenPipe` once `broken`), a read gives what `input` holds
-    /// (`WouldBlock` at none).
-    #[derive(Default)]
-    struct Wire {
-        sent: Vec<u8>,
-        room: usize,
-        input: Vec<u8>,
-        broken: bool,
-    }
-
-    impl Write for Wire {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.broken {
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-            if self.room == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = buf.len().min(self.room);
-            self.sent.extend_from_slice(&buf[..n]);
-            self.room -= n;
-            Ok(n)
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Read for Wire {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            if self.input.is_empty() {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = out.len().min(self.input.len());
-            out[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Ok(n)
-        }
-    }
-
-    /// The proxy's end of a [`Wire`]: what it decrypted, and whether the
-    /// client's close_notify came.
-    struct Proxy {
-        conn: ServerConnection,
-        got: Vec<u8>,
-        closed: bool,
-    }
-
-    impl Proxy {
-        fn new(config: Arc<ServerConfig>) -> Proxy {
-            Proxy {
-                conn: ServerConnection::new(config).unwrap(),
-                got: Vec::new(),
-                closed: false,
-            }
-        }
-
-        /// Takes what the client sent on `wire`, and answers on it.
-        fn serve(&mut self, wire: &mut Wire) {
-            let mut sent = &wire.sent[..];
-            let mut buf = [0; 16 * 1024];
-            while !sent.is_empty() {
-                self.conn.read_tls(&mut sent).unwrap();
-                self.conn.process_new_packets().unwrap();
-                loop {
-                    match self.conn.reader().read(&mut buf) {
-                        Ok(0) => {
-                            self.closed = true;
-                            break;
-                        }
-                        Ok(n) => self.got.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }
-            wire.sent.clear();
-            while self.conn.wants_write() {
-                self.conn.write_tls(&mut wire.input).unwrap();
-            }
-        }
-    }
-
     /// A client session with the proxy, past its handshake over `wire`.
-    fn handshaken() -> (ProxyTls, Proxy, Wire) {
+    fn handshaken() -> (ProxyTls, Proxy, MemWire) {
         let (client_config, server_config) = configs();
         let mut tls = ProxyTls {
             channel: Channel::new(client(client_config)),
         };
-        let mut proxy = Proxy::new(server_config);
-        let mut wire = Wire {
-            room: usize::MAX,
-            ..Wire::default()
-        };
+        let mut proxy = Proxy::new(&server_config);
+        let mut wire = MemWire(Duplex::new());
         for _ in 0..10 {
             match tls.read(&mut wire, &mut [0; 1]) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => panic!("during the handshake: {other:?}"),
             }
-            proxy.serve(&mut wire);
+            proxy.serve(&wire.0);
             if !tls.channel.is_handshaking() && !proxy.conn.is_handshaking() {
                 return (tls, proxy, wire);
             }
@@ -379,7 +291,7 @@ mod tests {
     #[test]
     fn a_write_taken_before_the_socket_breaks_is_reported_taken() {
         let (mut tls, _proxy, mut wire) = handshaken();
-        wire.broken = true;
+        wire.0.up.borrow_mut().error = Some(io::ErrorKind::BrokenPipe);
         let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
         assert_eq!(n, 5);
         assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::BrokenPipe));
@@ -390,15 +302,15 @@ mod tests {
     #[test]
     fn a_write_rustls_takes_is_reported_taken_even_when_the_socket_is_full() {
         let (mut tls, mut proxy, mut wire) = handshaken();
-        wire.room = 0;
+        wire.0.up.borrow_mut().room = 0;
         let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
         assert_eq!(n, 5);
         assert!(tls.channel.wants_write(), "the records should wait");
         assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
-        wire.room = usize::MAX;
+        wire.0.up.borrow_mut().room = usize::MAX;
         tls.flush(&mut wire).unwrap();
         assert!(!tls.channel.wants_write());
-        proxy.serve(&mut wire);
+        proxy.serve(&wire.0);
         assert_eq!(proxy.got, b"hello");
     }
 
@@ -422,7 +334,7 @@ mod tests {
             (seed % bound as u64) as usize
         };
         while at < data.len() {
-            wire.room = [0, 0, 1, 5, 300, 17_000, 70_000][next(7)];
+            wire.0.up.borrow_mut().room = [0, 0, 1, 5, 300, 17_000, 70_000][next(7)];
             let len = 1 + next(40_000);
             let end = (at + len).min(data.len());
             let split = at + next(end - at + 1);
@@ -436,26 +348,32 @@ mod tests {
                     at += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    assert_eq!(wire.room, 0, "WouldBlock with room in the socket");
+                    assert_eq!(
+                        wire.0.up.borrow().room,
+                        0,
+                        "WouldBlock with room in the socket"
+                    );
                     refusals += 1;
                 }
                 Err(e) => panic!("{e}"),
             }
             if next(3) == 0 {
                 match tls.flush(&mut wire) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => assert_eq!(wire.room, 0),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        assert_eq!(wire.0.up.borrow().room, 0)
+                    }
                     other => other.unwrap(),
                 }
             }
             if next(4) == 0 {
-                proxy.serve(&mut wire);
+                proxy.serve(&wire.0);
                 assert_eq!(proxy.got[..], data[..proxy.got.len()], "out of order");
             }
         }
         assert!(refusals > 0, "rustls never filled: the test proves nothing");
-        wire.room = usize::MAX;
+        wire.0.up.borrow_mut().room = usize::MAX;
         tls.flush(&mut wire).unwrap();
-        proxy.serve(&mut wire);
+        proxy.serve(&wire.0);
         assert_eq!(proxy.got.len(), data.len());
         assert!(proxy.got == data, "the proxy received other bytes");
         assert!(!proxy.closed);
@@ -479,7 +397,7 @@ mod tests {
         let (filled, full) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let mut peer = peer;
-            let mut proxy = Proxy::new(server_config);
+            let mut proxy = Proxy::new(&server_config);
             while proxy.conn.is_handshaking() {
                 proxy.conn.complete_io(&mut peer).unwrap();
             }

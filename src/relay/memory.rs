@@ -61,7 +61,8 @@ pub(crate) struct Pipe {
     pub(crate) chunk: usize,
     /// The writer has ended: reads give `Ok(0)` once `bytes` are read.
     pub(crate) eof: bool,
-    /// Reads fail with this once `bytes` are read (a reset).
+    /// Reads fail with this once `bytes` are read, writes at once (a reset,
+    /// a reader gone).
     pub(crate) error: Option<io::ErrorKind>,
     /// A read or a write met `WouldBlock`: an event is owed when it can move.
     pub(crate) read_blocked: bool,
@@ -96,6 +97,9 @@ impl Pipe {
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(kind) = self.error {
+            return Err(kind.into());
+        }
         if self.room == 0 {
             self.write_blocked = true;
             return Err(io::ErrorKind::WouldBlock.into());
@@ -187,11 +191,7 @@ impl Local for MemLocal {
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut down = self.0.down.borrow_mut();
-        if let Some(kind) = down.error {
-            return Err(kind.into());
-        }
-        down.write(buf)
+        self.0.down.borrow_mut().write(buf)
     }
 
     fn shutdown_write(&mut self, _registry: &Registry) {

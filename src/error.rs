@@ -4,6 +4,7 @@
 //! `source()`: a printed chain would say the cause twice. The typed cause stays
 //! in the variant's fields for code that needs to match on it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -851,7 +852,14 @@ pub(crate) fn describe_tls_error(
         ) => "the server does not support TLS 1.2 or 1.3".into(),
         // The variant's name: what a TLS expert needs, and nothing from the network.
         E::PeerIncompatible(p) => format!("the server has no TLS settings in common with us ({p:?})"),
-        E::AlertReceived(alert) => format!("the server refused the connection with a {alert:?} alert"),
+        E::AlertReceived(alert) => {
+            let name = alert_name(*alert);
+            let article = match name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                true => "an",
+                false => "a",
+            };
+            format!("the server refused the connection with {article} {name} alert")
+        }
         E::InvalidMessage(_) => {
             "the server did not answer with TLS; is this a TLS port? (it sent a message that is not TLS)"
                 .into()
@@ -868,6 +876,51 @@ pub(crate) fn describe_tls_error(
         E::FailedToGetRandomBytes => "the system gave no random bytes".into(),
         _ => "the TLS library failed for a reason vers-tunnel does not name".into(),
     }
+}
+
+/// A TLS alert by its name in the RFCs (RFC 8446 §6, RFC 5246 §7.2), as
+/// OpenSSL and Wireshark show it too: `handshake_failure`.
+fn alert_name(alert: AlertDescription) -> Cow<'static, str> {
+    use AlertDescription as A;
+    Cow::Borrowed(match alert {
+        A::CloseNotify => "close_notify",
+        A::UnexpectedMessage => "unexpected_message",
+        A::BadRecordMac => "bad_record_mac",
+        A::DecryptionFailed => "decryption_failed",
+        A::RecordOverflow => "record_overflow",
+        A::DecompressionFailure => "decompression_failure",
+        A::HandshakeFailure => "handshake_failure",
+        A::NoCertificate => "no_certificate",
+        A::BadCertificate => "bad_certificate",
+        A::UnsupportedCertificate => "unsupported_certificate",
+        A::CertificateRevoked => "certificate_revoked",
+        A::CertificateExpired => "certificate_expired",
+        A::CertificateUnknown => "certificate_unknown",
+        A::IllegalParameter => "illegal_parameter",
+        A::UnknownCA => "unknown_ca",
+        A::AccessDenied => "access_denied",
+        A::DecodeError => "decode_error",
+        A::DecryptError => "decrypt_error",
+        A::ExportRestriction => "export_restriction",
+        A::ProtocolVersion => "protocol_version",
+        A::InsufficientSecurity => "insufficient_security",
+        A::InternalError => "internal_error",
+        A::InappropriateFallback => "inappropriate_fallback",
+        A::UserCanceled => "user_canceled",
+        A::NoRenegotiation => "no_renegotiation",
+        A::MissingExtension => "missing_extension",
+        A::UnsupportedExtension => "unsupported_extension",
+        A::CertificateUnobtainable => "certificate_unobtainable",
+        A::UnrecognisedName => "unrecognized_name",
+        A::BadCertificateStatusResponse => "bad_certificate_status_response",
+        A::BadCertificateHashValue => "bad_certificate_hash_value",
+        A::UnknownPSKIdentity => "unknown_psk_identity",
+        A::CertificateRequired => "certificate_required",
+        A::NoApplicationProtocol => "no_application_protocol",
+        A::EncryptedClientHelloRequired => "encrypted_client_hello_required",
+        // A code no RFC we know names: its number, never rustls's text.
+        other => return Cow::Owned(format!("code {}", u8::from(other))),
+    })
 }
 
 fn client_cert_message() -> String {
@@ -1207,6 +1260,30 @@ mod tests {
         assert!(mismatch(Some((vec![], vec![]))).ends_with("(name mismatch): it covers no names"));
         assert!(
             mismatch(None).ends_with("(name mismatch): the certificate's names could not be read")
+        );
+    }
+
+    #[test]
+    fn alerts_are_named_as_the_rfcs_name_them_never_by_rustls_text() {
+        let refused = |alert| {
+            describe_tls_error(
+                &rustls::Error::AlertReceived(alert),
+                "x.vm.vers.sh",
+                false,
+                false,
+            )
+        };
+        assert_eq!(
+            refused(AlertDescription::HandshakeFailure),
+            "the server refused the connection with a handshake_failure alert"
+        );
+        assert_eq!(
+            refused(AlertDescription::UnrecognisedName),
+            "the server refused the connection with an unrecognized_name alert"
+        );
+        assert_eq!(
+            refused(AlertDescription::Unknown(200)),
+            "the server refused the connection with a code 200 alert"
         );
     }
 

@@ -5,12 +5,12 @@
 //! tunnel, a [`cli::Config`]) that `main` runs; [`tls`]
 //! builds the trust store; [`net`] resolves and races addresses (of the
 //! proxy, when [`proxy`] says one applies, and then asks it for a tunnel) and
-//! hands over a [`proxy::transport::Transport`]; [`relay`] runs the handshake
-//! and pumps stdin → TLS → socket and socket → TLS → stdout on the one
-//! [`net::poller::Poller`], with [`net::stdio`] for the local ends and
+//! hands over a [`proxy::transport::Transport`]; `relay`, the one pump, runs
+//! the handshake and pumps stdin → TLS → socket and socket → TLS → stdout on
+//! the one [`net::poller::Poller`], with [`net::stdio`] for the local ends and
 //! [`net::signals`] to stop cleanly. [`error`] says what went wrong and which
 //! exit status it gets. [`forward`] runs one such session per accepted
-//! connection, on the same loop.
+//! connection, on the same loop, and [`doctor`] one with a probe for its local end.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
 //! says which fails, [`ssh`] prints the ssh_config block that uses it and
@@ -48,7 +48,8 @@ use rustls::ClientConnection;
 use crate::cli::Config;
 use crate::error::{Error, Result};
 use crate::net::stdio::StdFd;
-use crate::relay::{Local, Peer, Session, Tokens};
+use crate::relay::local::{Local, Stdio};
+use crate::relay::{Peer, Session, Tokens};
 
 /// Opens the tunnel described by `config` and relays until it is over.
 pub fn run(config: &Config) -> Result<()> {
@@ -81,26 +82,27 @@ pub fn run(config: &Config) -> Result<()> {
             what: "registering the socket",
             source,
         })?;
-    let stdio = |fd, name, token, interest| {
-        StdFd::new(fd, name, registry, token, interest).map_err(|source| Error::Stdio {
+    let stdio = |fd, name| {
+        StdFd::new(fd, name).map_err(|source| Error::Stdio {
             which: name,
             source,
         })
     };
-    let local = Local::Stdio {
-        stdin: stdio(0, "stdin", net::poller::STDIN, Interest::READABLE)?,
-        stdout: stdio(1, "stdout", net::poller::STDOUT, Interest::WRITABLE)?,
-    };
-    let peer = Peer {
-        host: config.host.to_string(),
-        port: config.port,
-        addr: net::connect::Hop::of(config).show(addr),
-        connect_timeout: config.connect_timeout,
+    let mut local = Stdio {
+        stdin: stdio(0, "stdin")?,
+        stdout: stdio(1, "stdout")?,
     };
     let tokens = Tokens {
         edge: net::poller::SOCKET,
         local_in: net::poller::STDIN,
         local_out: net::poller::STDOUT,
+    };
+    local.register(registry, &tokens)?;
+    let peer = Peer {
+        host: config.host.to_string(),
+        port: config.port,
+        addr: net::connect::Hop::of(config).show(addr),
+        connect_timeout: config.connect_timeout,
     };
     let session = Session::new(peer, sock, tls, local, tokens, deadline);
     relay::run(&mut poller, session)

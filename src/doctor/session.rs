@@ -1,17 +1,19 @@
 //! The doctor's `tls` and `service` steps: the handshake with the tunnel's
-//! config ([`super::trust`]), driven on the poller within the connect
-//! deadline, and then a bounded wait for the service's first bytes.
+//! config ([`super::trust`]) within the connect deadline, and then a bounded
+//! wait for the service's first bytes. The tunnel's pump ([`crate::relay`])
+//! drives both, with a probe as its local end, so a session ends with the
+//! tunnel's status and words.
 //!
 //! Beyond one SSH identification line on port 443 (what ssh itself would send
 //! first), nothing is written to the service. An edge may connect to the VM
 //! only once the client has spoken (issue 12 measured one that did); a silent
 //! probe would never see a dead port there.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::Interest;
+use mio::{Interest, Registry, Token};
 use rustls::ClientConnection;
 
 use super::json::Value;
@@ -19,12 +21,15 @@ use super::report::{duration, Step};
 use super::trust::{describe_chain, Trust};
 use super::Stop;
 use crate::cli::Config;
-use crate::error::{describe_io, describe_no_service, exit, Error, Hop, Phase, UncleanCause};
+use crate::error::{describe_no_service, exit, Error, UncleanCause};
 use crate::net::poller::{Poller, SOCKET};
 use crate::proxy::transport::Transport;
+use crate::relay::channel::Negotiated;
+use crate::relay::local::{Local, Side};
+use crate::relay::outcome::Close;
+use crate::relay::{self, Peer, Pump, Tokens};
 use crate::target::{ShownAddr, DEFAULT_PORT};
 use crate::text;
-use crate::tls::ClientCertProbe;
 
 /// What the doctor sends on port 443, the edge's SSH route, exactly as an ssh
 /// client starts: an edge that connects to the VM only once the client has
@@ -44,60 +49,62 @@ const EXCERPT_BYTES: usize = 60;
 /// How long closing cleanly (close_notify) may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// The established TLS session with the edge.
+/// The established TLS session with the edge: the pump, with the probe as
+/// its local end.
 pub(super) struct Session {
-    sock: Transport,
-    addr: ShownAddr,
+    pump: relay::Session<Probe>,
     host: String,
-    /// The edge, as messages name it.
-    hop: Hop,
-    conn: ClientConnection,
-    /// Whether the server asked for a client certificate.
-    probe: ClientCertProbe,
 }
 
-/// What one round of reading the socket found.
-enum Got {
-    /// Records came and were processed.
-    Records,
-    /// Nothing more to read now.
-    Blocked,
-    /// rustls takes no more for now: its plaintext is unread (it keeps at
-    /// most 16 KiB), close_notify came, or our handshake flight waits to go
-    /// out. The socket may still hold records.
-    Paused,
-    /// TCP EOF.
-    Eof,
+/// The doctor's local end: it sends the SSH identification line (on port
+/// 443) and nothing else, keeps the service's first bytes, and ends our
+/// direction once the doctor has heard enough. It has no descriptor: it is
+/// always ready, and no event is ever for it.
+#[derive(Debug)]
+struct Probe {
+    /// What is left to send.
+    ident: &'static [u8],
+    /// The first [`FIRST_BYTES`] the service sent.
+    heard: Vec<u8>,
+    /// When they began.
+    first_at: Option<Instant>,
+    /// The doctor has heard enough: our direction ends.
+    done: bool,
 }
 
-/// Why reading the socket stopped the session.
-enum Broke {
-    Io(io::Error),
-    Tls(rustls::Error),
-}
-
-/// How the edge ended the session.
-enum Close {
-    Notify,
-    TcpEof,
-    Reset(io::Error),
-}
-
-impl Close {
-    fn words(&self) -> String {
-        match self {
-            Close::Notify => "cleanly (TLS close_notify)".into(),
-            Close::TcpEof => "without TLS close_notify".into(),
-            Close::Reset(e) => format!("abruptly ({})", describe_io(e)),
-        }
+impl Local for Probe {
+    fn register(&mut self, _registry: &Registry, _tokens: &Tokens) -> Result<(), Error> {
+        Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        match self {
-            Close::Notify => "close_notify",
-            Close::TcpEof => "tcp_eof",
-            Close::Reset(_) => "reset",
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.ident.is_empty() {
+            return match self.done {
+                true => Ok(0),
+                false => Err(io::ErrorKind::WouldBlock.into()),
+            };
         }
+        let n = buf.len().min(self.ident.len());
+        buf[..n].copy_from_slice(&self.ident[..n]);
+        self.ident = &self.ident[n..];
+        Ok(n)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = FIRST_BYTES - self.heard.len().min(FIRST_BYTES);
+        self.heard.extend_from_slice(&buf[..buf.len().min(room)]);
+        self.first_at.get_or_insert_with(Instant::now);
+        Ok(buf.len())
+    }
+
+    fn shutdown_write(&mut self, _registry: &Registry) {}
+
+    fn never_waits(&self, _side: Side) -> bool {
+        true
+    }
+
+    fn name(&self, _side: Side) -> &'static str {
+        "the doctor's probe"
     }
 }
 
@@ -121,19 +128,35 @@ pub(super) fn handshake(
         })?;
     let conn = ClientConnection::new(Arc::clone(&trust.config), config.host.server_name())
         .map_err(|source| Error::TlsSetup { source })?;
-    let mut session = Session {
-        sock,
-        addr,
+    let peer = Peer {
         host: config.host.to_string(),
-        hop: Hop::Edge {
-            target: config.target(),
-        },
-        conn,
-        probe: ClientCertProbe::default(),
+        port: config.port,
+        addr,
+        connect_timeout: config.connect_timeout,
     };
-    let outcome = session.complete_handshake(poller, config, deadline);
+    let probe = Probe {
+        ident: if config.port == DEFAULT_PORT {
+            SSH_IDENT
+        } else {
+            b""
+        },
+        heard: Vec::new(),
+        first_at: None,
+        done: false,
+    };
+    // The probe has no sources: no event is ever for its tokens.
+    let tokens = Tokens {
+        edge: SOCKET,
+        local_in: Token(usize::MAX),
+        local_out: Token(usize::MAX),
+    };
+    let mut session = Session {
+        pump: relay::Session::new(peer, sock, conn, probe, tokens, deadline),
+        host: config.host.to_string(),
+    };
+    let outcome = session.complete_handshake(poller);
     let took = started.elapsed();
-    let chain = match session.conn.peer_certificates() {
+    let chain = match session.pump.tls().peer_certificates() {
         Some(chain) => chain.to_vec(),
         None => trust.presented_chain(),
     };
@@ -147,23 +170,17 @@ pub(super) fn handshake(
         steps.push(step.field("trusted", false).failed());
         return Err(stop);
     }
-    let conn = &session.conn;
-    let version = match conn.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
-        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
-        other => format!("{other:?}"),
-    };
-    let suite = conn
-        .negotiated_cipher_suite()
-        .map(|s| format!("{:?}", s.suite()));
-    let group = conn
-        .negotiated_key_exchange_group()
-        .map(|g| format!("{:?}", g.name()));
+    let conn = session.pump.tls();
+    let Negotiated {
+        version,
+        suite,
+        group,
+    } = Negotiated::of(conn);
     let alpn = conn.alpn_protocol().map(text::escape_bytes);
     step.detail = format!(
         "{version}, {}, key exchange {}, ALPN {}; the certificate is trusted for {}",
-        suite.as_deref().unwrap_or("unknown cipher suite"),
-        group.as_deref().unwrap_or("unknown"),
+        suite.unwrap_or("unknown cipher suite"),
+        group.unwrap_or("unknown"),
         alpn.as_deref().unwrap_or("none"),
         session.host
     );
@@ -179,35 +196,28 @@ pub(super) fn handshake(
 }
 
 impl Session {
-    fn complete_handshake(
-        &mut self,
-        poller: &mut Poller,
-        config: &Config,
-        deadline: Instant,
-    ) -> Result<(), Error> {
-        while self.conn.is_handshaking() {
-            self.flush().map_err(|e| self.handshake_io(e))?;
-            match self.read() {
-                Ok(Got::Records) => continue,
-                // Done, with plaintext already held for `listen`.
-                Ok(Got::Paused) if !self.conn.is_handshaking() => continue,
-                // Our flight waits for room: the socket's writability wakes us.
-                Ok(Got::Blocked | Got::Paused) => {}
-                Ok(Got::Eof) => return Err(self.handshake_io(io::ErrorKind::UnexpectedEof.into())),
-                Err(Broke::Io(e)) => return Err(self.handshake_io(e)),
-                Err(Broke::Tls(source)) => return Err(self.tls_error(source)),
+    /// Pumps until the handshake is done (the SSH identification line, on
+    /// port 443, goes with our first flight after it).
+    fn complete_handshake(&mut self, poller: &mut Poller) -> Result<(), Error> {
+        while self.pump.is_handshaking() {
+            let wait_until = match self.pump.pump(poller.registry())? {
+                Pump::Busy => Some(Instant::now()),
+                Pump::Idle | Pump::Over(_) => self.pump.wake_at(),
+            };
+            if !self.pump.is_handshaking() {
+                break;
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    hop: self.hop.clone(),
-                    phase: Phase::Handshake,
-                    after: config.connect_timeout,
-                });
-            }
-            poller.wait(Some(deadline))?;
+            self.pump.check_deadline(Instant::now())?;
+            self.wait(poller, wait_until)?;
         }
-        // Our last flight (Finished); what does not fit now goes with the next write.
-        self.flush().map_err(|e| self.handshake_io(e))
+        Ok(())
+    }
+
+    fn wait(&mut self, poller: &mut Poller, until: Option<Instant>) -> Result<(), Error> {
+        for event in poller.wait(until)? {
+            self.pump.on_event(event);
+        }
+        Ok(())
     }
 
     /// `service`: waits up to `wait` for the service's first bytes (after the
@@ -221,10 +231,6 @@ impl Session {
     ) -> Result<String, Stop> {
         let started = Instant::now();
         let ssh_route = config.port == DEFAULT_PORT;
-        if ssh_route {
-            // rustls buffers it; it cannot fail for want of room.
-            let _ = self.conn.writer().write_all(SSH_IDENT);
-        }
         let heard = self.first_bytes(poller, started + wait);
         let took = started.elapsed();
         let (bytes, closed) = match heard {
@@ -310,143 +316,52 @@ impl Session {
 
     /// The service's first bytes: until its first line (or [`FIRST_BYTES`])
     /// is in, [`LINE_WAIT`] after they began, the edge closes, or `until`.
+    /// The session's end is the tunnel's: a failure that is not a close
+    /// (a TLS error) stops the doctor with the tunnel's status and words.
     fn first_bytes(
         &mut self,
         poller: &mut Poller,
         until: Instant,
     ) -> Result<(Vec<u8>, Option<Close>), Stop> {
-        let mut bytes = Vec::new();
-        let mut first_at = None;
         loop {
-            // A failed write means the edge has gone; the kernel reports a
-            // reset once, so a read after it would see only the EOF.
-            let write_error = self.flush().err();
-            let got = self.read();
-            let paused = matches!(got, Ok(Got::Paused));
-            let mut closed = match got {
-                Ok(Got::Eof) => write_error.map(Close::Reset),
-                Ok(Got::Records | Got::Blocked | Got::Paused) => None,
-                Err(Broke::Io(e)) => Some(Close::Reset(e)),
-                // TLS 1.3 servers refuse a missing client certificate only
-                // after the handshake: that is a failed handshake.
-                Err(Broke::Tls(source)) if self.probe.was_asked() && bytes.is_empty() => {
-                    return Err(Stop::from(self.tls_error(source)));
-                }
-                // A session that broke at the TLS layer, as the tunnel
-                // words and numbers it; counting what was decrypted before
-                // the record that broke it.
-                Err(Broke::Tls(source)) => {
-                    let mut buf = [0; FIRST_BYTES];
-                    while let Ok(n @ 1..) = self.conn.reader().read(&mut buf) {
-                        let room = FIRST_BYTES - bytes.len().min(FIRST_BYTES);
-                        bytes.extend_from_slice(&buf[..n.min(room)]);
-                    }
-                    return Err(Stop::from(Error::Unclean {
-                        host: self.host.clone(),
-                        received: bytes.len() as u64,
-                        cause: UncleanCause::Tls(source),
-                    }));
-                }
+            let wait_until = match self.pump.pump(poller.registry()) {
+                Ok(Pump::Busy) => Some(Instant::now()),
+                Ok(Pump::Idle | Pump::Over(_)) => None,
+                // A close before the service spoke (no service: the report
+                // says so), or after it (only a note).
+                Err(Error::NoService { .. })
+                | Err(Error::Unclean {
+                    cause: UncleanCause::NoCloseNotify | UncleanCause::Io(_),
+                    ..
+                }) => None,
+                Err(err) => return Err(Stop::from(err)),
             };
-            let mut buf = [0; FIRST_BYTES];
-            loop {
-                match self.conn.reader().read(&mut buf) {
-                    Ok(0) => {
-                        // A reset after the close_notify is only the edge
-                        // dropping what we sent: the close was clean.
-                        closed = Some(Close::Notify);
-                        break;
-                    }
-                    Ok(n) => {
-                        let room = FIRST_BYTES - bytes.len().min(FIRST_BYTES);
-                        bytes.extend_from_slice(&buf[..n.min(room)]);
-                        first_at.get_or_insert_with(Instant::now);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        closed.get_or_insert(Close::TcpEof);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            let enough = bytes.contains(&b'\n') || bytes.len() >= FIRST_BYTES;
-            let stop_at = first_at.map_or(until, |t| (t + LINE_WAIT).min(until));
+            let probe = self.pump.local();
+            let closed = self.pump.server_close().cloned();
+            let enough = probe.heard.contains(&b'\n') || probe.heard.len() >= FIRST_BYTES;
+            let stop_at = probe.first_at.map_or(until, |t| (t + LINE_WAIT).min(until));
             if closed.is_some() || enough || Instant::now() >= stop_at {
-                return Ok((bytes, closed));
+                return Ok((probe.heard.clone(), closed));
             }
-            // The plaintext is read now; records left in the socket raise no
-            // new readiness event.
-            if !paused {
-                poller.wait(Some(stop_at))?;
-            }
+            self.wait(poller, Some(wait_until.unwrap_or(stop_at)))?;
         }
     }
 
     /// Sends close_notify, waiting at most [`CLOSE_WAIT`], and ends TLS with
     /// a proxy; TCP ends when the session is dropped.
     fn close(&mut self, poller: &mut Poller) {
-        self.conn.send_close_notify();
+        self.pump.local_mut().done = true;
         let until = Instant::now() + CLOSE_WAIT;
-        while (self.conn.wants_write() || self.sock.wants_write()) && Instant::now() < until {
-            if self.flush().is_err() || poller.wait(Some(until)).is_err() {
+        while !self.pump.upstream_closed() && Instant::now() < until {
+            match self.pump.pump(poller.registry()) {
+                Ok(Pump::Idle | Pump::Busy) => {}
+                Ok(Pump::Over(_)) | Err(_) => break,
+            }
+            if self.pump.upstream_closed() || self.wait(poller, Some(until)).is_err() {
                 break;
             }
         }
-        self.sock.close();
-    }
-
-    /// Writes what rustls has queued until the socket is full.
-    fn flush(&mut self) -> io::Result<()> {
-        match self.sock.send_records(&mut self.conn) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Reads and processes what the socket has, as much as rustls takes:
-    /// asked for more while its plaintext is unread, it fails the read.
-    fn read(&mut self) -> Result<Got, Broke> {
-        let mut got = false;
-        loop {
-            if !self.conn.wants_read() {
-                return Ok(Got::Paused);
-            }
-            match self.conn.read_tls(&mut self.sock) {
-                Ok(0) => return Ok(Got::Eof),
-                Ok(_) => {
-                    got = true;
-                    if let Err(e) = self.probe.process(&mut self.conn) {
-                        return Err(Broke::Tls(e));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(if got { Got::Records } else { Got::Blocked });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Broke::Io(e)),
-            }
-        }
-    }
-
-    fn handshake_io(&self, source: io::Error) -> Error {
-        Error::HandshakeIo {
-            hop: self.hop.clone(),
-            host: self.host.clone(),
-            addr: self.addr,
-            source,
-        }
-    }
-
-    fn tls_error(&mut self, source: rustls::Error) -> Error {
-        // Best effort: tell the server why (rustls queued an alert).
-        let _ = self.sock.send_records(&mut self.conn);
-        Error::Tls {
-            hop: self.hop.clone(),
-            host: self.host.clone(),
-            addr: self.addr,
-            source: Box::new(source),
-            client_cert_requested: self.probe.was_asked(),
-        }
+        self.pump.close_wire();
     }
 }
 

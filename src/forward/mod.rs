@@ -34,7 +34,7 @@ use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState};
 use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
 use crate::proxy::dial::ProxyDial;
 use crate::proxy::transport::Transport;
-use crate::relay::{Local, Peer, Pump, Session, Tokens};
+use crate::relay::{self, Peer, Pump, Session, Tokens};
 use crate::tls;
 
 use admission::{Admission, Say};
@@ -124,7 +124,7 @@ enum Conn {
         deadline: Instant,
     },
     /// Handshaking, then relaying.
-    Relaying(Box<Session>),
+    Relaying(Box<Session<TcpStream>>),
 }
 
 impl Conn {
@@ -133,7 +133,7 @@ impl Conn {
     fn setting_up(&self) -> Option<&TcpStream> {
         match self {
             Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
-            Conn::Relaying(session) if session.is_handshaking() => session.local_socket(),
+            Conn::Relaying(session) if session.is_handshaking() => Some(session.local()),
             Conn::Relaying(_) => None,
         }
     }
@@ -153,10 +153,7 @@ impl Conn {
     fn into_local(self) -> Option<TcpStream> {
         match self {
             Conn::Dialing { local, .. } | Conn::Proxying { local, .. } => Some(local),
-            Conn::Relaying(session) => match session.into_local() {
-                Local::Socket(s) => Some(s),
-                Local::Stdio { .. } => None,
-            },
+            Conn::Relaying(session) => Some(session.into_local()),
         }
     }
 }
@@ -585,7 +582,6 @@ impl Forwarder<'_> {
             addr: Hop::of(config).show(addr),
             connect_timeout: config.connect_timeout,
         };
-        let local = Local::Socket(local);
         let session = Session::new(peer, transport, tls, local, tokens, deadline);
         let conn = Conn::Relaying(Box::new(session));
         self.slots.put(index, Slot::new(conn, origin));
@@ -605,13 +601,13 @@ impl Forwarder<'_> {
             Ok(Pump::Idle) => {}
             Ok(Pump::Busy) => self.busy.push(index),
             Ok(Pump::Over(why)) => {
-                log::debug!("connection from {} over: {why}", origin.from);
-                let ending = if session.reader_went_away() {
+                log::debug!("connection from {} over: {}", origin.from, why.words());
+                let ending = if why == relay::Ending::ReaderGone {
                     Ending::ResetByClient
                 } else {
                     Ending::Clean
                 };
-                let (origin, totals) = (*origin, session.totals());
+                let (origin, totals) = (*origin, (session.sent(), session.received()));
                 self.finished(origin, totals, ending);
                 self.release(index);
             }
@@ -701,7 +697,10 @@ impl Forwarder<'_> {
             return;
         };
         let (totals, established) = match &slot.conn {
-            Conn::Relaying(session) => (session.totals(), !session.is_handshaking()),
+            Conn::Relaying(session) => (
+                (session.sent(), session.received()),
+                !session.is_handshaking(),
+            ),
             _ => ((0, 0), false),
         };
         self.finished(slot.origin, totals, Ending::of_failure(&err, established));
@@ -719,7 +718,7 @@ impl Forwarder<'_> {
             return;
         };
         let totals = match &slot.conn {
-            Conn::Relaying(session) => session.totals(),
+            Conn::Relaying(session) => (session.sent(), session.received()),
             _ => (0, 0),
         };
         self.finished(slot.origin, totals, Ending::LeftDuringSetup);

@@ -74,15 +74,9 @@ pub fn is_pollable(fd: RawFd) -> io::Result<bool> {
 
 impl StdFd {
     /// Prepares `fd` for the loop: when it is a kind of file that can make
-    /// us wait, O_NONBLOCK and registration with `registry`; otherwise it is
-    /// marked always ready and left as it is.
-    pub fn new(
-        fd: RawFd,
-        name: &'static str,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<Self> {
+    /// us wait, O_NONBLOCK (and [`StdFd::register`] registers it); otherwise
+    /// it is marked always ready and left as it is.
+    pub fn new(fd: RawFd, name: &'static str) -> io::Result<Self> {
         let mut this = StdFd {
             fd,
             name,
@@ -101,7 +95,6 @@ impl StdFd {
                 fcntl_setfl(fd, flags | libc::O_NONBLOCK)?;
                 this.restore = Some(flags);
             }
-            registry.register(&mut SourceFd(&fd), token, interest)?;
         }
         log::debug!(
             "{name}: fd {fd}, {}",
@@ -112,6 +105,19 @@ impl StdFd {
             }
         );
         Ok(this)
+    }
+
+    /// Registers the descriptor with `registry` when it is polled.
+    pub fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        if self.always_ready {
+            return Ok(());
+        }
+        registry.register(&mut SourceFd(&self.fd), token, interest)
     }
 
     /// Whether the descriptor never waits (so the loop must not wait on it).

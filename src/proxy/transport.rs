@@ -4,11 +4,11 @@
 //!
 //! It reads and writes like a non-blocking socket, so the relay drives it as
 //! it drove the `TcpStream` it replaces, and registers it with the poller the
-//! same way. One difference, with TLS to a proxy: a write counts what that
-//! TLS session took (up to rustls's buffer limit) even when its records cannot
-//! all reach the socket yet; [`Transport::wants_write`] says records wait,
-//! and [`Transport::flush`] (or [`Transport::send_records`]) sends them as
-//! the socket makes room.
+//! same way. TLS to a proxy runs on the pump's `relay::channel`. One difference
+//! from a socket, with TLS to a proxy: a write counts what that TLS session
+//! took (up to rustls's buffer limit) even when its records cannot all reach
+//! the socket yet; [`Transport::wants_write`] says records wait, and
+//! [`Transport::flush`] sends them as the socket makes room.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -17,6 +17,9 @@ use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::ClientConnection;
+
+use crate::relay::channel::{Channel, Intake, Plain};
+use crate::relay::outcome::End;
 
 /// A connection to the edge, possibly through a proxy.
 #[derive(Debug)]
@@ -30,10 +33,11 @@ pub struct Transport {
     early_at: usize,
 }
 
-/// TLS to the proxy, over a socket it is given at each call.
+/// TLS to the proxy, over a socket it is given at each call: the pump's
+/// [`Channel`], read and written like a socket.
 #[derive(Debug)]
 struct ProxyTls {
-    conn: ClientConnection,
+    channel: Channel,
 }
 
 impl Transport {
@@ -51,21 +55,23 @@ impl Transport {
     /// session for the proxy's name; the handshake runs as it is read and written.
     pub fn tls(stream: TcpStream, conn: ClientConnection) -> Transport {
         Transport {
-            proxy_tls: Some(Box::new(ProxyTls { conn })),
+            proxy_tls: Some(Box::new(ProxyTls {
+                channel: Channel::new(conn),
+            })),
             ..Transport::tcp(stream)
         }
     }
 
     /// The TLS session with an `https://` proxy, for logging what was negotiated.
     pub fn proxy_session(&self) -> Option<&ClientConnection> {
-        self.proxy_tls.as_ref().map(|tls| &tls.conn)
+        self.proxy_tls.as_ref().map(|tls| tls.channel.conn())
     }
 
     /// Whether the TLS handshake with the proxy is still under way.
     pub fn is_handshaking(&self) -> bool {
         self.proxy_tls
             .as_ref()
-            .is_some_and(|tls| tls.conn.is_handshaking())
+            .is_some_and(|tls| tls.channel.is_handshaking())
     }
 
     /// Whether records to an `https://` proxy wait for room in the socket:
@@ -73,25 +79,7 @@ impl Transport {
     pub fn wants_write(&self) -> bool {
         self.proxy_tls
             .as_ref()
-            .is_some_and(|tls| tls.conn.wants_write())
-    }
-
-    /// Sends what the transport holds, then the records `tls` (the edge's
-    /// session, which runs over it) has queued, until both are out;
-    /// `WouldBlock` once the socket is full. The one place that knows the
-    /// two layers' order.
-    pub fn send_records(&mut self, tls: &mut ClientConnection) -> io::Result<()> {
-        loop {
-            self.flush()?;
-            if !tls.wants_write() {
-                return Ok(());
-            }
-            match tls.write_tls(self) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+            .is_some_and(|tls| tls.channel.wants_write())
     }
 
     /// Hands back bytes read past the proxy's answer: they are the tunnel's
@@ -114,7 +102,7 @@ impl Transport {
     /// and tinyproxy take a TCP FIN. TCP itself ends when the transport is dropped.
     pub fn close(&mut self) {
         if let Some(tls) = &mut self.proxy_tls {
-            tls.conn.send_close_notify();
+            tls.channel.close();
             if let Err(e) = tls.flush(&mut self.stream) {
                 log::debug!("sending close_notify to the proxy: {e}");
             }
@@ -167,29 +155,32 @@ impl Write for Transport {
 impl ProxyTls {
     fn read(&mut self, stream: &mut (impl Read + Write), out: &mut [u8]) -> io::Result<usize> {
         loop {
-            match self.conn.reader().read(out) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The proxy closed TCP without close_notify. The edge's TLS,
-                // inside, tells a truncated session from a finished one.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+            match self.channel.read(out) {
+                Plain::Data(n) => return Ok(n),
+                // The proxy closed TLS or TCP. The edge's TLS, inside, tells
+                // a truncated session from a finished one.
+                Plain::End(End::CloseNotify | End::TcpEof) => return Ok(0),
+                Plain::End(End::Io(e)) => return Err(e),
+                Plain::End(End::Tls(e)) => {
+                    // Best effort: tell the proxy why (rustls queued an alert).
+                    let _ = self.flush(stream);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+                Plain::Empty => {}
             }
-            // Nothing decrypted is waiting (`reader` said so). Records that
-            // must go first (the handshake's first flight) go now.
+            // Nothing decrypted is waiting. Records that must go first (the
+            // handshake's first flight) go now.
             self.flush_unless_full(stream)?;
-            let eof = self.conn.read_tls(stream)? == 0;
-            if let Err(e) = self.conn.process_new_packets() {
-                // Best effort: tell the proxy why (rustls queued an alert).
-                let _ = self.flush(stream);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            if !self.channel.wants_read() {
+                // Our flight waits for room in the socket.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if self.channel.take(stream) == Intake::Blocked {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             // Handshake messages, key updates: sent now if there is room, else
             // by the next write, read or flush.
             self.flush_unless_full(stream)?;
-            if eof && self.conn.is_handshaking() {
-                return Ok(0);
-            }
         }
     }
 
@@ -205,7 +196,7 @@ impl ProxyTls {
     ) -> io::Result<usize> {
         // Records already queued go first, to make room.
         self.flush_unless_full(stream)?;
-        let taken = self.conn.writer().write_vectored(bufs)?;
+        let taken = self.channel.write_vectored(bufs)?;
         if taken == 0 && bufs.iter().any(|b| !b.is_empty()) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -226,14 +217,7 @@ impl ProxyTls {
     }
 
     fn flush(&mut self, stream: &mut impl Write) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(stream) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.channel.send(stream)
     }
 }
 
@@ -268,138 +252,33 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-    use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection};
+    use rustls::{ClientConfig, ServerConfig};
 
-    /// Client and server TLS configs for `proxy.test`, from a fresh self-signed certificate.
+    use crate::relay::memory::{self, Duplex, MemWire, Server as Proxy};
+
     fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-        let cert = rcgen::generate_simple_self_signed(vec!["proxy.test".to_string()]).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let server = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .unwrap();
-        (Arc::new(client), Arc::new(server))
+        memory::configs(rustls::DEFAULT_VERSIONS)
     }
 
     fn client(config: Arc<ClientConfig>) -> ClientConnection {
-        let name = ServerName::try_from("proxy.test").unwrap();
-        ClientConnection::new(config, name).unwrap()
-    }
-
-    /// A socket in memory: a write takes at most `room` bytes (`WouldBlock`
-    /// at none; `BrokenPipe` once `broken`), a read gives what `input` holds
-    /// (`WouldBlock` at none).
-    #[derive(Default)]
-    struct Wire {
-        sent: Vec<u8>,
-        room: usize,
-        input: Vec<u8>,
-        broken: bool,
-    }
-
-    impl Write for Wire {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.broken {
-                return Err(io::ErrorKind::BrokenPipe.into());
-            }
-            if self.room == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = buf.len().min(self.room);
-            self.sent.extend_from_slice(&buf[..n]);
-            self.room -= n;
-            Ok(n)
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Read for Wire {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            if self.input.is_empty() {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = out.len().min(self.input.len());
-            out[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Ok(n)
-        }
-    }
-
-    /// The proxy's end of a [`Wire`]: what it decrypted, and whether the
-    /// client's close_notify came.
-    struct Proxy {
-        conn: ServerConnection,
-        got: Vec<u8>,
-        closed: bool,
-    }
-
-    impl Proxy {
-        fn new(config: Arc<ServerConfig>) -> Proxy {
-            Proxy {
-                conn: ServerConnection::new(config).unwrap(),
-                got: Vec::new(),
-                closed: false,
-            }
-        }
-
-        /// Takes what the client sent on `wire`, and answers on it.
-        fn serve(&mut self, wire: &mut Wire) {
-            let mut sent = &wire.sent[..];
-            let mut buf = [0; 16 * 1024];
-            while !sent.is_empty() {
-                self.conn.read_tls(&mut sent).unwrap();
-                self.conn.process_new_packets().unwrap();
-                loop {
-                    match self.conn.reader().read(&mut buf) {
-                        Ok(0) => {
-                            self.closed = true;
-                            break;
-                        }
-                        Ok(n) => self.got.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }
-            wire.sent.clear();
-            while self.conn.wants_write() {
-                self.conn.write_tls(&mut wire.input).unwrap();
-            }
-        }
+        memory::client(&config)
     }
 
     /// A client session with the proxy, past its handshake over `wire`.
-    fn handshaken() -> (ProxyTls, Proxy, Wire) {
+    fn handshaken() -> (ProxyTls, Proxy, MemWire) {
         let (client_config, server_config) = configs();
         let mut tls = ProxyTls {
-            conn: client(client_config),
+            channel: Channel::new(client(client_config)),
         };
-        let mut proxy = Proxy::new(server_config);
-        let mut wire = Wire {
-            room: usize::MAX,
-            ..Wire::default()
-        };
+        let mut proxy = Proxy::new(&server_config);
+        let mut wire = MemWire(Duplex::new());
         for _ in 0..10 {
             match tls.read(&mut wire, &mut [0; 1]) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => panic!("during the handshake: {other:?}"),
             }
-            proxy.serve(&mut wire);
-            if !tls.conn.is_handshaking() && !proxy.conn.is_handshaking() {
+            proxy.serve(&wire.0);
+            if !tls.channel.is_handshaking() && !proxy.conn.is_handshaking() {
                 return (tls, proxy, wire);
             }
         }
@@ -412,7 +291,7 @@ mod tests {
     #[test]
     fn a_write_taken_before_the_socket_breaks_is_reported_taken() {
         let (mut tls, _proxy, mut wire) = handshaken();
-        wire.broken = true;
+        wire.0.up.borrow_mut().error = Some(io::ErrorKind::BrokenPipe);
         let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
         assert_eq!(n, 5);
         assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::BrokenPipe));
@@ -423,15 +302,15 @@ mod tests {
     #[test]
     fn a_write_rustls_takes_is_reported_taken_even_when_the_socket_is_full() {
         let (mut tls, mut proxy, mut wire) = handshaken();
-        wire.room = 0;
+        wire.0.up.borrow_mut().room = 0;
         let n = tls.write(&mut wire, &[IoSlice::new(b"hello")]).unwrap();
         assert_eq!(n, 5);
-        assert!(tls.conn.wants_write(), "the records should wait");
+        assert!(tls.channel.wants_write(), "the records should wait");
         assert!(matches!(tls.flush(&mut wire), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
-        wire.room = usize::MAX;
+        wire.0.up.borrow_mut().room = usize::MAX;
         tls.flush(&mut wire).unwrap();
-        assert!(!tls.conn.wants_write());
-        proxy.serve(&mut wire);
+        assert!(!tls.channel.wants_write());
+        proxy.serve(&wire.0);
         assert_eq!(proxy.got, b"hello");
     }
 
@@ -455,7 +334,7 @@ mod tests {
             (seed % bound as u64) as usize
         };
         while at < data.len() {
-            wire.room = [0, 0, 1, 5, 300, 17_000, 70_000][next(7)];
+            wire.0.up.borrow_mut().room = [0, 0, 1, 5, 300, 17_000, 70_000][next(7)];
             let len = 1 + next(40_000);
             let end = (at + len).min(data.len());
             let split = at + next(end - at + 1);
@@ -469,26 +348,32 @@ mod tests {
                     at += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    assert_eq!(wire.room, 0, "WouldBlock with room in the socket");
+                    assert_eq!(
+                        wire.0.up.borrow().room,
+                        0,
+                        "WouldBlock with room in the socket"
+                    );
                     refusals += 1;
                 }
                 Err(e) => panic!("{e}"),
             }
             if next(3) == 0 {
                 match tls.flush(&mut wire) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => assert_eq!(wire.room, 0),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        assert_eq!(wire.0.up.borrow().room, 0)
+                    }
                     other => other.unwrap(),
                 }
             }
             if next(4) == 0 {
-                proxy.serve(&mut wire);
+                proxy.serve(&wire.0);
                 assert_eq!(proxy.got[..], data[..proxy.got.len()], "out of order");
             }
         }
         assert!(refusals > 0, "rustls never filled: the test proves nothing");
-        wire.room = usize::MAX;
+        wire.0.up.borrow_mut().room = usize::MAX;
         tls.flush(&mut wire).unwrap();
-        proxy.serve(&mut wire);
+        proxy.serve(&wire.0);
         assert_eq!(proxy.got.len(), data.len());
         assert!(proxy.got == data, "the proxy received other bytes");
         assert!(!proxy.closed);
@@ -512,7 +397,7 @@ mod tests {
         let (filled, full) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let mut peer = peer;
-            let mut proxy = Proxy::new(server_config);
+            let mut proxy = Proxy::new(&server_config);
             while proxy.conn.is_handshaking() {
                 proxy.conn.complete_io(&mut peer).unwrap();
             }

@@ -196,6 +196,26 @@ fn a_tls_failure_after_the_service_spoke_is_an_unclean_end_as_in_the_tunnel() {
 }
 
 #[test]
+fn a_tls_failure_before_the_service_spoke_is_an_unclean_end_as_in_the_tunnel() {
+    let w = World::new();
+    let service = Service::start(b"");
+    let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
+        .backend(service.addr)
+        .mode(Mode::CorruptAfter(0))
+        .start();
+    let d = Diagnosis::of(|| doctor(&w, edge.addr(), 443));
+    // relay::a_tls_failure_before_the_first_byte_... has the same words.
+    d.assert_verdict(
+        5,
+        &[
+            "connection to x.vm.vers.sh ended uncleanly after 0 bytes received: \
+             a TLS record from the server could not be decrypted",
+        ],
+    );
+    assert_eq!(d.step("tls")["ok"], true);
+}
+
+#[test]
 fn haproxy_edge_with_no_listener_behind_it_gets_the_same_diagnosis() {
     let w = World::new();
     let closed = ClosedPort::new();

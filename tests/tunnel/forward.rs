@@ -212,7 +212,7 @@ fn a_client_certificate_request_is_told_only_of_the_connection_it_came_on() {
         "{lines:?}"
     );
     assert!(
-        lines[1].ends_with("the server refused the connection with a HandshakeFailure alert"),
+        lines[1].ends_with("the server refused the connection with a handshake_failure alert"),
         "{lines:?}"
     );
 }

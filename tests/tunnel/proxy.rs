@@ -770,7 +770,7 @@ fn tunnel_bytes_in_the_packet_of_the_header_end_reach_the_edges_tls() {
         4,
         &[
             &format!("TLS handshake with {HOST}"),
-            "refused the connection with a HandshakeFailure alert",
+            "refused the connection with a handshake_failure alert",
         ],
     );
     assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);

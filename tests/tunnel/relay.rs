@@ -128,16 +128,21 @@ fn tcp_close_without_close_notify_is_an_unclean_end() {
     ]);
 }
 
-#[test]
-fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
+/// A tunnel to an edge that sends `len` bytes of a download, then a record
+/// no key decrypts; stdin stays open, as in an ssh session, so no
+/// close_notify of ours comes before it. Its status, stdout and stderr.
+fn corrupt_after(len: u64) -> (Option<i32>, Vec<u8>, String) {
     let w = World::new();
-    let len = 100_000;
     let edge = w
-        .edge_builder(HOST, Behaviour::Download { len, seed: 4 })
+        .edge_builder(
+            HOST,
+            Behaviour::Download {
+                len: len + 10,
+                seed: 4,
+            },
+        )
         .mode(Mode::CorruptAfter(len))
         .start();
-    // stdin stays open, as in an ssh session: no close_notify of ours
-    // comes before the record that breaks the session.
     let util::Piped {
         child,
         stdin,
@@ -147,10 +152,15 @@ fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
     let got = util::read_to_end_within(&mut stdout, util::HANG);
     let status = util::wait(child, util::HANG);
     drop(stdin);
+    (status.code(), got, util::stderr_text(stderr))
+}
+
+#[test]
+fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
+    let (status, got, stderr) = corrupt_after(100_000);
     // The doctor's words and status for the same failure
     // (doctor::a_tls_failure_after_the_service_spoke_...).
-    assert_eq!(status.code(), Some(5));
-    let stderr = util::stderr_text(stderr);
+    assert_eq!(status, Some(5));
     assert!(
         stderr.contains("connection to x.vm.vers.sh ended uncleanly after")
             && stderr
@@ -158,6 +168,24 @@ fn a_tls_failure_mid_stream_is_an_unclean_end_as_in_the_doctor() {
         "{stderr}"
     );
     assert_eq!(got, Prng::bytes(4, got.len()));
+}
+
+/// A record that breaks the session before the service's first byte is a
+/// broken session (5), as in the doctor, not "nothing accepted the
+/// connection" (6): the service may well be there.
+#[test]
+fn a_tls_failure_before_the_first_byte_is_an_unclean_end_as_in_the_doctor() {
+    let (status, got, stderr) = corrupt_after(0);
+    // doctor::a_tls_failure_before_the_service_spoke_... has the same words.
+    assert_eq!(status, Some(5));
+    assert!(got.is_empty());
+    assert!(
+        stderr.contains(
+            "connection to x.vm.vers.sh ended uncleanly after 0 bytes received: \
+             a TLS record from the server could not be decrypted"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -85,7 +85,8 @@ impl Addresses {
             return;
         };
         self.lookup = None;
-        self.resolved_at = Instant::now();
+        let now = Instant::now();
+        self.resolved_at = now;
         let hop = Hop::of(config);
         let answer = answer.map_err(|source| hop.resolve_failed(config, source));
         match answer.and_then(|addrs| connect::select(config, &hop, addrs)) {
@@ -95,8 +96,19 @@ impl Addresses {
                 }
                 self.addrs = addrs;
             }
-            Err(e) => log::info!("{e}; keeping the addresses looked up before"),
+            Err(e) => {
+                log::info!("{e}; keeping the addresses looked up before");
+                self.lookup_failed(now);
+            }
         }
+    }
+
+    /// A lookup failed at `now` (a resolver that timed out under load, a
+    /// network change under way): the old addresses are kept, and counted as
+    /// old once [`MIN_REFRESH`] has passed, so that the next connection after
+    /// that asks again instead of waiting out a whole [`REFRESH`].
+    fn lookup_failed(&mut self, now: Instant) {
+        self.resolved_at = now.checked_sub(REFRESH - MIN_REFRESH).unwrap_or(now);
     }
 }
 
@@ -126,5 +138,17 @@ mod tests {
         );
         a.for_connection(start + REFRESH);
         assert!(a.lookup_due(start + REFRESH), "old");
+    }
+
+    #[test]
+    fn a_failed_lookup_is_tried_again_after_the_least_time_not_a_whole_refresh() {
+        let start = Instant::now() + REFRESH;
+        let addr: SocketAddr = "127.0.0.1:443".parse().unwrap();
+        let mut a = Addresses::new(vec![addr], start);
+        a.lookup_failed(start);
+        assert_eq!(a.for_connection(start + Duration::from_secs(1)), vec![addr]);
+        assert!(!a.lookup_due(start + Duration::from_secs(1)), "just failed");
+        a.for_connection(start + MIN_REFRESH);
+        assert!(a.lookup_due(start + MIN_REFRESH), "asked again");
     }
 }

@@ -35,6 +35,8 @@ mod net;
 mod pages;
 #[path = "ship/runner.rs"]
 mod runner;
+#[path = "ship/ssh_install.rs"]
+mod ssh_install;
 #[path = "ship/util.rs"]
 mod util;
 
@@ -374,7 +376,14 @@ fn install_refuses_a_config_with_unmatched_markers_and_changes_nothing() {
             prefix.to_str().unwrap(),
             "--ssh-config",
         ][..],
-        &["--uninstall", "--prefix", prefix.to_str().unwrap()],
+        // Nothing is installed: --binary names the vers-tunnel that edits the config.
+        &[
+            "--uninstall",
+            "--binary",
+            BIN,
+            "--prefix",
+            prefix.to_str().unwrap(),
+        ],
     ] {
         let out = install_sh(&home, args, &[], RUN_DEADLINE);
         assert!(!out.status.success(), "{args:?}");

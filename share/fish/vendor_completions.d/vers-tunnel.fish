@@ -66,9 +66,11 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s v -l 
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -l json -d 'Print one JSON object instead of lines of text'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l host -d 'Host pattern(s) the block applies to, in ssh_config `Host` syntax' -r
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l host -d 'Host pattern(s) the block applies to, in ssh_config `Host` syntax [default: *.vm.vers.sh]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l path -d 'The vers-tunnel binary ssh should run [default: this binary\'s absolute path]' -r -F
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l persist -d 'With --multiplex: how long an idle shared connection stays open, in ssh\'s time format (30s, 10m, 1h30m) [default: 10m]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l multiplex -d 'Share one connection per VM between ssh, scp and sftp runs (ControlMaster)'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l install -d 'Put the block at the top of your ~/.ssh/config (%USERPROFILE%\\.ssh\\config on Windows) between marker comments, or replace it there; nothing else in the file changes'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l uninstall -d 'Remove the block that --install put in your ssh config'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s h -l help -d 'Print help'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s V -l version -d 'Print version'

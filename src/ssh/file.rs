@@ -295,11 +295,17 @@ fn home() -> Result<PathBuf, Error> {
     Ok(home)
 }
 
+/// `dir`, readable by its owner only (as ssh makes `~/.ssh`).
+#[cfg(unix)]
 fn make_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(dir)
+}
+
+/// `dir`, with the access the user's profile folder passes on to it.
+#[cfg(not(unix))]
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir(dir)
 }
 
 /// The file a chain of symlinks at `path` ends at, which may not exist yet.

@@ -39,6 +39,8 @@ mod runner;
 mod ssh_install;
 #[path = "ship/util.rs"]
 mod util;
+#[path = "ship/windows.rs"]
+mod windows;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::process::{run_within, Run};
-use crate::util::{mode, ssh_g, ssh_option, temp_dir, text, BIN, RUN_DEADLINE};
+use crate::util::{
+    assert_vms_go_through, mode, ssh_g, ssh_option, temp_dir, text, BIN, RUN_DEADLINE,
+};
 
 const START_MARKER: &str = "# >>> vers-tunnel >>>";
 const END_MARKER: &str = "# <<< vers-tunnel <<<";
@@ -78,16 +80,7 @@ fn install_puts_the_block_on_top_keeps_every_byte_and_mode_and_uninstall_restore
     assert_eq!(mode(&config), 0o640, "mode kept");
     assert_eq!(others(&home.join(".ssh"), "config"), Vec::<String>::new());
 
-    let me = fs::canonicalize(BIN).unwrap();
-    let vm = ssh_g(&config, "x.vm.vers.sh");
-    assert_eq!(
-        ssh_option(&vm, "proxycommand"),
-        Some(format!("{} %h", me.display()))
-    );
-    assert_eq!(ssh_option(&vm, "user").as_deref(), Some("root"));
-    let foo = ssh_g(&config, "foo");
-    assert_eq!(ssh_option(&foo, "user").as_deref(), Some("bar"));
-    assert_eq!(ssh_option(&foo, "proxycommand"), None);
+    assert_vms_go_through(&config, &fs::canonicalize(BIN).unwrap());
 
     let err = ok(
         &ssh_config(&home, &["--install"]),

@@ -39,7 +39,8 @@ Options:
                         binary, or a static one built elsewhere); it must run
                         here: its --version is checked first. With --uninstall:
                         the vers-tunnel that takes the block out of ~/.ssh/config
-                        when DIR/vers-tunnel is gone
+                        (instead of DIR/vers-tunnel: when that is gone, or older
+                        than this script)
   --ssh-config          Add the `vers-tunnel ssh-config` block to ~/.ssh/config between
                         marker comments, at the top (ssh takes the first value it finds);
                         re-running replaces the block, nothing outside the markers changes
@@ -387,20 +388,18 @@ block_args() {
     if [ -n "$persist" ]; then block+=(--persist "$persist"); fi
 }
 
-# Runs `$1 ssh-config ...` for the arguments after $1, dying unless it worked;
-# a failure's own line has said why.
+# Runs `$1 ssh-config ...` for the arguments after $2, dying unless it worked:
+# with the words $2 when it refuses them (status 2, after its own line).
 run_ssh_config() {
-    local tool=$1 status=0
-    shift
+    local tool=$1 refused=$2 status=0
+    shift 2
     "$tool" ssh-config "$@" || status=$?
     case "$status" in
         0) ;;
         # A failure it explained (markers that are not one block, a file it
         # cannot write): nothing was changed.
         1) exit 1 ;;
-        # A usage error (a --persist it refuses, or a binary too old for
-        # --install and --uninstall): its own line says why.
-        2) die "no ssh config written by $tool" ;;
+        2) die "$refused" ;;
         *) die "$tool ssh-config failed; the ssh config needs a binary that runs on this machine" ;;
     esac
 }
@@ -409,7 +408,8 @@ run_ssh_config() {
 ssh_config_text() {
     local block
     block_args
-    run_ssh_config "$bin" "${block[@]}"
+    # A --persist it refuses: its own line says why.
+    run_ssh_config "$bin" "no ssh config written" "${block[@]}"
 }
 
 # ~/.ssh/config is edited by the binary (`vers-tunnel ssh-config --install`,
@@ -419,18 +419,20 @@ ssh_config_text() {
 add_user_config() {
     local block
     block_args
-    run_ssh_config "$1" --install "${block[@]}"
+    run_ssh_config "$1" "no ssh config written" --install "${block[@]}"
 }
 
-# Takes the block out of ~/.ssh/config with the installed binary, or the one
-# --binary names; with neither, says how when there is a block to take out.
+# Takes the block out of ~/.ssh/config with the binary --binary names, or the
+# installed one; with neither, says how when there is a block to take out.
 remove_user_config() {
     local config="${HOME:?HOME is not set}/.ssh/config"
-    if [ -x "$bin" ]; then
-        run_ssh_config "$bin" --uninstall
-    elif [ -n "$binary" ]; then
+    # A binary older than this script has no --uninstall.
+    local old="has no ssh-config --uninstall (it is older than this install.sh), so nothing was removed: pass --binary FILE with a newer vers-tunnel, or delete the lines from '$START_MARKER' to '$END_MARKER' in $config by hand"
+    if [ -n "$binary" ]; then
         check_binary "$binary"
-        run_ssh_config "$artifact" --uninstall
+        run_ssh_config "$artifact" "$binary $old" --uninstall
+    elif [ -x "$bin" ]; then
+        run_ssh_config "$bin" "$bin $old" --uninstall
     elif grep -q -F -e "$START_MARKER" -e "$END_MARKER" -- "$config" 2>/dev/null; then
         die "$config has a vers-tunnel block, and there is no $bin to take it out: pass the --prefix you installed with, or --binary FILE (a vers-tunnel that runs here)"
     else

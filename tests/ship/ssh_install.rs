@@ -11,7 +11,7 @@ use std::process::Command;
 
 use crate::common::process::{run_within, Run};
 use crate::util::{
-    assert_vms_go_through, mode, ssh_g, ssh_option, temp_dir, text, BIN, RUN_DEADLINE,
+    assert_vms_go_through, install_sh, mode, ssh_g, ssh_option, temp_dir, text, BIN, RUN_DEADLINE,
 };
 
 const START_MARKER: &str = "# >>> vers-tunnel >>>";
@@ -350,4 +350,74 @@ fn install_and_uninstall_usage_errors_are_one_line_and_status_2() {
         out.stderr,
         "vers-tunnel: HOME is not set, so there is no ssh config to edit\n"
     );
+}
+
+/// `install.sh --uninstall` takes the block out with the installed binary,
+/// before removing anything: one older than the script (no `--uninstall`),
+/// or none at all, leaves everything as it was and says how to go on.
+#[test]
+fn install_sh_uninstall_without_a_binary_that_can_take_the_block_out_changes_nothing() {
+    let dir = temp_dir("ssh-install-old-binary");
+    let block = format!("{START_MARKER}\nHost *.vm.vers.sh\n{END_MARKER}\nHost foo\n");
+    let (home, config) = home_with_config(dir.path(), block.as_bytes(), 0o600);
+    let prefix = dir.join("bin");
+    fs::create_dir_all(&prefix).unwrap();
+    let old = prefix.join("vers-tunnel");
+    // What a vers-tunnel from before --uninstall answers.
+    fs::write(
+        &old,
+        "#!/bin/sh\necho \"vers-tunnel: unexpected argument '--uninstall' found (see --help)\" >&2\nexit 2\n",
+    )
+    .unwrap();
+    fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+    let prefix_arg = prefix.to_str().unwrap();
+
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "install.sh: error: {} has no ssh-config --uninstall (it is older than this \
+             install.sh), so nothing was removed: pass --binary FILE",
+            old.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(old.exists(), "the binary stays");
+    assert_eq!(fs::read_to_string(&config).unwrap(), block);
+
+    // A newer one named takes the block out, then the old one goes.
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--binary", BIN, "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    out.assert_success("install.sh --uninstall --binary");
+    assert_eq!(fs::read_to_string(&config).unwrap(), "Host foo\n");
+    assert!(!old.exists());
+
+    // No binary at all, and a block to take out.
+    fs::write(&config, &block).unwrap();
+    let out = install_sh(
+        &home,
+        &["--uninstall", "--prefix", prefix_arg],
+        &[],
+        RUN_DEADLINE,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "has a vers-tunnel block, and there is no {} to take it out",
+            old.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&config).unwrap(), block);
 }

@@ -57,7 +57,7 @@ edge, and only the VM's ssh host key proves you reached the VM.";
     version,
     long_version = crate::version::long_version(),
     display_name = crate::cli::VERSION_NAME,
-    about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel",
+    about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel, or keep it in your ssh config (--install)",
     after_help = AFTER_HELP
 )]
 pub(crate) struct Args {

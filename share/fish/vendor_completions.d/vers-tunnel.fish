@@ -39,7 +39,7 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s h -l help -d 'P
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s V -l version -d 'Print version'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "forward" -d 'Listen on local ports and forward each connection over verified TLS to a VM\'s port'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "doctor" -d 'Check each step of reaching HOST[:PORT] through the edge, and say which fails and why'
-complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "ssh-config" -d 'Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel'
+complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "ssh-config" -d 'Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel, or keep it in your ssh config (--install)'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l from -d 'Also read mappings from FILE, one a line (# starts a comment)' -r -F
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l max-connections -d 'Most connections at once, for all mappings; more wait to be accepted [default: from the open-files limit]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l cacert -d 'Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)' -r -F

@@ -1,10 +1,15 @@
-//! `vers-tunnel-windows-probe`: copies stdin to stdout, then says on stderr
-//! how many bytes it copied and how many roots the Windows certificate store
-//! added to webpki's. Run under wine64 by tests/windows/run-probe.sh, it
-//! shows that a Rust .exe built here starts under Wine 8.0 with the
-//! bcryptprimitives.dll shim (std seeds every HashMap from ProcessPrng),
-//! moves bytes through pipes both ways, and reads the system store through
-//! the tunnel's own src/tls/system_roots.rs.
+//! `vers-tunnel-windows-probe`, run under wine64 by tests/ship/windows.rs:
+//!
+//! - no arguments: copies stdin to stdout, then says on stderr how many bytes
+//!   it copied and how many roots the Windows certificate store added to
+//!   webpki's: a Rust .exe built here starts under Wine 8.0 with the
+//!   bcryptprimitives.dll shim (std seeds every HashMap from ProcessPrng) and
+//!   moves bytes through pipes both ways;
+//! - `verify LEAF.der NAME`: whether the roots the tunnel trusts on Windows
+//!   (webpki's plus the store's, through its own src/tls/system_roots.rs)
+//!   verify LEAF for NAME: prints `trusted`, or `untrusted: WHY` with status 1;
+//! - `add-root CA.der` / `remove-root CA.der`: the test's own changes to the
+//!   current user's ROOT store, as an administrator's would be.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,26 +20,157 @@ use std::process::ExitCode;
 mod system_roots;
 
 fn main() -> ExitCode {
-    // RandomState's seed comes from ProcessPrng, the shim's one export.
-    let mut seeded: HashMap<&str, usize> = HashMap::new();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args[..] {
+        [] => copy(),
+        ["verify", leaf, name] => verify(leaf, name),
+        #[cfg(windows)]
+        ["add-root", ca] => store::add(ca),
+        #[cfg(windows)]
+        ["remove-root", ca] => store::remove(ca),
+        _ => {
+            Err("usage: probe [verify LEAF.der NAME | add-root CA.der | remove-root CA.der]".into())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The roots the tunnel trusts here.
+fn roots() -> rustls::RootCertStore {
+    #[allow(unused_mut)]
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    let built_in = roots.len();
     #[cfg(windows)]
-    seeded.insert("system", system_roots::add(&mut roots));
-    seeded.insert("built-in", built_in);
-    let copied = match io::copy(&mut io::stdin().lock(), &mut io::stdout().lock()) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("probe: copying stdin to stdout: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    system_roots::add(&mut roots);
+    roots
+}
+
+fn copy() -> Result<(), String> {
+    // RandomState's seed comes from ProcessPrng, the shim's one export.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    counts.insert("built-in", webpki_roots::TLS_SERVER_ROOTS.len());
+    counts.insert("all", roots().len());
+    let copied = io::copy(&mut io::stdin().lock(), &mut io::stdout().lock())
+        .map_err(|e| format!("probe: copying stdin to stdout: {e}"))?;
     eprintln!(
         "probe: copied {copied} bytes; {} built-in roots, {} from the Windows store",
-        seeded["built-in"],
-        seeded.get("system").copied().unwrap_or(0)
+        counts["built-in"],
+        counts["all"] - counts["built-in"]
     );
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+fn verify(leaf: &str, name: &str) -> Result<(), String> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use std::sync::Arc;
+
+    let leaf = std::fs::read(leaf).map_err(|e| format!("reading {leaf}: {e}"))?;
+    let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots()), provider)
+        .build()
+        .map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(
+            &CertificateDer::from(leaf),
+            &[],
+            &name,
+            &[],
+            UnixTime::now(),
+        )
+        .map_err(|e| format!("untrusted: {e}"))?;
+    println!("trusted");
+    Ok(())
+}
+
+/// The test's changes to the current user's ROOT store.
+#[cfg(windows)]
+mod store {
+    use std::ptr;
+
+    use windows_sys::Win32::Security::Cryptography::{
+        CertAddEncodedCertificateToSystemStoreW, CertCloseStore, CertDeleteCertificateFromStore,
+        CertDuplicateCertificateContext, CertEnumCertificatesInStore, CertFreeCertificateContext,
+        CertOpenSystemStoreW, CERT_CONTEXT, HCERTSTORE,
+    };
+
+    fn root() -> Vec<u16> {
+        "ROOT\0".encode_utf16().collect()
+    }
+
+    pub fn add(ca: &str) -> Result<(), String> {
+        let der = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
+        // SAFETY: `root()` is NUL-terminated UTF-16 and `der` is `len` bytes,
+        // both alive for the call.
+        let ok = unsafe {
+            CertAddEncodedCertificateToSystemStoreW(root().as_ptr(), der.as_ptr(), der.len() as u32)
+        };
+        if ok == 0 {
+            return Err(format!(
+                "adding {ca} to ROOT: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deletes every copy of `ca`, one search at a time: deleting while the
+    /// store is being enumerated loops forever under Wine 8.0.
+    pub fn remove(ca: &str) -> Result<(), String> {
+        let der = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
+        let name = root();
+        // SAFETY: `name` is NUL-terminated UTF-16, alive for the call.
+        let store = unsafe { CertOpenSystemStoreW(0, name.as_ptr()) };
+        if store.is_null() {
+            return Err("opening ROOT".into());
+        }
+        while let Some(found) = find(store, &der) {
+            // SAFETY: `found` is a context of its own (a duplicate), which
+            // deleting frees.
+            if unsafe { CertDeleteCertificateFromStore(found) } == 0 {
+                let e = std::io::Error::last_os_error();
+                // SAFETY: opened above, closed once.
+                unsafe { CertCloseStore(store, 0) };
+                return Err(format!("deleting {ca} from ROOT: {e}"));
+            }
+        }
+        // SAFETY: opened above, closed once.
+        unsafe { CertCloseStore(store, 0) };
+        Ok(())
+    }
+
+    /// A duplicate of the first context in `store` encoded as `der`.
+    fn find(store: HCERTSTORE, der: &[u8]) -> Option<*const CERT_CONTEXT> {
+        let mut cert: *const CERT_CONTEXT = ptr::null();
+        loop {
+            // SAFETY: `store` is open; `cert` is null or the last context it returned.
+            cert = unsafe { CertEnumCertificatesInStore(store, cert) };
+            if cert.is_null() {
+                return None;
+            }
+            // SAFETY: a live context's encoding is `cbCertEncoded` bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts((*cert).pbCertEncoded, (*cert).cbCertEncoded as usize)
+            };
+            if bytes == der {
+                // SAFETY: `cert` is live; the duplicate is the caller's, and
+                // the enumeration's own is freed once, here.
+                return unsafe {
+                    let found = CertDuplicateCertificateContext(cert);
+                    CertFreeCertificateContext(cert);
+                    Some(found.cast_const())
+                };
+            }
+        }
+    }
 }

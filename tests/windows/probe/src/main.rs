@@ -8,8 +8,9 @@
 //! - `verify LEAF.der NAME`: whether the roots the tunnel trusts on Windows
 //!   (webpki's plus the store's, through its own src/tls/system_roots.rs)
 //!   verify LEAF for NAME: prints `trusted`, or `untrusted: WHY` with status 1;
-//! - `add-root CA.der` / `remove-root CA.der`: the test's own changes to the
-//!   current user's ROOT store, as an administrator's would be.
+//! - `add-root CA.der`: the test's own change to the current user's ROOT
+//!   store, as an administrator's would be (in a prefix of the test's own:
+//!   deleting from Wine 8.0's ROOT store reports success and keeps it).
 
 use std::collections::HashMap;
 use std::io;
@@ -27,11 +28,7 @@ fn main() -> ExitCode {
         ["verify", leaf, name] => verify(leaf, name),
         #[cfg(windows)]
         ["add-root", ca] => store::add(ca),
-        #[cfg(windows)]
-        ["remove-root", ca] => store::remove(ca),
-        _ => {
-            Err("usage: probe [verify LEAF.der NAME | add-root CA.der | remove-root CA.der]".into())
-        }
+        _ => Err("usage: probe [verify LEAF.der NAME | add-root CA.der]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,27 +90,18 @@ fn verify(leaf: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The test's changes to the current user's ROOT store.
+/// The test's change to the current user's ROOT store.
 #[cfg(windows)]
 mod store {
-    use std::ptr;
-
-    use windows_sys::Win32::Security::Cryptography::{
-        CertAddEncodedCertificateToSystemStoreW, CertCloseStore, CertDeleteCertificateFromStore,
-        CertDuplicateCertificateContext, CertEnumCertificatesInStore, CertFreeCertificateContext,
-        CertOpenSystemStoreW, CERT_CONTEXT, HCERTSTORE,
-    };
-
-    fn root() -> Vec<u16> {
-        "ROOT\0".encode_utf16().collect()
-    }
+    use windows_sys::Win32::Security::Cryptography::CertAddEncodedCertificateToSystemStoreW;
 
     pub fn add(ca: &str) -> Result<(), String> {
         let der = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
-        // SAFETY: `root()` is NUL-terminated UTF-16 and `der` is `len` bytes,
+        let root: Vec<u16> = "ROOT\0".encode_utf16().collect();
+        // SAFETY: `root` is NUL-terminated UTF-16 and `der` is `len` bytes,
         // both alive for the call.
         let ok = unsafe {
-            CertAddEncodedCertificateToSystemStoreW(root().as_ptr(), der.as_ptr(), der.len() as u32)
+            CertAddEncodedCertificateToSystemStoreW(root.as_ptr(), der.as_ptr(), der.len() as u32)
         };
         if ok == 0 {
             return Err(format!(
@@ -122,55 +110,5 @@ mod store {
             ));
         }
         Ok(())
-    }
-
-    /// Deletes every copy of `ca`, one search at a time: deleting while the
-    /// store is being enumerated loops forever under Wine 8.0.
-    pub fn remove(ca: &str) -> Result<(), String> {
-        let der = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
-        let name = root();
-        // SAFETY: `name` is NUL-terminated UTF-16, alive for the call.
-        let store = unsafe { CertOpenSystemStoreW(0, name.as_ptr()) };
-        if store.is_null() {
-            return Err("opening ROOT".into());
-        }
-        while let Some(found) = find(store, &der) {
-            // SAFETY: `found` is a context of its own (a duplicate), which
-            // deleting frees.
-            if unsafe { CertDeleteCertificateFromStore(found) } == 0 {
-                let e = std::io::Error::last_os_error();
-                // SAFETY: opened above, closed once.
-                unsafe { CertCloseStore(store, 0) };
-                return Err(format!("deleting {ca} from ROOT: {e}"));
-            }
-        }
-        // SAFETY: opened above, closed once.
-        unsafe { CertCloseStore(store, 0) };
-        Ok(())
-    }
-
-    /// A duplicate of the first context in `store` encoded as `der`.
-    fn find(store: HCERTSTORE, der: &[u8]) -> Option<*const CERT_CONTEXT> {
-        let mut cert: *const CERT_CONTEXT = ptr::null();
-        loop {
-            // SAFETY: `store` is open; `cert` is null or the last context it returned.
-            cert = unsafe { CertEnumCertificatesInStore(store, cert) };
-            if cert.is_null() {
-                return None;
-            }
-            // SAFETY: a live context's encoding is `cbCertEncoded` bytes.
-            let bytes = unsafe {
-                std::slice::from_raw_parts((*cert).pbCertEncoded, (*cert).cbCertEncoded as usize)
-            };
-            if bytes == der {
-                // SAFETY: `cert` is live; the duplicate is the caller's, and
-                // the enumeration's own is freed once, here.
-                return unsafe {
-                    let found = CertDuplicateCertificateContext(cert);
-                    CertFreeCertificateContext(cert);
-                    Some(found.cast_const())
-                };
-            }
-        }
     }
 }

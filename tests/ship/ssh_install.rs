@@ -372,24 +372,24 @@ fn install_sh_uninstall_without_a_binary_that_can_take_the_block_out_changes_not
     fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
     let prefix_arg = prefix.to_str().unwrap();
 
-    let out = install_sh(
-        &home,
-        &["--uninstall", "--prefix", prefix_arg],
-        &[],
-        RUN_DEADLINE,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "install.sh: error: {} has no ssh-config --uninstall (it is older than this \
-             install.sh), so nothing was removed: pass --binary FILE",
-            old.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    // `install.sh --uninstall` refuses with `words`, and the config is as it was.
+    let refused = |words: String| {
+        let out = install_sh(
+            &home,
+            &["--uninstall", "--prefix", prefix_arg],
+            &[],
+            RUN_DEADLINE,
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+        assert!(out.stderr.contains(&words), "{}", out.stderr);
+        assert_eq!(fs::read_to_string(&config).unwrap(), block);
+    };
+    refused(format!(
+        "install.sh: error: {} has no ssh-config --uninstall (it is older than this \
+         install.sh), so nothing was removed: pass --binary FILE",
+        old.display()
+    ));
     assert!(old.exists(), "the binary stays");
-    assert_eq!(fs::read_to_string(&config).unwrap(), block);
 
     // A newer one named takes the block out, then the old one goes.
     let out = install_sh(
@@ -404,20 +404,8 @@ fn install_sh_uninstall_without_a_binary_that_can_take_the_block_out_changes_not
 
     // No binary at all, and a block to take out.
     fs::write(&config, &block).unwrap();
-    let out = install_sh(
-        &home,
-        &["--uninstall", "--prefix", prefix_arg],
-        &[],
-        RUN_DEADLINE,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "has a vers-tunnel block, and there is no {} to take it out",
-            old.display()
-        )),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(fs::read_to_string(&config).unwrap(), block);
+    refused(format!(
+        "has a vers-tunnel block, and there is no {} to take it out",
+        old.display()
+    ));
 }

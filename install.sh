@@ -37,10 +37,14 @@ Options:
                         aarch64-linux-gnu-gcc, Debian package gcc-aarch64-linux-gnu)
   --binary FILE         Install FILE instead of building (e.g. a downloaded macOS
                         binary, or a static one built elsewhere); it must run
-                        here: its --version is checked first
+                        here: its --version is checked first. With --uninstall:
+                        the vers-tunnel that takes the block out of ~/.ssh/config
+                        (instead of DIR/vers-tunnel: when that is gone, or older
+                        than this script)
   --ssh-config          Add the `vers-tunnel ssh-config` block to ~/.ssh/config between
                         marker comments, at the top (ssh takes the first value it finds);
                         re-running replaces the block, nothing outside the markers changes
+                        (the binary does the edit: `vers-tunnel ssh-config --install`)
   --system-ssh-config   Write the block to /etc/ssh/ssh_config.d/vers-tunnel.conf for
                         every user of this machine (root only; for VM images)
   --multiplex           With --ssh-config or --system-ssh-config: let runs to the same VM
@@ -84,23 +88,6 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 os=$(uname -s)
 readonly os
 is_macos() { [ "$os" = Darwin ]; }
-
-# The file a chain of symlinks ends at (macOS before 12.3 has no readlink -f).
-real_file() {
-    local file=$1 link hops=0
-    while [ -L "$file" ]; do
-        hops=$((hops + 1))
-        [ "$hops" -le 40 ] && link=$(readlink "$file") || return 1
-        case "$link" in
-            /*) file=$link ;;
-            *) file="$(dirname "$file")/$link" ;;
-        esac
-    done
-    printf '%s\n' "$file"
-}
-
-# The first $1 lines of the file $2 (BSD head refuses -n 0).
-first_lines() { [ "$1" -eq 0 ] || head -n "$1" -- "$2"; }
 
 # The SHA-256 of $1 in hex: sha256sum on Linux, shasum on macOS.
 sha256_of() {
@@ -394,125 +381,63 @@ replace_file() {
     }
 }
 
-# Sets block_start and block_end to the marker line numbers in $1 (0 when there
-# is no block); fails on markers that do not form exactly one block.
-find_block() {
-    local file=$1 starts ends s e
-    block_start=0 block_end=0
-    [ -e "$file" ] || return 0
-    starts=$(grep -n -x -F -- "$START_MARKER" "$file" | cut -d: -f1 | paste -s -d ' ' -) || true
-    ends=$(grep -n -x -F -- "$END_MARKER" "$file" | cut -d: -f1 | paste -s -d ' ' -) || true
-    read -r -a s <<<"$starts"
-    read -r -a e <<<"$ends"
-    if [ "${#s[@]}" -eq 0 ] && [ "${#e[@]}" -eq 0 ]; then return 0; fi
-    if [ "${#s[@]}" -ne 1 ] || [ "${#e[@]}" -ne 1 ] || [ "${s[0]}" -ge "${e[0]}" ]; then
-        die "$file has vers-tunnel markers that do not form one block (start at line(s) ${starts:-none}, end at line(s) ${ends:-none}); fix them by hand, nothing was changed"
-    fi
-    block_start=${s[0]} block_end=${e[0]}
+# The options of the block, for the installed binary.
+block_args() {
+    block=(--path "$bin")
+    if [ "$multiplex" -eq 1 ]; then block+=(--multiplex); fi
+    if [ -n "$persist" ]; then block+=(--persist "$persist"); fi
 }
 
-# Before anything is built, installed or removed: the ssh config's markers
-# must form one block, or nothing changes at all.
-check_user_config() {
-    local file
-    [ -e "${HOME:-}" ] || return 0
-    file=$(user_config_file) || exit 1
-    find_block "$file"
+# Runs `$1 ssh-config ...` for the arguments after $2, dying unless it worked:
+# with the words $2 when it refuses them (status 2, after its own line).
+run_ssh_config() {
+    local tool=$1 refused=$2 status=0
+    shift 2
+    "$tool" ssh-config "$@" || status=$?
+    case "$status" in
+        0) ;;
+        # A failure it explained (markers that are not one block, a file it
+        # cannot write): nothing was changed.
+        1) exit 1 ;;
+        2) die "$refused" ;;
+        *) die "$tool ssh-config failed; the ssh config needs a binary that runs on this machine" ;;
+    esac
 }
 
 # The block `vers-tunnel ssh-config` prints for the installed binary.
 ssh_config_text() {
-    local args=(ssh-config --path "$bin")
-    if [ "$multiplex" -eq 1 ]; then args+=(--multiplex); fi
-    if [ -n "$persist" ]; then args+=(--persist "$persist"); fi
-    local status=0
-    "$bin" "${args[@]}" || status=$?
-    case "$status" in
-        0) ;;
-        # A usage error (a --persist it refuses): its own line says why.
-        2) die "no ssh config written" ;;
-        *) die "$bin ssh-config failed; the ssh config needs a binary that runs on this machine" ;;
-    esac
+    local block
+    block_args
+    # A --persist it refuses: its own line says why.
+    run_ssh_config "$bin" "no ssh config written" "${block[@]}"
 }
 
-# The managed block for ~/.ssh/config.
-managed_block() {
-    local text
-    text=$(ssh_config_text) || exit 1
-    printf '%s\n' "$START_MARKER" \
-        "# Managed by vers-tunnel's install.sh: re-run it to update, --uninstall to remove." \
-        "# It is at the top because ssh uses the first value it finds for each option." \
-        "$text" \
-        "# Back to every host, for the lines below this block." \
-        "Host *" \
-        "$END_MARKER"
-}
-
-# The real file behind ~/.ssh/config (dotfile managers often symlink it).
-user_config_file() {
-    local file="${HOME:?HOME is not set}/.ssh/config"
-    if [ -L "$file" ]; then
-        file=$(real_file "$file") || die "cannot follow the symlink ~/.ssh/config"
-    fi
-    printf '%s\n' "$file"
-}
-
-# As root (sudo), HOME may still be another user's: editing it would leave
-# root-owned files there.
-check_home_owner() {
-    [ -e "$HOME" ] || die "HOME ($HOME) does not exist"
-    if is_root && [ ! -O "$HOME" ]; then
-        die "running as root with HOME=$HOME, which belongs to another user; run --ssh-config as that user, without sudo"
-    fi
-}
-
+# ~/.ssh/config is edited by the binary (`vers-tunnel ssh-config --install`,
+# src/ssh/file.rs), so that the rules exist once and hold on every platform:
+# the block at the top between markers, every other byte kept, mode kept,
+# ~/.ssh created 0700. $1 is the binary to run; the block names $bin.
 add_user_config() {
-    local dir="$HOME/.ssh" file block new="$scratch/config"
-    check_home_owner
-    if [ ! -d "$dir" ]; then
-        mkdir -m 0700 "$dir" || die "cannot create $dir"
-        say "created $dir (mode 0700)"
-    fi
-    file=$(user_config_file) || exit 1
-    find_block "$file"
-    block=$(managed_block) || exit 1
-    # head and tail copy the user's lines byte for byte, a missing final newline included.
-    if [ "$block_start" -eq 0 ]; then
-        {
-            printf '%s\n' "$block"
-            [ ! -e "$file" ] || cat -- "$file"
-        } >"$new"
-    else
-        {
-            first_lines "$((block_start - 1))" "$file"
-            printf '%s\n' "$block"
-            tail -n "+$((block_end + 1))" -- "$file"
-        } >"$new"
-    fi
-    if ! replace_file "$file" 0600 "$new"; then
-        say "$file already has this vers-tunnel block; nothing changed"
-    elif [ "$block_start" -eq 0 ]; then
-        say "added the vers-tunnel block at the top of $file"
-    else
-        say "updated the vers-tunnel block in $file"
-    fi
+    local block
+    block_args
+    run_ssh_config "$1" "no ssh config written" --install "${block[@]}"
 }
 
+# Takes the block out of ~/.ssh/config with the binary --binary names, or the
+# installed one; with neither, says how when there is a block to take out.
 remove_user_config() {
-    local file new="$scratch/config"
-    check_home_owner
-    file=$(user_config_file) || exit 1
-    find_block "$file"
-    if [ "$block_start" -eq 0 ]; then
-        say "no vers-tunnel block in $file"
-        return 0
+    local config="${HOME:?HOME is not set}/.ssh/config"
+    # A binary older than this script has no --uninstall.
+    local old="has no ssh-config --uninstall (it is older than this install.sh), so nothing was removed: pass --binary FILE with a newer vers-tunnel, or delete the lines from '$START_MARKER' to '$END_MARKER' in $config by hand"
+    if [ -n "$binary" ]; then
+        check_binary "$binary"
+        run_ssh_config "$artifact" "$binary $old" --uninstall
+    elif [ -x "$bin" ]; then
+        run_ssh_config "$bin" "$bin $old" --uninstall
+    elif grep -q -F -e "$START_MARKER" -e "$END_MARKER" -- "$config" 2>/dev/null; then
+        die "$config has a vers-tunnel block, and there is no $bin to take it out: pass the --prefix you installed with, or --binary FILE (a vers-tunnel that runs here)"
+    else
+        say "no vers-tunnel block in $config"
     fi
-    {
-        first_lines "$((block_start - 1))" "$file"
-        tail -n "+$((block_end + 1))" -- "$file"
-    } >"$new"
-    replace_file "$file" 0600 "$new" || true
-    say "removed the vers-tunnel block from $file"
 }
 
 check_system_access() {
@@ -557,9 +482,10 @@ remove_system_config() {
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-install.XXXXXX") || die "cannot create a temporary directory"
 trap 'rm -rf -- "$scratch"' EXIT
 
-if [ "$uninstall" -eq 1 ] || [ "$user_config" -eq 1 ]; then check_user_config; fi
-
 if [ "$uninstall" -eq 1 ]; then
+    # First, while the binary that edits it is still there: markers that are
+    # not one block stop the uninstall before anything is removed.
+    remove_user_config
     if [ -e "$bin" ]; then
         rm -f -- "$bin" || die "cannot remove $bin"
         say "removed $bin"
@@ -567,7 +493,6 @@ if [ "$uninstall" -eq 1 ]; then
         say "no $bin (if you installed elsewhere, pass the same --prefix)"
     fi
     remove_docs
-    remove_user_config
     if [ "$system_config" -eq 1 ]; then remove_system_config; fi
     exit 0
 fi
@@ -578,7 +503,9 @@ else
     build
 fi
 if [ "$static" -eq 1 ]; then check_static "$artifact"; fi
+# Before anything is installed, by the binary about to be: markers that are not
+# one block refuse the install with nothing changed.
+if [ "$user_config" -eq 1 ]; then add_user_config "$artifact"; fi
 install_binary "$artifact"
 install_docs
-if [ "$user_config" -eq 1 ]; then add_user_config; fi
 if [ "$system_config" -eq 1 ]; then add_system_config; fi

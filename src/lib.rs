@@ -13,8 +13,9 @@
 //! connection, on the same loop, and [`doctor`] one with a probe for its local end.
 //!
 //! Around the tunnel: [`doctor`] checks each of those steps on its own and
-//! says which fails, [`ssh`] prints the ssh_config block that uses it and
-//! makes its control socket's directory when ssh starts the tunnel,
+//! says which fails, [`ssh`] prints the ssh_config block that uses it (or
+//! keeps it in the user's ssh config) and makes its control socket's
+//! directory when ssh starts the tunnel,
 //! [`version`] says what a build is made of, and [`alloc`] is the global
 //! allocator's one adjustment (large blocks on a cache line). Whatever came
 //! from the network passes through [`text`] before it is printed.

@@ -8,7 +8,7 @@ use vers_tunnel::alloc::LineAligned;
 use vers_tunnel::cli::{self, Mode};
 use vers_tunnel::error::{describe_io, exit};
 use vers_tunnel::proxy::ProxyEnv;
-use vers_tunnel::ssh::config as ssh_config;
+use vers_tunnel::ssh::{config as ssh_config, file as ssh_file};
 use vers_tunnel::{doctor, forward};
 
 // See src/alloc.rs; and Cargo.toml: musl's malloc costs a page fault per TLS
@@ -49,13 +49,34 @@ fn main() -> ExitCode {
             };
             print(&text, ExitCode::from(report.exit))
         }
-        Mode::SshConfig(options) => match ssh_config::render(&options) {
-            Ok(text) => print(&text, ExitCode::SUCCESS),
-            Err(err) => {
-                eprintln!("vers-tunnel: {err}");
-                ExitCode::from(err.exit_code())
-            }
-        },
+        Mode::SshConfig(options) => run_ssh_config(&options),
+    }
+}
+
+/// `vers-tunnel ssh-config ...`: the block on stdout, or put in (or taken out
+/// of) the user's ssh config with a line on stderr saying what changed; or
+/// one line on stderr saying why not.
+fn run_ssh_config(options: &ssh_config::Options) -> ExitCode {
+    let say = |line: &dyn std::fmt::Display, status| {
+        eprintln!("vers-tunnel: {line}");
+        ExitCode::from(status)
+    };
+    if options.action == ssh_config::Action::Uninstall {
+        return match ssh_file::uninstall() {
+            Ok(done) => say(&done, exit::OK),
+            Err(err) => say(&err, err.exit_code()),
+        };
+    }
+    let text = match ssh_config::render(options) {
+        Ok(text) => text,
+        Err(err) => return say(&err, err.exit_code()),
+    };
+    if options.action == ssh_config::Action::Print {
+        return print(&text, ExitCode::SUCCESS);
+    }
+    match ssh_file::install(&text, &mut |line| eprintln!("vers-tunnel: {line}")) {
+        Ok(done) => say(&done, exit::OK),
+        Err(err) => say(&err, err.exit_code()),
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -167,28 +166,80 @@ pub(crate) fn set_socket_options(stream: &TcpStream) {
     }
 }
 
-/// The option that sets the idle time before the first probe: Linux calls it
-/// `TCP_KEEPIDLE`, Apple's platforms `TCP_KEEPALIVE`.
-#[cfg(not(target_vendor = "apple"))]
-const TCP_KEEPALIVE_IDLE: libc::c_int = libc::TCP_KEEPIDLE;
-#[cfg(target_vendor = "apple")]
-const TCP_KEEPALIVE_IDLE: libc::c_int = libc::TCP_KEEPALIVE;
+/// The socket options keepalive takes, by their names on each platform.
+#[cfg(unix)]
+mod sockopt {
+    pub(super) use libc::{c_int, IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, TCP_KEEPINTVL};
+    /// The option that sets the idle time before the first probe: Linux
+    /// calls it `TCP_KEEPIDLE`, Apple's platforms `TCP_KEEPALIVE`.
+    #[cfg(not(target_vendor = "apple"))]
+    pub(super) const TCP_KEEPALIVE_IDLE: c_int = libc::TCP_KEEPIDLE;
+    #[cfg(target_vendor = "apple")]
+    pub(super) const TCP_KEEPALIVE_IDLE: c_int = libc::TCP_KEEPALIVE;
+}
+#[cfg(windows)]
+mod sockopt {
+    /// Windows 10 (1709) and later take the idle time and interval as options.
+    pub(super) use windows_sys::Win32::Networking::WinSock::{
+        IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, TCP_KEEPIDLE as TCP_KEEPALIVE_IDLE, TCP_KEEPINTVL,
+    };
+}
 
 /// Turns keepalive on, probing after `KEEPALIVE_SECS` of silence.
 fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
-    let fd = stream.as_raw_fd();
+    use sockopt::{IPPROTO_TCP, SOL_SOCKET, SO_KEEPALIVE, TCP_KEEPALIVE_IDLE, TCP_KEEPINTVL};
     for (level, name, value) in [
-        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
-        (libc::IPPROTO_TCP, TCP_KEEPALIVE_IDLE, KEEPALIVE_SECS),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_SECS),
+        (SOL_SOCKET, SO_KEEPALIVE, 1),
+        (IPPROTO_TCP, TCP_KEEPALIVE_IDLE, KEEPALIVE_SECS),
+        (IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_SECS),
     ] {
-        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `value` is a live c_int and `len` is its size; setsockopt
-        // only reads it, on a socket this process owns.
-        let rc = unsafe { libc::setsockopt(fd, level, name, (&raw const value).cast(), len) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_int_option(stream, level, name, value)?;
+    }
+    Ok(())
+}
+
+/// `setsockopt` of a `c_int` value.
+#[cfg(unix)]
+fn set_int_option(stream: &TcpStream, level: i32, name: i32, value: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is a live c_int and `len` is its size; setsockopt
+    // only reads it, on a socket this process owns.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setsockopt` of a `c_int` value (a DWORD or BOOL to Winsock: the same four bytes).
+#[cfg(windows)]
+fn set_int_option(stream: &TcpStream, level: i32, name: i32, value: libc::c_int) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{setsockopt, WSAGetLastError};
+    let len = std::mem::size_of::<libc::c_int>() as i32;
+    // SAFETY: `value` is a live c_int and `len` is its size; setsockopt
+    // only reads it, on a socket this process owns.
+    let rc = unsafe {
+        setsockopt(
+            stream.as_raw_socket() as usize,
+            level,
+            name,
+            (&raw const value).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        // SAFETY: WSAGetLastError has no preconditions.
+        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `vers-tunnel ssh-config`: the ssh_config block that sends `ssh root@{vmId}.vm.vers.sh`
-//! through this binary, with its path written so that ssh and the shell read it back intact,
-//! and with `--multiplex` the lines that let ssh share one connection per VM.
+//! through this binary, with its path written so that ssh and the shell read it back intact
+//! (by each platform's rules, [`Platform`]), and with `--multiplex` the lines that let ssh
+//! share one connection per VM. `--install` and `--uninstall` hand the block to
+//! [`super::file`], which keeps it in the user's own ssh config.
 
 use std::fmt;
 use std::io;
@@ -36,8 +38,8 @@ pub const CONTROL_PATH: &str = "~/.ssh/vers-%C";
 
 const AFTER_HELP: &str = "\
 Put the output in ~/.ssh/config above any `Host *` block, since ssh uses the first value
-it finds for each option (`install.sh --ssh-config` does this for you), or in a file under
-/etc/ssh/ssh_config.d/ for every user of a machine:
+it finds for each option (--install, or `install.sh --ssh-config`, does this for you), or
+in a file under /etc/ssh/ssh_config.d/ for every user of a machine:
 
     vers-tunnel ssh-config > /etc/ssh/ssh_config.d/vers-tunnel.conf
 
@@ -55,13 +57,13 @@ edge, and only the VM's ssh host key proves you reached the VM.";
     version,
     long_version = crate::version::long_version(),
     display_name = crate::cli::VERSION_NAME,
-    about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel",
+    about = "Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel, or keep it in your ssh config (--install)",
     after_help = AFTER_HELP
 )]
 pub(crate) struct Args {
-    /// Host pattern(s) the block applies to, in ssh_config `Host` syntax
-    #[arg(long, value_name = "PATTERN", default_value = DEFAULT_HOST, value_parser = parse_pattern)]
-    host: String,
+    /// Host pattern(s) the block applies to, in ssh_config `Host` syntax [default: *.vm.vers.sh]
+    #[arg(long, value_name = "PATTERN", value_parser = parse_pattern)]
+    host: Option<String>,
 
     /// The vers-tunnel binary ssh should run [default: this binary's absolute path]
     #[arg(long, value_name = "BIN")]
@@ -75,6 +77,47 @@ pub(crate) struct Args {
     /// time format (30s, 10m, 1h30m) [default: 10m]
     #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
     persist: Option<String>,
+
+    /// Put the block at the top of your ~/.ssh/config (%USERPROFILE%\.ssh\config on
+    /// Windows) between marker comments, or replace it there; nothing else in the file changes
+    #[arg(long)]
+    install: bool,
+
+    /// Remove the block that --install put in your ssh config
+    #[arg(long)]
+    uninstall: bool,
+}
+
+/// What `ssh-config` does with the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Print it on stdout.
+    Print,
+    /// Put it in the user's ssh config (`--install`).
+    Install,
+    /// Take it out of the user's ssh config (`--uninstall`).
+    Uninstall,
+}
+
+/// The ssh whose rules the block follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// OpenSSH on Linux and macOS: ssh runs the ProxyCommand with `$SHELL -c "exec ..."`,
+    /// and shares connections (ControlMaster).
+    Unix,
+    /// Windows: Win32-OpenSSH spawns the ProxyCommand with no shell, quoting the line up
+    /// to the first `.exe ` unless it starts with a quote; Git for Windows' ssh runs it
+    /// with `sh -c`. Neither shares connections.
+    Windows,
+}
+
+impl Platform {
+    /// The platform this binary runs on.
+    pub const THIS: Platform = if cfg!(windows) {
+        Platform::Windows
+    } else {
+        Platform::Unix
+    };
 }
 
 /// What to print, validated.
@@ -86,6 +129,10 @@ pub struct Options {
     pub path: Option<PathBuf>,
     /// With `--multiplex`: the `ControlPersist` time; `None` without it.
     pub persist: Option<String>,
+    /// Print, install or uninstall.
+    pub action: Action,
+    /// Whose quoting rules the ProxyCommand follows.
+    pub platform: Platform,
 }
 
 /// Why no block could be printed.
@@ -154,23 +201,57 @@ where
     }
 }
 
+/// [`parse`] by `platform`'s rules.
+#[cfg(test)]
+fn parse_for<I, T>(args: I, platform: Platform) -> Result<Options, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    options_for(Args::try_parse_from(args)?, platform)
+}
+
 /// What the parsed arguments ask for, checked as a whole.
 pub(crate) fn options(args: Args) -> Result<Options, clap::Error> {
-    // Checked here rather than with clap's `requires`, whose machinery costs
-    // the static binary 4 KiB.
+    options_for(args, Platform::THIS)
+}
+
+/// [`options`] by `platform`'s rules.
+fn options_for(args: Args, platform: Platform) -> Result<Options, clap::Error> {
+    // Checked here rather than with clap's `requires` and `conflicts_with`,
+    // whose machinery costs the static binary 4 KiB.
+    let refuse = |kind, text: &str| Err(clap::Error::raw(kind, format!("{text}\n")));
+    use clap::error::ErrorKind::{ArgumentConflict, MissingRequiredArgument};
     if args.persist.is_some() && !args.multiplex {
-        return Err(clap::Error::raw(
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "--persist needs --multiplex\n",
-        ));
+        return refuse(MissingRequiredArgument, "--persist needs --multiplex");
     }
+    if args.multiplex && platform == Platform::Windows {
+        return refuse(
+            ArgumentConflict,
+            "--multiplex is not available on Windows: Windows' OpenSSH has no connection sharing (ControlMaster)",
+        );
+    }
+    let action = match (args.install, args.uninstall) {
+        (false, false) => Action::Print,
+        (true, false) => Action::Install,
+        (false, true) if args.multiplex || args.path.is_some() || args.host.is_some() => {
+            return refuse(
+                ArgumentConflict,
+                "--uninstall removes the block whatever it says: it takes no --host, --path or --multiplex",
+            )
+        }
+        (false, true) => Action::Uninstall,
+        (true, true) => return refuse(ArgumentConflict, "--install and --uninstall exclude each other"),
+    };
     let persist = args
         .multiplex
         .then(|| args.persist.unwrap_or_else(|| DEFAULT_PERSIST.to_string()));
     Ok(Options {
-        host: args.host,
+        host: args.host.unwrap_or_else(|| DEFAULT_HOST.to_string()),
         path: args.path,
         persist,
+        action,
+        platform,
     })
 }
 
@@ -185,7 +266,7 @@ pub fn render(options: &Options) -> Result<String, Error> {
         Some(path) => path.clone(),
         None => own_path()?,
     };
-    let mut command = proxy_command_word(&path)?;
+    let mut command = proxy_command_word(&path, options.platform)?;
     if options.persist.is_some() {
         command.push_str(" --make-ssh-dir");
     }
@@ -210,23 +291,30 @@ pub fn render(options: &Options) -> Result<String, Error> {
 
 /// This binary, as an absolute path without symlinks, so the block keeps working
 /// whatever the current directory or PATH of the ssh that runs it.
+#[cfg(not(windows))]
 fn own_path() -> Result<PathBuf, Error> {
     std::env::current_exe()
         .and_then(|exe| exe.canonicalize())
         .map_err(Error::OwnPath)
 }
 
-/// `path` as one word of a ProxyCommand. ssh first expands `%` tokens, then runs
-/// the line with `$SHELL -c "exec ..."`: so the path is shell-quoted when it holds
-/// anything but plainly safe characters, and every `%` is doubled.
-fn proxy_command_word(path: &Path) -> Result<String, Error> {
+/// This binary's full path as Windows names it (`GetModuleFileNameW`): not
+/// canonicalized, which would give the `\\?\C:\...` form that neither ssh reads.
+#[cfg(windows)]
+fn own_path() -> Result<PathBuf, Error> {
+    std::env::current_exe().map_err(Error::OwnPath)
+}
+
+/// `path` as the program of a ProxyCommand, by `platform`'s rules; every `%`
+/// is doubled, since ssh first expands `%` tokens.
+fn proxy_command_word(path: &Path, platform: Platform) -> Result<String, Error> {
     let unwritable = |reason| Error::Unwritable {
         path: path.to_path_buf(),
         reason,
     };
     let text = path
         .to_str()
-        .ok_or_else(|| unwritable("it is not valid UTF-8"))?;
+        .ok_or_else(|| unwritable("it is not valid Unicode"))?;
     if text.is_empty() {
         return Err(unwritable("it is empty"));
     }
@@ -235,13 +323,38 @@ fn proxy_command_word(path: &Path) -> Result<String, Error> {
             "it contains a control character (a newline would end the line)",
         ));
     }
+    let word = match platform {
+        Platform::Unix => unix_word(text),
+        Platform::Windows => windows_word(text).map_err(unwritable)?,
+    };
+    Ok(word.replace('%', "%%"))
+}
+
+/// ssh runs the line with `$SHELL -c "exec ..."`: a path with anything but
+/// plainly safe characters is shell-quoted.
+fn unix_word(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
-    let word = if text.chars().all(plain) {
+    if text.chars().all(plain) {
         text.to_string()
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
-    };
-    Ok(word.replace('%', "%%"))
+    }
+}
+
+/// On Windows one line must work for two readers: Win32-OpenSSH runs it with
+/// no shell and takes a leading `"..."` as the program (unquoted, it would
+/// quote up to the first `.exe `, wrong for a folder named `x.exe y`), and Git
+/// for Windows' ssh runs it with `sh -c`, where backslashes outside quotes are
+/// escapes. Inside double quotes both read a path the same, except where sh
+/// still expands or escapes: those paths are refused.
+fn windows_word(text: &str) -> Result<String, &'static str> {
+    if text.contains(['$', '`', '"']) {
+        return Err("Git for Windows' sh would expand its $, ` or \" even inside quotes; move vers-tunnel.exe to a folder without them");
+    }
+    if text.contains(r"\\") {
+        return Err("Git for Windows' sh reads two backslashes in a row as one (a network path); copy vers-tunnel.exe to a local folder");
+    }
+    Ok(format!("\"{text}\""))
 }
 
 /// Accepts ssh's TIME FORMAT (sshd_config(5)): one or more `NUMBER[s|m|h|d|w]`
@@ -308,7 +421,7 @@ mod tests {
     use super::*;
 
     fn word(path: &str) -> String {
-        proxy_command_word(Path::new(path)).unwrap()
+        proxy_command_word(Path::new(path), Platform::Unix).unwrap()
     }
 
     #[test]
@@ -333,7 +446,7 @@ mod tests {
     #[test]
     fn unwritable_paths_are_refused() {
         for path in ["", "/opt/a\nb", "/opt/a\tb"] {
-            let err = proxy_command_word(Path::new(path)).unwrap_err();
+            let err = proxy_command_word(Path::new(path), Platform::Unix).unwrap_err();
             assert_eq!(err.exit_code(), exit::USAGE, "{path:?}");
         }
     }
@@ -389,6 +502,104 @@ mod tests {
             parse(["ssh-config", "--persist", "10m"]).is_err(),
             "--persist needs --multiplex"
         );
+    }
+
+    fn windows_word(path: &str) -> Result<String, Error> {
+        proxy_command_word(Path::new(path), Platform::Windows)
+    }
+
+    /// The ProxyCommand line after ssh's own `%` expansion, for host `host`.
+    fn expanded(word: &str, host: &str) -> String {
+        format!("{word} %h")
+            .replace("%%", "\u{0}")
+            .replace("%h", host)
+            .replace('\u{0}', "%")
+    }
+
+    /// The program Win32-OpenSSH runs for `line` (`build_commandline_string`
+    /// and `CreateProcessW`): a line starting with `"` names the program up to
+    /// the next `"`, taken literally.
+    fn win32_program(line: &str) -> &str {
+        let quoted = line.strip_prefix('"').expect("starts with a quote");
+        &quoted[..quoted.find('"').expect("a closing quote")]
+    }
+
+    /// The words Git for Windows' ssh runs for `line` (`sh -c "exec LINE"`),
+    /// as a POSIX sh reads them: this machine's /bin/sh.
+    fn sh_words(line: &str) -> Vec<String> {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("exec printf '%s\\n' {line}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn windows_paths_are_double_quoted_so_both_windows_ssh_clients_run_them() {
+        for path in [
+            r"C:\Users\me\bin\vers-tunnel.exe",
+            r"C:\Program Files\Vers Tunnel\vers-tunnel.exe",
+            r"C:\tools\x.exe y\vers-tunnel.exe",
+            r"D:\it's 100%h\(x86) & more; now!\vers-tunnel.exe",
+            r"C:\Users\Zoë\vers-tunnel.exe",
+        ] {
+            let word = windows_word(path).unwrap();
+            assert!(word.starts_with('"') && word.ends_with('"'), "{word}");
+            let line = expanded(&word, "vm1.vm.vers.sh");
+            assert_eq!(win32_program(&line), path, "Win32-OpenSSH: {line}");
+            assert_eq!(sh_words(&line), [path, "vm1.vm.vers.sh"], "sh -c: {line}");
+        }
+    }
+
+    #[test]
+    fn windows_paths_that_sh_would_change_are_refused() {
+        for (path, why) in [
+            (r"C:\$HOME\vers-tunnel.exe", "would expand"),
+            (r"C:\a`b`\vers-tunnel.exe", "would expand"),
+            (r"\\server\share\vers-tunnel.exe", "two backslashes"),
+            (r"C:\a\\b\vers-tunnel.exe", "two backslashes"),
+            ("C:\\a\nb\\vers-tunnel.exe", "control character"),
+            ("", "empty"),
+        ] {
+            let err = windows_word(path).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{path:?}");
+            assert!(err.to_string().contains(why), "{path:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_windows_block_names_the_quoted_exe_and_refuses_multiplex() {
+        let path = r"C:\Program Files\Vers\vers-tunnel.exe";
+        let options = parse_for(["ssh-config", "--path", path], Platform::Windows).unwrap();
+        let text = render(&options).unwrap();
+        assert!(
+            text.contains("\n    ProxyCommand \"C:\\Program Files\\Vers\\vers-tunnel.exe\" %h\n"),
+            "{text}"
+        );
+        let unix = parse_for(["ssh-config", "--path", path], Platform::Unix).unwrap();
+        assert!(
+            render(&unix).unwrap().contains("ProxyCommand 'C:"),
+            "Unix rules stay"
+        );
+        for args in [
+            &["ssh-config", "--multiplex"][..],
+            &["ssh-config", "--install", "--multiplex", "--persist", "1h"],
+        ] {
+            let err = parse_for(args, Platform::Windows).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+            assert_eq!(
+                err.to_string(),
+                "error: --multiplex is not available on Windows: Windows' OpenSSH has no \
+                 connection sharing (ControlMaster)\n"
+            );
+            assert!(parse_for(args, Platform::Unix).is_ok());
+        }
     }
 
     #[test]

@@ -8,10 +8,18 @@
 //! bind to path" and exit 255. The ProxyCommand runs before that bind, and
 //! before it relays a byte, so ssh cannot log in, let alone bind, before this
 //! has run.
+//!
+//! Windows' OpenSSH shares no connections (`ssh-config` refuses
+//! `--multiplex` there), so there is nothing to make and the flag does
+//! nothing.
 
+#[cfg(unix)]
 use std::ffi::{CString, OsStr, OsString};
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[cfg(unix)]
 use std::path::PathBuf;
 
 use crate::error::Error;
@@ -30,6 +38,7 @@ pub const SSH_DIR: &str = ".ssh";
 /// own rule for `~/.ssh/config` (owned by the user or root). A `~/.ssh` that
 /// cannot be made (a read-only or missing home) is left to ssh, whose bind
 /// error names the path.
+#[cfg(unix)]
 pub fn ensure() -> Result<(), Error> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -65,6 +74,12 @@ pub fn ensure() -> Result<(), Error> {
     Ok(())
 }
 
+/// Nothing to make on Windows: no control socket.
+#[cfg(not(unix))]
+pub fn ensure() -> Result<(), Error> {
+    Ok(())
+}
+
 /// `uid`'s home directory in `/etc/passwd`, or else `$HOME`. ssh asks the
 /// passwd database, and `$HOME` may differ from it (CI runners point it
 /// elsewhere), so the file comes first; an account only a directory service
@@ -72,12 +87,14 @@ pub fn ensure() -> Result<(), Error> {
 /// passes on, which a login sets from the same database. The file is read
 /// rather than asked through `getpwuid_r`, whose static (musl) copy costs the
 /// binary 4 KiB and reads the same file.
+#[cfg(unix)]
 fn home_dir(uid: u32) -> Option<PathBuf> {
     let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
     passwd_home(&passwd, uid).or_else(|| std::env::var_os("HOME").map(PathBuf::from))
 }
 
 /// The home directory (sixth field) of the first `passwd(5)` line for `uid`.
+#[cfg(unix)]
 fn passwd_home(passwd: &[u8], uid: u32) -> Option<PathBuf> {
     for line in passwd.split(|&b| b == b'\n') {
         let mut fields = line.split(|&b| b == b':');
@@ -99,7 +116,7 @@ fn passwd_home(passwd: &[u8], uid: u32) -> Option<PathBuf> {
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

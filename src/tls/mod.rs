@@ -1,6 +1,8 @@
 //! Trust and TLS settings: the roots and the client config (the words for TLS
 //! failures live in [`crate::error`]).
 
+#[cfg(windows)]
+mod system_roots;
 pub(crate) mod verifier;
 pub(crate) mod x509;
 
@@ -112,12 +114,14 @@ pub(crate) fn proxy_client_config(
     Ok(Arc::new(config))
 }
 
-/// The built-in roots plus every certificate in `cacerts`, and how many
-/// certificates each file added.
+/// The built-in roots (on Windows also the system store's), plus every
+/// certificate in `cacerts`, and how many certificates each file added.
 pub(crate) fn root_store(cacerts: &[impl AsRef<Path>]) -> Result<(RootCertStore, Vec<usize>)> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    #[cfg(windows)]
+    system_roots::add(&mut roots);
     let counts = cacerts
         .iter()
         .map(|path| add_pem_roots(&mut roots, path.as_ref()))

@@ -24,7 +24,11 @@ impl FakeTools {
         fs::create_dir_all(&bin).unwrap();
         let log = dir.join("calls");
         let sysroot = dir.join("sysroot");
-        for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
+        for target in [
+            "x86_64-unknown-linux-musl",
+            "aarch64-unknown-linux-musl",
+            "x86_64-pc-windows-gnu",
+        ] {
             fs::create_dir_all(sysroot.join("lib/rustlib").join(target).join("lib")).unwrap();
         }
         let logged = |name: &str| format!("echo \"{name} $*\" >> '{}'", log.display());

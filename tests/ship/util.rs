@@ -68,6 +68,20 @@ pub fn ssh_option(resolved: &str, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// ssh, reading `config`, sends a VM through `bin` as root, and leaves the
+/// user's `Host foo` (`User bar`) alone.
+pub fn assert_vms_go_through(config: &Path, bin: &Path) {
+    let vm = ssh_g(config, "x.vm.vers.sh");
+    assert_eq!(
+        ssh_option(&vm, "proxycommand"),
+        Some(format!("{} %h", bin.display()))
+    );
+    assert_eq!(ssh_option(&vm, "user").as_deref(), Some("root"));
+    let own = ssh_g(config, "foo");
+    assert_eq!(ssh_option(&own, "user").as_deref(), Some("bar"));
+    assert_eq!(ssh_option(&own, "proxycommand"), None);
+}
+
 pub fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }

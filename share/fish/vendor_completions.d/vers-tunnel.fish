@@ -39,7 +39,7 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s h -l help -d 'P
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -s V -l version -d 'Print version'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "forward" -d 'Listen on local ports and forward each connection over verified TLS to a VM\'s port'
 complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "doctor" -d 'Check each step of reaching HOST[:PORT] through the edge, and say which fails and why'
-complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "ssh-config" -d 'Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel'
+complete -c vers-tunnel -n "__fish_vers_tunnel_needs_command" -f -a "ssh-config" -d 'Print an ssh_config block that makes ssh reach Vers VMs through vers-tunnel, or keep it in your ssh config (--install)'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l from -d 'Also read mappings from FILE, one a line (# starts a comment)' -r -F
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l max-connections -d 'Most connections at once, for all mappings; more wait to be accepted [default: from the open-files limit]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand forward" -l cacert -d 'Also trust the CA certificates in this PEM file (repeatable; SSL_CERT_FILE is read too)' -r -F
@@ -66,9 +66,11 @@ complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s v -l 
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -l json -d 'Print one JSON object instead of lines of text'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l host -d 'Host pattern(s) the block applies to, in ssh_config `Host` syntax' -r
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l host -d 'Host pattern(s) the block applies to, in ssh_config `Host` syntax [default: *.vm.vers.sh]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l path -d 'The vers-tunnel binary ssh should run [default: this binary\'s absolute path]' -r -F
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l persist -d 'With --multiplex: how long an idle shared connection stays open, in ssh\'s time format (30s, 10m, 1h30m) [default: 10m]' -r
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l multiplex -d 'Share one connection per VM between ssh, scp and sftp runs (ControlMaster)'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l install -d 'Put the block at the top of your ~/.ssh/config (%USERPROFILE%\\.ssh\\config on Windows) between marker comments, or replace it there; nothing else in the file changes'
+complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -l uninstall -d 'Remove the block that --install put in your ssh config'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s h -l help -d 'Print help'
 complete -c vers-tunnel -n "__fish_vers_tunnel_using_subcommand ssh-config" -s V -l version -d 'Print version'

@@ -39,7 +39,7 @@ When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and 
     bin_name = VERSION_NAME,
     version,
     long_version = crate::version::long_version(),
-    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT:HOST:PORT>...\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]]",
+    override_usage = "vers-tunnel [OPTIONS] <HOST[:PORT]>\n       vers-tunnel forward [OPTIONS] <[BIND_ADDR:]LOCAL_PORT:HOST:PORT>...\n       vers-tunnel doctor [OPTIONS] <HOST[:PORT]>\n       vers-tunnel ssh-config [--host PATTERN] [--path BIN] [--multiplex [--persist DURATION]] [--install | --uninstall]",
     about = "Open TLS to a Vers VM's edge and relay stdin/stdout: an ssh ProxyCommand",
     after_help = AFTER_HELP
 )]

@@ -6,7 +6,7 @@
 //!
 //! A failure of the wire or of rustls is kept, not returned at once: the
 //! plaintext decrypted before it is still read out first, and then
-//! [`Channel::read`] says how the server's side ended.
+//! [`Channel::plaintext`] says how the server's side ended.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -41,7 +41,7 @@ pub(crate) enum Intake {
     Processed,
     /// TCP EOF.
     Eof,
-    /// The wire failed or rustls rejected a record; [`Channel::read`] says
+    /// The wire failed or rustls rejected a record; [`Channel::plaintext`] says
     /// which once the plaintext before it is read.
     Failed,
 }

@@ -6,9 +6,9 @@
 //!
 //! A failure of the wire or of rustls is kept, not returned at once: the
 //! plaintext decrypted before it is still read out first, and then
-//! [`Channel::read`] says how the server's side ended.
+//! [`Channel::plaintext`] says how the server's side ended.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use rustls::ClientConnection;
 
@@ -26,6 +26,8 @@ pub(crate) struct Channel {
     /// The wire failed, or rustls rejected a record: told once the plaintext
     /// before it is read.
     failed: Option<End>,
+    /// Plaintext rustls holds, decrypted and not yet consumed.
+    held: usize,
 }
 
 /// What one read of the wire came to.
@@ -39,19 +41,19 @@ pub(crate) enum Intake {
     Processed,
     /// TCP EOF.
     Eof,
-    /// The wire failed or rustls rejected a record; [`Channel::read`] says
+    /// The wire failed or rustls rejected a record; [`Channel::plaintext`] says
     /// which once the plaintext before it is read.
     Failed,
 }
 
-/// What [`Channel::read`] found.
+/// What [`Channel::plaintext`] found.
 #[derive(Debug)]
-pub(crate) enum Plain {
-    /// This many plaintext bytes.
-    Data(usize),
+pub(crate) enum Plain<'a> {
+    /// Decrypted bytes (those of one record, or what is left of them).
+    Data(&'a [u8]),
     /// Nothing decrypted waits now.
     Empty,
-    /// The server's side is over, all of its plaintext read.
+    /// The server's side is over, all of its plaintext consumed.
     End(End),
 }
 
@@ -128,6 +130,7 @@ impl Channel {
             probe: ClientCertProbe::default(),
             records: Records::default(),
             failed: None,
+            held: 0,
         }
     }
 
@@ -178,7 +181,10 @@ impl Channel {
             return Intake::Partial;
         }
         match self.probe.process(&mut self.conn) {
-            Ok(_) => Intake::Processed,
+            Ok(state) => {
+                self.held = state.plaintext_bytes_to_read();
+                Intake::Processed
+            }
             Err(e) => {
                 self.failed = Some(End::Tls(e));
                 Intake::Failed
@@ -186,24 +192,30 @@ impl Channel {
         }
     }
 
-    /// Reads decrypted bytes into `buf`, as many as there are; never an end.
-    pub(crate) fn take_plaintext(&mut self, buf: &mut [u8]) -> usize {
-        self.conn.reader().read(buf).unwrap_or(0)
-    }
-
-    /// Reads decrypted bytes into `buf`; once none are left, how the
-    /// server's side ended, if it has.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Plain {
-        match self.conn.reader().read(buf) {
-            Ok(0) if buf.is_empty() => Plain::Empty,
-            Ok(0) => Plain::End(End::CloseNotify),
-            Ok(n) => Plain::Data(n),
+    /// The decrypted bytes rustls holds, one record's at a time, for the
+    /// local end to take straight from rustls's buffer ([`Channel::consume`]
+    /// what it took); once none are left, how the server's side ended, if it has.
+    pub(crate) fn plaintext(&mut self) -> Plain<'_> {
+        match self.conn.reader().into_first_chunk() {
+            Ok([]) => Plain::End(End::CloseNotify),
+            Ok(chunk) => Plain::Data(chunk),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Plain::End(End::TcpEof),
             Err(_) => match self.failed.take() {
                 Some(end) => Plain::End(end),
                 None => Plain::Empty,
             },
         }
+    }
+
+    /// The local end took the first `n` bytes [`Channel::plaintext`] gave.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.conn.reader().consume(n);
+        self.held = self.held.saturating_sub(n);
+    }
+
+    /// Decrypted bytes rustls holds, not yet consumed.
+    pub(crate) fn held(&self) -> usize {
+        self.held
     }
 
     /// The failure kept by [`Channel::take`], when the handshake is under way

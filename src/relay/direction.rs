@@ -1,6 +1,9 @@
 //! One direction of a session: where it stands, its bytes on the way, and how
 //! many it has passed on. Each direction has its own states: ours ends with
-//! close_notify, the server's with its end reaching the local reader.
+//! close_notify, the server's with its end reaching the local reader. Ours
+//! holds what the local end sent in a [`Buffer`] until rustls takes it; the
+//! server's plaintext stays in rustls's buffer until the local end takes it
+//! from there (`Channel::plaintext`), which saves copying each byte once more.
 
 use crate::relay::buffer::Buffer;
 
@@ -30,27 +33,29 @@ pub(crate) enum Down {
     Closed,
 }
 
-/// A direction: its state, its bytes in flight and its count.
+/// A direction: its state, its bytes in flight (`B`: a [`Buffer`] for ours,
+/// nothing for the server's, whose bytes rustls holds) and its count.
 #[derive(Debug)]
-pub(crate) struct Direction<S> {
+pub(crate) struct Direction<S, B = ()> {
     pub(crate) state: S,
     /// Read from the source, not yet taken by the sink.
-    pub(crate) buf: Buffer,
+    pub(crate) buf: B,
     /// Bytes the sink has taken.
     pub(crate) moved: u64,
 }
 
-impl<S> Direction<S> {
-    /// A direction in `state` whose buffer, when `release_when_idle`, is
-    /// given back whenever it is idle.
-    pub(crate) fn new(state: S, release_when_idle: bool) -> Self {
+impl<S, B> Direction<S, B> {
+    /// A direction in `state` whose bytes in flight wait in `buf`.
+    pub(crate) fn new(state: S, buf: B) -> Self {
         Direction {
             state,
-            buf: Buffer::new(release_when_idle),
+            buf,
             moved: 0,
         }
     }
+}
 
+impl<S> Direction<S, Buffer> {
     /// The sink took the first `n` pending bytes.
     pub(crate) fn consume(&mut self, n: usize) {
         self.buf.consume(n);

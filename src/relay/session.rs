@@ -8,6 +8,7 @@ use mio::event::Event;
 use mio::Registry;
 use rustls::ClientConnection;
 
+use super::buffer::Buffer;
 use super::channel::{Channel, Intake, Negotiated, Plain};
 use super::direction::{Direction, Down, Up};
 use super::local::{Local, Side};
@@ -37,7 +38,7 @@ pub(crate) struct Session<L, W = Transport> {
     channel: Channel,
     local: L,
     tokens: Tokens,
-    up: Direction<Up>,
+    up: Direction<Up, Buffer>,
     down: Direction<Down>,
     ready: Ready,
     gone: Option<Ending>,
@@ -93,8 +94,8 @@ impl<L: Local, W: Wire> Session<L, W> {
             channel: Channel::new(conn),
             local,
             tokens,
-            up: Direction::new(Up::Open, many),
-            down: Direction::new(Down::Open, many),
+            up: Direction::new(Up::Open, Buffer::new(many)),
+            down: Direction::new(Down::Open, ()),
             ready: Ready {
                 sock_read: true,
                 sock_write: true,
@@ -315,7 +316,9 @@ impl<L: Local, W: Wire> Session<L, W> {
                     if was_handshaking && !self.channel.is_handshaking() {
                         self.log_established();
                     }
-                    self.gather();
+                    // Each record's plaintext goes out before the next is
+                    // read: rustls reads no more while it holds some.
+                    self.deliver(registry)?;
                 }
                 Intake::Eof => {
                     log::debug!("TCP EOF from the server");
@@ -334,18 +337,9 @@ impl<L: Local, W: Wire> Session<L, W> {
         Ok(progress)
     }
 
-    /// Takes the plaintext rustls holds while more ciphertext is ready, so
-    /// the local end gets a few large writes instead of one per record.
-    fn gather(&mut self) {
-        let room = self.down.buf.room();
-        if !room.is_empty() {
-            let n = self.channel.take_plaintext(room);
-            self.down.buf.filled(n);
-        }
-    }
-
-    /// Writes received plaintext to the local end; once the server's side
-    /// has ended and everything before it is written, acts on that end.
+    /// Writes received plaintext to the local end straight from rustls's
+    /// buffer; once the server's side has ended and everything before it is
+    /// written, acts on that end.
     fn deliver(&mut self, registry: &Registry) -> Result<bool> {
         if self.channel.is_handshaking() {
             // No plaintext before the handshake, and an end now is a failed
@@ -354,26 +348,21 @@ impl<L: Local, W: Wire> Session<L, W> {
         }
         let mut progress = false;
         while self.ready.local_write && self.down.state != Down::Closed && self.gone.is_none() {
-            if self.down.buf.is_empty() {
-                match self.channel.read(self.down.buf.room()) {
-                    Plain::Data(n) => self.down.buf.filled(n),
-                    Plain::Empty => {
-                        self.down.buf.idle();
-                        break;
-                    }
-                    Plain::End(end) => {
-                        self.down.buf.idle();
-                        self.ended(end)?;
-                        log::debug!("close_notify from the server; ending the local side");
-                        self.local.shutdown_write(registry);
-                        self.down.state = Down::Closed;
-                        return Ok(true);
-                    }
+            let plain = match self.channel.plaintext() {
+                Plain::Data(plain) => plain,
+                Plain::Empty => break,
+                Plain::End(end) => {
+                    self.ended(end)?;
+                    log::debug!("close_notify from the server; ending the local side");
+                    self.local.shutdown_write(registry);
+                    self.down.state = Down::Closed;
+                    return Ok(true);
                 }
-            }
-            match self.local.write(self.down.buf.pending()) {
+            };
+            match self.local.write(plain) {
                 Ok(n) => {
-                    self.down.consume(n);
+                    self.channel.consume(n);
+                    self.down.moved += n as u64;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -474,7 +463,7 @@ impl<L: Local, W: Wire> Session<L, W> {
         Facts {
             handshaking: self.channel.is_handshaking(),
             client_cert_asked: self.channel.client_cert_asked(),
-            received: self.down.moved + self.down.buf.pending().len() as u64,
+            received: self.down.moved + self.channel.held() as u64,
             upstream_open: self.up.state == Up::Open,
         }
     }

@@ -758,6 +758,7 @@ pub fn describe_io(err: &io::Error) -> String {
 
 /// Words for the errnos a network tunnel meets, as glibc's `strerror` words
 /// them (lowercase), so that the static (musl) binary says the same.
+#[cfg(unix)]
 fn errno_words(errno: i32) -> Option<&'static str> {
     Some(match errno {
         libc::ECONNREFUSED => "connection refused",
@@ -787,6 +788,66 @@ fn errno_words(errno: i32) -> Option<&'static str> {
         libc::ENOSPC => "no space left on device",
         _ => return None,
     })
+}
+
+/// Words for the codes Windows gives where Unix gives those errnos (Winsock's
+/// for sockets, Win32's for files and pipes), in glibc's words, so that a
+/// failure reads the same on every platform.
+#[cfg(windows)]
+fn errno_words(code: i32) -> Option<&'static str> {
+    use windows_sys::Win32::Foundation as w;
+    use windows_sys::Win32::Networking::WinSock as ws;
+    const WORDS: [(i32, &str); 36] = [
+        (ws::WSAECONNREFUSED, "connection refused"),
+        (ws::WSAECONNRESET, "connection reset by peer"),
+        (ws::WSAECONNABORTED, "software caused connection abort"),
+        (ws::WSAENETUNREACH, "network is unreachable"),
+        (ws::WSAENETDOWN, "network is down"),
+        (ws::WSAENETRESET, "connection reset by network"),
+        (ws::WSAEHOSTUNREACH, "no route to host"),
+        (ws::WSAEHOSTDOWN, "host is down"),
+        (ws::WSAETIMEDOUT, "connection timed out"),
+        (ws::WSAEADDRINUSE, "address already in use"),
+        (ws::WSAEADDRNOTAVAIL, "cannot assign requested address"),
+        (
+            ws::WSAEAFNOSUPPORT,
+            "address family not supported by protocol",
+        ),
+        (ws::WSAEACCES, "permission denied"),
+        (ws::WSAEMFILE, "too many open files"),
+        (ws::WSAENOBUFS, "no buffer space available"),
+        (ws::WSAEINVAL, "invalid argument"),
+        (ws::WSAENOTCONN, "transport endpoint is not connected"),
+        (
+            ws::WSAESHUTDOWN,
+            "cannot send after transport endpoint shutdown",
+        ),
+        (ws::WSAENOTSOCK, "socket operation on non-socket"),
+        (ws::WSANOTINITIALISED, "the network is not initialised"),
+        (w::ERROR_BROKEN_PIPE as i32, "broken pipe"),
+        (w::ERROR_NO_DATA as i32, "broken pipe"),
+        (w::ERROR_PIPE_NOT_CONNECTED as i32, "broken pipe"),
+        (w::ERROR_ACCESS_DENIED as i32, "permission denied"),
+        (
+            w::ERROR_SHARING_VIOLATION as i32,
+            "the file is in use by another process",
+        ),
+        (w::ERROR_FILE_NOT_FOUND as i32, "no such file or directory"),
+        (w::ERROR_PATH_NOT_FOUND as i32, "no such file or directory"),
+        (w::ERROR_INVALID_NAME as i32, "invalid file name"),
+        (w::ERROR_DIRECTORY as i32, "not a directory"),
+        (w::ERROR_TOO_MANY_OPEN_FILES as i32, "too many open files"),
+        (w::ERROR_NOT_ENOUGH_MEMORY as i32, "cannot allocate memory"),
+        (w::ERROR_OUTOFMEMORY as i32, "cannot allocate memory"),
+        (w::ERROR_INVALID_HANDLE as i32, "bad file descriptor"),
+        (w::ERROR_INVALID_PARAMETER as i32, "invalid argument"),
+        (w::ERROR_DISK_FULL as i32, "no space left on device"),
+        (w::ERROR_HANDLE_DISK_FULL as i32, "no space left on device"),
+    ];
+    WORDS
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map(|(_, words)| *words)
 }
 
 /// Words for an error known only by its kind; `errno` when the system gave

@@ -30,6 +30,8 @@ mod session;
 mod ssh;
 mod stdio;
 mod trust;
+#[cfg(target_os = "linux")]
+mod windows;
 
 /// Off Linux the tests that need it are compiled out: those that use network
 /// or mount namespaces (a DNS server and `/etc` files of their own), `/proc`,

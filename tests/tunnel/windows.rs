@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::common::wine::WINE64;
@@ -60,6 +61,51 @@ fn stdin_eof_reaches_the_service_and_its_answer_comes_back_whole() {
         run.stderr
     );
 }
+
+/// A reader that stops near the end while the server finishes: the .exe has
+/// read the server's end and holds the last bytes for a full stdout, and
+/// must wait for its stdout thread to write them before exiting. stdin ends
+/// at once: the download still comes.
+#[test]
+fn a_reader_stalling_at_the_end_still_gets_every_byte() {
+    let wine = exe::wine();
+    let w = World::new();
+    let edge = w.edge(
+        HOST,
+        Behaviour::Download {
+            len: SIZE as u64,
+            seed: 195,
+        },
+    );
+    let Piped {
+        child,
+        stdin,
+        mut stdout,
+        stderr,
+    } = util::spawn_piped(&mut w.tunnel_run_by(exe::tunnel(&wine), edge.addr(), HOST));
+    drop(stdin);
+    let mut got = vec![0; SIZE - STALL_BEFORE_LAST];
+    util::read_exact_within(&mut stdout, &mut got, util::HANG);
+    // Time for the rest to reach the .exe, not a wait for anything: the
+    // test passes however long it takes, but with less, a binary that exits
+    // without waiting for its stdout could pass too.
+    thread::sleep(Duration::from_millis(500));
+    got.extend(util::read_to_end_within(&mut stdout, util::HANG));
+    let status = util::wait(child, util::HANG);
+    let said = util::stderr_text(stderr);
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert_eq!(said, "");
+    assert_eq!(got.len(), SIZE, "stdout's length");
+    assert_eq!(util::sha256(&got), util::sha256(&Prng::bytes(195, SIZE)));
+}
+
+/// How much of the download is left when the reader stalls: what the pipe
+/// (64 KiB under Wine) and the .exe's stdout queue (64 KiB, the relay's
+/// budget) hold, so that the .exe reads the server's end during the stall
+/// with the queue full. (With 64 KiB left the queue is empty by then, and a
+/// binary that exits without waiting for it loses nothing; with 128 KiB it
+/// loses the queue.)
+const STALL_BEFORE_LAST: usize = 128 * 1024;
 
 #[test]
 fn an_untrusted_certificate_is_refused_with_status_4() {

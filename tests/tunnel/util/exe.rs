@@ -21,7 +21,7 @@ pub const EXE_VAR: &str = "VERS_TUNNEL_TEST_EXE";
 pub fn exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        let built = match std::env::var_os(EXE_VAR) {
+        let built = match std::env::var_os(EXE_VAR).filter(|path| !path.is_empty()) {
             Some(path) => PathBuf::from(path),
             None => build_release_for(TARGET, "vers-tunnel").unwrap_or_else(|e| {
                 panic!(

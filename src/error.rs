@@ -43,6 +43,9 @@ pub mod exit {
     /// a byte: nothing on the VM accepted the connection.
     pub const NO_SERVICE: u8 = 6;
     /// Added to the signal number when SIGHUP, SIGINT or SIGTERM ends the tunnel.
+    /// On Windows a console control event counts as the signal it stands for:
+    /// Ctrl-C SIGINT (130), Ctrl-Break SIGBREAK, 21 (149), the console closing
+    /// SIGHUP (129), logoff and shutdown SIGTERM (143).
     pub const SIGNAL_BASE: u8 = 128;
 }
 

@@ -473,7 +473,7 @@ mod tests {
         let mut queued = 0;
         // Until the pipe and the queue are both full: the pipe holds what the
         // system gives it, the queue QUEUE.
-        loop {
+        while queued < data.len() {
             match writer.write(&data[queued..]) {
                 Ok(n) => queued += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

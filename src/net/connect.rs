@@ -200,58 +200,30 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
 
 /// `setsockopt` of a plain value: a `c_int` (a DWORD or BOOL to Winsock:
 /// the same four bytes), or a `linger`.
-#[cfg(unix)]
 pub(crate) fn set_option<T: Copy>(
     stream: &TcpStream,
     level: i32,
     name: i32,
     value: T,
 ) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    let len = std::mem::size_of::<T>();
+    #[cfg(unix)]
+    let (socket, setsockopt, len) = (
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        libc::setsockopt,
+        len as libc::socklen_t,
+    );
+    #[cfg(windows)]
+    let (socket, setsockopt, len) = (
+        std::os::windows::io::AsRawSocket::as_raw_socket(stream) as usize,
+        windows_sys::Win32::Networking::WinSock::setsockopt,
+        len as i32,
+    );
     // SAFETY: `value` is a live plain value and `len` its size; setsockopt
     // only reads it, on a socket this process owns.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
+    if unsafe { setsockopt(socket, level, name, (&raw const value).cast(), len) } != 0 {
+        // Winsock's last error is the thread's last error, as std reads it.
         return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// `setsockopt` of a plain value: a `c_int` (a DWORD or BOOL to Winsock:
-/// the same four bytes), or a `LINGER`.
-#[cfg(windows)]
-pub(crate) fn set_option<T: Copy>(
-    stream: &TcpStream,
-    level: i32,
-    name: i32,
-    value: T,
-) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    use windows_sys::Win32::Networking::WinSock::{setsockopt, WSAGetLastError};
-    let len = std::mem::size_of::<T>() as i32;
-    // SAFETY: `value` is a live plain value and `len` its size; setsockopt
-    // only reads it, on a socket this process owns.
-    let rc = unsafe {
-        setsockopt(
-            stream.as_raw_socket() as usize,
-            level,
-            name,
-            (&raw const value).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
-        // SAFETY: WSAGetLastError has no preconditions.
-        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ impl Wake {
         self.waker.wake()
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn for_tests(waker: Waker) -> Wake {
         Wake {
             waker,

@@ -32,14 +32,22 @@ struct Shared<S> {
     changed: Condvar,
 }
 
-impl<S> Shared<S> {
-    fn new(state: S) -> Arc<Self> {
-        Arc::new(Shared {
-            state: Mutex::new(state),
+impl<S: Default + Send + 'static> Shared<S> {
+    /// A fresh state, and a thread named `name` running `work` on it.
+    fn spawn(name: &str, work: impl FnOnce(&Self) + Send + 'static) -> io::Result<Arc<Self>> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(S::default()),
             changed: Condvar::new(),
-        })
+        });
+        let theirs = Arc::clone(&shared);
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(move || work(&theirs))?;
+        Ok(shared)
     }
+}
 
+impl<S> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, S> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -77,11 +85,7 @@ impl ThreadReader {
         wake: Arc<Wake>,
         who: Woken,
     ) -> io::Result<ThreadReader> {
-        let shared = Shared::new(Incoming::default());
-        let theirs = Arc::clone(&shared);
-        thread::Builder::new()
-            .name(name.into())
-            .spawn(move || read_into(source, &theirs, &wake, who))?;
+        let shared = Shared::spawn(name, move |shared| read_into(source, shared, &wake, who))?;
         Ok(ThreadReader { shared })
     }
 
@@ -180,11 +184,7 @@ impl ThreadWriter {
         wake: Arc<Wake>,
         who: Woken,
     ) -> io::Result<ThreadWriter> {
-        let shared = Shared::new(Outgoing::default());
-        let theirs = Arc::clone(&shared);
-        thread::Builder::new()
-            .name(name.into())
-            .spawn(move || write_from(sink, &theirs, &wake, who))?;
+        let shared = Shared::spawn(name, move |shared| write_from(sink, shared, &wake, who))?;
         Ok(ThreadWriter { shared })
     }
 
@@ -473,7 +473,7 @@ mod tests {
         let mut queued = 0;
         // Until the pipe and the queue are both full: the pipe holds what the
         // system gives it, the queue QUEUE.
-        loop {
+        while queued < data.len() {
             match writer.write(&data[queued..]) {
                 Ok(n) => queued += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

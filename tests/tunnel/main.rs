@@ -1,7 +1,7 @@
 //! Integration tests: the real `vers-tunnel` binary against a real TLS edge on loopback.
 
 // Windows runs none of these natively: its binary is tested from Linux,
-// under Wine (tests/ship/windows.rs).
+// under Wine (windows.rs here, and tests/ship/windows.rs).
 #![cfg(unix)]
 // Elsewhere the Linux-only tests are compiled out (see `not_built_here`),
 // leaving imports and helpers that only they use.

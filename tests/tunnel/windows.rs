@@ -13,6 +13,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::doctor::support::{doctor_run_by, Diagnosis, Service};
 use crate::util::common::wine::WINE64;
 use crate::util::exe::{self, proxy_program};
 use crate::util::forward::{command_run_by, Forwarder};
@@ -261,6 +262,43 @@ fn ctrl_c_mid_session_ends_it_at_once_with_status_130() {
     let bound = util::slack(Duration::from_secs(1));
     assert!(took < bound, "took {took:?}, more than {bound:?}");
     assert_eq!(said, "", "Ctrl-C is quiet");
+}
+
+/// The doctor, as a Windows user runs it when ssh does not connect: every
+/// step and the service's banner when all is well; status 6 when nothing on
+/// the VM accepted the connection.
+#[test]
+fn doctor_reports_a_working_route_and_a_missing_service() {
+    let wine = exe::wine();
+    let w = World::new();
+    let service = Service::start(b"SSH-2.0-OpenSSH_9.6 pretend\r\n");
+    let closed = ClosedPort::new();
+    for (backend, code, words) in [
+        (
+            service.addr,
+            0,
+            &[
+                "x.vm.vers.sh:443 works",
+                "SSH server answers (SSH-2.0-OpenSSH_9.6",
+            ][..],
+        ),
+        (
+            closed.addr,
+            6,
+            &["nothing on the VM accepted the connection on port 443"],
+        ),
+    ] {
+        let edge = util::EdgeBuilder::new(w.ca.leaf(&[HOST]))
+            .backend(backend)
+            .start();
+        let d = Diagnosis::of(|| {
+            let mut cmd = doctor_run_by(exe::tunnel(&wine), edge.addr(), 443);
+            cmd.arg("--cacert").arg(&w.ca.pem_path);
+            cmd
+        });
+        d.assert_verdict(code, words);
+        assert_eq!(d.steps(), ["config", "dns", "tcp", "tls", "service"]);
+    }
 }
 
 /// `C:\...` as Wine names a Linux path: the drive `Z:` is `/`.

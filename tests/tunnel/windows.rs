@@ -17,7 +17,7 @@ use crate::doctor::support::{doctor_run_by, Diagnosis, Service};
 use crate::util::common::wine::WINE64;
 use crate::util::exe::{self, proxy_program};
 use crate::util::forward::{command_run_by, Forwarder};
-use crate::util::http::HttpServer;
+use crate::util::http::Site;
 use crate::util::net::ClosedPort;
 use crate::util::session::Session;
 use crate::util::{self, Behaviour, Ca, Exit, Piped, Prng, World, HOST, MIB};
@@ -189,33 +189,13 @@ fn ssh_and_scp_through_the_exe_as_proxy_command() {
 fn forward_serves_curl_byte_for_byte() {
     let wine = exe::wine();
     let w = World::new();
-    let root = w.dir.path().join("www");
-    fs::create_dir(&root).unwrap();
-    let blob = Prng::bytes(194, 3 * MIB + 17);
-    fs::write(root.join("blob.bin"), &blob).unwrap();
-    fs::write(root.join("hello.txt"), "hello from the VM\n").unwrap();
-    let http = HttpServer::start(&root);
+    let site = Site::start(w.dir.path());
     let edge = util::EdgeBuilder::new(w.ca.leaf(&[HOST]))
-        .backend(http.addr)
+        .backend(site.server.addr)
         .start();
     let mut cmd = command_run_by(exe::tunnel(&wine), edge.addr(), "0");
     let fwd = Forwarder::start(cmd.arg("--cacert").arg(&w.ca.pem_path));
-    let port = fwd.addr().port();
-    for (path, want) in [
-        ("hello.txt", &b"hello from the VM\n"[..]),
-        ("blob.bin", &blob),
-    ] {
-        // --noproxy: an http_proxy in the environment must not take the request.
-        let run = util::run(
-            Command::new("curl")
-                .args(["-sS", "--fail", "--noproxy", "*", "--max-time", "60"])
-                .arg(format!("http://127.0.0.1:{port}/{path}")),
-            b"",
-        );
-        assert_eq!(run.code(), 0, "curl {path}: {}", run.stderr);
-        assert_eq!(run.stdout.len(), want.len(), "{path}: length");
-        assert!(run.stdout == want, "{path}: the body differs");
-    }
+    site.assert_fetched_through(fwd.addr().port());
     // Only the "listening on" line: nothing about the connections.
     assert_eq!(fwd.stderr().len(), 1, "{:?}", fwd.stderr());
 

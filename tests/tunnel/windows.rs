@@ -22,7 +22,7 @@ use crate::util::net::ClosedPort;
 use crate::util::session::Session;
 use crate::util::{self, Behaviour, Ca, Exit, Piped, Prng, World, HOST, MIB};
 
-/// What the ProxyCommand and ssh-config tests send and check.
+/// What each transfer moves: more than every buffer on the way holds.
 const SIZE: usize = 8 * MIB;
 
 #[test]

@@ -79,11 +79,6 @@ impl Wine {
         }
     }
 
-    /// Where the prefix is (its `C:` is `drive_c` in it).
-    pub fn prefix(&self) -> &Path {
-        &self.prefix
-    }
-
     /// Points `cmd` (wine64, or a program that runs it: ssh with a
     /// ProxyCommand) at this prefix, with Wine's own chatter off.
     pub fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {

@@ -5,9 +5,11 @@
 //! tunnel's own `src/tls/system_roots.rs` (Wine's store holds the host's
 //! roots): a CA an administrator adds there is trusted, and only while it is.
 //!
-//! The program is `tests/windows/probe`, its own workspace, while the crate as
-//! a whole does not build for Windows yet. Needs `gcc-mingw-w64-x86-64`,
-//! `wine64`, `ca-certificates` and the rustup target `x86_64-pc-windows-gnu`.
+//! The program is `tests/windows/probe`, its own workspace: it changes the
+//! store as an administrator would, which vers-tunnel itself never does (the
+//! tunnel's .exe is tested in tests/tunnel/windows.rs). Needs
+//! `gcc-mingw-w64-x86-64`, `wine64`, `ca-certificates` and the rustup target
+//! `x86_64-pc-windows-gnu`.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,9 @@
 //! ways through its pipes, stdin's end passed on while the answer still
 //! comes, the statuses of an untrusted certificate and a refused port, Linux's
 //! ssh and scp with the .exe as their ProxyCommand (a real client driving it),
-//! `forward` serving curl, and ssh-config's Windows rules. One Wine prefix
-//! serves them all (`util::exe`). What Wine cannot show, docs/windows.md says.
+//! `forward` serving curl, `doctor`, Ctrl-C, ssh-config's Windows rules, and
+//! the unit tests built for Windows. One Wine prefix serves them all
+//! (`util::exe`). What Wine cannot show, docs/windows.md says.
 
 use std::fs;
 use std::io::Write;
@@ -14,7 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::doctor::support::{doctor_run_by, Diagnosis, Service};
-use crate::util::common::wine::WINE64;
+use crate::util::common::cargo::build_unit_tests_for;
+use crate::util::common::wine::{shim_beside, TARGET, WINE64};
 use crate::util::exe::{self, proxy_program};
 use crate::util::forward::{command_run_by, Forwarder};
 use crate::util::http::Site;
@@ -393,4 +395,27 @@ fn ssh_config_install_edits_the_config_in_the_windows_profile() {
     run("--uninstall");
     assert_eq!(fs::read_to_string(&config).unwrap(), own);
     fs::remove_dir_all(&ssh_dir).unwrap();
+}
+
+/// The library's unit tests, built for Windows and run under Wine: the pump
+/// in memory, the error words for Winsock's and Windows' codes, the console's
+/// events as signals, on the code paths the .exe takes.
+#[test]
+fn the_unit_tests_pass_as_built_for_windows() {
+    let wine = exe::wine();
+    let tests = build_unit_tests_for(TARGET, "vers_tunnel")
+        .unwrap_or_else(|e| panic!("the unit tests for {TARGET}: {e}"));
+    shim_beside(&tests);
+    let run = util::run(&mut wine.command(&tests), b"");
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.code(), 0, "{said}\n{}", run.stderr);
+    let passed: usize = said
+        .lines()
+        .find_map(|l| l.strip_prefix("test result: ok. "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no test result line in:\n{said}"));
+    // All but the few that are Unix's (`#[cfg(unix)]`): a count far below
+    // means the harness found few, not that few exist.
+    assert!(passed > 100, "only {passed} unit tests ran:\n{said}");
 }

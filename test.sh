@@ -39,11 +39,11 @@ packages=(
     python3-venv                  # the virtualenv .ci/macos.sh puts Zig into (CI's next step)
     g++                           # libFuzzer, which .ci/fuzz.sh builds (C++, after the tests)
     bash-completion zsh fish      # each shell loads the installed completions
-    gcc-mingw-w64-x86-64 wine64   # a Windows .exe built here, run under Wine 8 (tests/ship/windows.rs)
+    gcc-mingw-w64-x86-64 wine64   # vers-tunnel.exe built here and run under Wine 8 (tests/tunnel/windows.rs, tests/ship/windows.rs)
     ca-certificates               # the host roots Wine's certificate store holds (tests/ship/windows.rs)
 )
 # The Rust standard libraries the static-build tests (tests/ship.rs) and the
-# Windows probe (tests/ship/windows.rs) compile for.
+# Windows build (tests/tunnel/windows.rs, tests/ship/windows.rs) compile for.
 rust_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu)
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }

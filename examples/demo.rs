@@ -11,9 +11,19 @@
 //! ssh session: they are removed when it ends, on Ctrl-C and on SIGTERM.
 // The demo shares the integration tests' helpers and uses only some of them.
 #![allow(dead_code)]
+#![cfg_attr(not(unix), allow(unused_imports))]
 
+// It runs sshd, so on Unix only; elsewhere it says so.
+#[cfg(not(unix))]
+fn main() -> std::process::ExitCode {
+    eprintln!("demo: runs on Linux and macOS (it starts sshd)");
+    std::process::ExitCode::FAILURE
+}
+
+#[cfg(unix)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[cfg(unix)]
 #[path = "../tests/tunnel/util/sshd.rs"]
 mod sshd;
 
@@ -24,9 +34,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::Duration;
 
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 
+#[cfg(unix)]
 use common::pki;
+#[cfg(unix)]
 use common::tempdir::TempDir;
 
 const HOST: &str = "demo.vm.vers.sh";
@@ -34,10 +47,12 @@ const HOST: &str = "demo.vm.vers.sh";
 /// The stop signal received, if any (0: none).
 static STOP: AtomicI32 = AtomicI32::new(0);
 
+#[cfg(unix)]
 extern "C" fn on_stop_signal(signal: libc::c_int) {
     STOP.store(signal, Ordering::SeqCst);
 }
 
+#[cfg(unix)]
 fn main() -> ExitCode {
     let handler: extern "C" fn(libc::c_int) = on_stop_signal;
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
@@ -99,6 +114,7 @@ fn main() -> ExitCode {
 
 /// Waits for ssh; a stop signal for the demo alone is passed on to ssh, which
 /// then closes the session and its ProxyCommand.
+#[cfg(unix)]
 fn wait_or_stop(mut child: Child) -> ExitStatus {
     let mut passed_on = false;
     loop {
@@ -123,6 +139,7 @@ fn wait_or_stop(mut child: Child) -> ExitStatus {
 
 /// The vers-tunnel binary: `$VERS_TUNNEL_BIN`, or the one cargo builds for
 /// this package (`cargo run --example demo` builds only the example).
+#[cfg(unix)]
 fn tunnel_binary() -> Result<PathBuf, String> {
     if let Some(path) = env::var_os("VERS_TUNNEL_BIN") {
         return Ok(path.into());

@@ -8,7 +8,10 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
 use std::os::fd::AsFd;
+#[cfg(windows)]
+use std::os::windows::io::AsHandle;
 use std::{env, process, thread};
 
 const CHUNK: usize = 256 * 1024;
@@ -28,8 +31,17 @@ fn relay(addr: &str) -> io::Result<()> {
     let sock = TcpStream::connect(addr)?;
     sock.set_nodelay(true)?;
     // Unbuffered handles on fds 0 and 1 (std's Stdout would line-buffer).
-    let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
-    let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+    #[cfg(unix)]
+    let (stdin, stdout) = (
+        io::stdin().as_fd().try_clone_to_owned()?,
+        io::stdout().as_fd().try_clone_to_owned()?,
+    );
+    #[cfg(windows)]
+    let (stdin, stdout) = (
+        io::stdin().as_handle().try_clone_to_owned()?,
+        io::stdout().as_handle().try_clone_to_owned()?,
+    );
+    let (stdin, stdout) = (File::from(stdin), File::from(stdout));
     let up = sock.try_clone()?;
     thread::spawn(move || {
         let _ = copy(stdin, &up);

@@ -43,6 +43,9 @@ pub mod exit {
     /// a byte: nothing on the VM accepted the connection.
     pub const NO_SERVICE: u8 = 6;
     /// Added to the signal number when SIGHUP, SIGINT or SIGTERM ends the tunnel.
+    /// On Windows a console control event counts as the signal it stands for:
+    /// Ctrl-C SIGINT (130), Ctrl-Break SIGBREAK, 21 (149), the console closing
+    /// SIGHUP (129), logoff and shutdown SIGTERM (143).
     pub const SIGNAL_BASE: u8 = 128;
 }
 
@@ -758,6 +761,7 @@ pub fn describe_io(err: &io::Error) -> String {
 
 /// Words for the errnos a network tunnel meets, as glibc's `strerror` words
 /// them (lowercase), so that the static (musl) binary says the same.
+#[cfg(unix)]
 fn errno_words(errno: i32) -> Option<&'static str> {
     Some(match errno {
         libc::ECONNREFUSED => "connection refused",
@@ -787,6 +791,66 @@ fn errno_words(errno: i32) -> Option<&'static str> {
         libc::ENOSPC => "no space left on device",
         _ => return None,
     })
+}
+
+/// Words for the codes Windows gives where Unix gives those errnos (Winsock's
+/// for sockets, Win32's for files and pipes), in glibc's words, so that a
+/// failure reads the same on every platform.
+#[cfg(windows)]
+fn errno_words(code: i32) -> Option<&'static str> {
+    use windows_sys::Win32::Foundation as w;
+    use windows_sys::Win32::Networking::WinSock as ws;
+    const WORDS: [(i32, &str); 36] = [
+        (ws::WSAECONNREFUSED, "connection refused"),
+        (ws::WSAECONNRESET, "connection reset by peer"),
+        (ws::WSAECONNABORTED, "software caused connection abort"),
+        (ws::WSAENETUNREACH, "network is unreachable"),
+        (ws::WSAENETDOWN, "network is down"),
+        (ws::WSAENETRESET, "connection reset by network"),
+        (ws::WSAEHOSTUNREACH, "no route to host"),
+        (ws::WSAEHOSTDOWN, "host is down"),
+        (ws::WSAETIMEDOUT, "connection timed out"),
+        (ws::WSAEADDRINUSE, "address already in use"),
+        (ws::WSAEADDRNOTAVAIL, "cannot assign requested address"),
+        (
+            ws::WSAEAFNOSUPPORT,
+            "address family not supported by protocol",
+        ),
+        (ws::WSAEACCES, "permission denied"),
+        (ws::WSAEMFILE, "too many open files"),
+        (ws::WSAENOBUFS, "no buffer space available"),
+        (ws::WSAEINVAL, "invalid argument"),
+        (ws::WSAENOTCONN, "transport endpoint is not connected"),
+        (
+            ws::WSAESHUTDOWN,
+            "cannot send after transport endpoint shutdown",
+        ),
+        (ws::WSAENOTSOCK, "socket operation on non-socket"),
+        (ws::WSANOTINITIALISED, "the network is not initialised"),
+        (w::ERROR_BROKEN_PIPE as i32, "broken pipe"),
+        (w::ERROR_NO_DATA as i32, "broken pipe"),
+        (w::ERROR_PIPE_NOT_CONNECTED as i32, "broken pipe"),
+        (w::ERROR_ACCESS_DENIED as i32, "permission denied"),
+        (
+            w::ERROR_SHARING_VIOLATION as i32,
+            "the file is in use by another process",
+        ),
+        (w::ERROR_FILE_NOT_FOUND as i32, "no such file or directory"),
+        (w::ERROR_PATH_NOT_FOUND as i32, "no such file or directory"),
+        (w::ERROR_INVALID_NAME as i32, "invalid file name"),
+        (w::ERROR_DIRECTORY as i32, "not a directory"),
+        (w::ERROR_TOO_MANY_OPEN_FILES as i32, "too many open files"),
+        (w::ERROR_NOT_ENOUGH_MEMORY as i32, "cannot allocate memory"),
+        (w::ERROR_OUTOFMEMORY as i32, "cannot allocate memory"),
+        (w::ERROR_INVALID_HANDLE as i32, "bad file descriptor"),
+        (w::ERROR_INVALID_PARAMETER as i32, "invalid argument"),
+        (w::ERROR_DISK_FULL as i32, "no space left on device"),
+        (w::ERROR_HANDLE_DISK_FULL as i32, "no space left on device"),
+    ];
+    WORDS
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map(|(_, words)| *words)
 }
 
 /// Words for an error known only by its kind; `errno` when the system gave
@@ -1024,13 +1088,42 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    /// The codes `raw_os_error()` gives for these failures, by their POSIX
+    /// names: errno on Unix; Winsock's, Win32's and getaddrinfo's on Windows.
+    #[cfg(unix)]
+    mod code {
+        pub(super) use libc::{
+            EADDRINUSE, EAI_NONAME, ECONNREFUSED, ECONNRESET, EEXIST, EHOSTUNREACH, EMFILE,
+            ENETUNREACH, ENOENT, ETIMEDOUT,
+        };
+        /// A code the table has no words for, and whose kind has none either.
+        pub(super) const UNNAMED: i32 = libc::ENOTBLK;
+    }
+    #[cfg(windows)]
+    mod code {
+        use windows_sys::Win32::Foundation as w;
+        use windows_sys::Win32::Networking::WinSock as ws;
+        pub(super) const ECONNREFUSED: i32 = ws::WSAECONNREFUSED;
+        pub(super) const ECONNRESET: i32 = ws::WSAECONNRESET;
+        pub(super) const ENETUNREACH: i32 = ws::WSAENETUNREACH;
+        pub(super) const EHOSTUNREACH: i32 = ws::WSAEHOSTUNREACH;
+        pub(super) const ETIMEDOUT: i32 = ws::WSAETIMEDOUT;
+        pub(super) const EADDRINUSE: i32 = ws::WSAEADDRINUSE;
+        pub(super) const EMFILE: i32 = ws::WSAEMFILE;
+        pub(super) const ENOENT: i32 = w::ERROR_FILE_NOT_FOUND as i32;
+        pub(super) const EEXIST: i32 = w::ERROR_ALREADY_EXISTS as i32;
+        pub(super) const EAI_NONAME: i32 = ws::WSAHOST_NOT_FOUND;
+        /// A code the table has no words for, and whose kind has none either.
+        pub(super) const UNNAMED: i32 = w::ERROR_CRC as i32;
+    }
+
     #[test]
     fn io_errors_read_as_plain_words() {
-        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let refused = io::Error::from_raw_os_error(code::ECONNREFUSED);
         assert_eq!(describe_io(&refused), "connection refused");
         let lookup = io::Error::new(
             io::ErrorKind::NotFound,
-            crate::net::resolve::LookupError(libc::EAI_NONAME),
+            crate::net::resolve::LookupError(code::EAI_NONAME),
         );
         assert_eq!(describe_io(&lookup), "name or service not known");
     }
@@ -1038,14 +1131,14 @@ mod tests {
     #[test]
     fn errnos_read_as_glibc_words_whatever_the_libc() {
         for (errno, words) in [
-            (libc::ECONNREFUSED, "connection refused"),
-            (libc::ECONNRESET, "connection reset by peer"),
-            (libc::ENETUNREACH, "network is unreachable"),
-            (libc::EHOSTUNREACH, "no route to host"),
-            (libc::ETIMEDOUT, "connection timed out"),
-            (libc::EADDRINUSE, "address already in use"),
-            (libc::EMFILE, "too many open files"),
-            (libc::ENOENT, "no such file or directory"),
+            (code::ECONNREFUSED, "connection refused"),
+            (code::ECONNRESET, "connection reset by peer"),
+            (code::ENETUNREACH, "network is unreachable"),
+            (code::EHOSTUNREACH, "no route to host"),
+            (code::ETIMEDOUT, "connection timed out"),
+            (code::EADDRINUSE, "address already in use"),
+            (code::EMFILE, "too many open files"),
+            (code::ENOENT, "no such file or directory"),
         ] {
             let err = io::Error::from_raw_os_error(errno);
             assert_eq!(describe_io(&err), words, "errno {errno}");
@@ -1055,11 +1148,11 @@ mod tests {
     #[test]
     fn an_errno_without_words_reads_as_its_kind_never_as_os_error_n() {
         // EEXIST: no words in the table; its kind has some.
-        let err = io::Error::from_raw_os_error(libc::EEXIST);
+        let err = io::Error::from_raw_os_error(code::EEXIST);
         assert_eq!(describe_io(&err), "already exists");
         // An errno whose kind has no words either: its number, in our words.
-        let err = io::Error::from_raw_os_error(libc::ENOTBLK);
-        assert_eq!(describe_io(&err), format!("system error {}", libc::ENOTBLK));
+        let err = io::Error::from_raw_os_error(code::UNNAMED);
+        assert_eq!(describe_io(&err), format!("system error {}", code::UNNAMED));
     }
 
     #[test]
@@ -1094,7 +1187,7 @@ mod tests {
         let addr = ADDR.parse().unwrap();
         Error::Connect {
             hop,
-            attempts: vec![(addr, io::Error::from_raw_os_error(libc::ECONNREFUSED))],
+            attempts: vec![(addr, io::Error::from_raw_os_error(code::ECONNREFUSED))],
         }
     }
 

@@ -48,7 +48,6 @@ use rustls::ClientConnection;
 
 use crate::cli::Config;
 use crate::error::{Error, Result};
-use crate::net::stdio::StdFd;
 use crate::relay::local::{Local, Stdio};
 use crate::relay::{Peer, Session, Tokens};
 
@@ -60,7 +59,7 @@ pub fn run(config: &Config) -> Result<()> {
         ssh::dir::ensure()?;
     }
     // No socket can land on fd 0, 1 or 2: Rust's runtime reopens closed ones
-    // on /dev/null before main, and `StdFd::close` never frees them.
+    // on /dev/null before main, and `StdFd::close` never frees them (Unix).
     let tls_config = tls::client_config(&config.cacerts)?;
     let mut poller = net::poller::Poller::new()?;
     let deadline = Instant::now() + config.connect_timeout;
@@ -83,16 +82,7 @@ pub fn run(config: &Config) -> Result<()> {
             what: "registering the socket",
             source,
         })?;
-    let stdio = |fd, name| {
-        StdFd::new(fd, name).map_err(|source| Error::Stdio {
-            which: name,
-            source,
-        })
-    };
-    let mut local = Stdio {
-        stdin: stdio(0, "stdin")?,
-        stdout: stdio(1, "stdout")?,
-    };
+    let mut local = stdio(&poller)?;
     let tokens = Tokens {
         edge: net::poller::SOCKET,
         local_in: net::poller::STDIN,
@@ -107,6 +97,36 @@ pub fn run(config: &Config) -> Result<()> {
     };
     let session = Session::new(peer, sock, tls, local, tokens, deadline);
     relay::run(&mut poller, session)
+}
+
+/// stdin and stdout, polled or used directly.
+#[cfg(unix)]
+fn stdio(_poller: &net::poller::Poller) -> Result<Stdio> {
+    let stdio = |fd, name| {
+        net::stdio::StdFd::new(fd, name).map_err(|source| Error::Stdio {
+            which: name,
+            source,
+        })
+    };
+    Ok(Stdio {
+        stdin: stdio(0, "stdin")?,
+        stdout: stdio(1, "stdout")?,
+    })
+}
+
+/// stdin and stdout, each served by a thread that wakes the loop.
+#[cfg(windows)]
+fn stdio(poller: &net::poller::Poller) -> Result<Stdio> {
+    let (stdin, stdout, terminal) =
+        net::stdio_threads::standard(&poller.waker()).map_err(|source| Error::Setup {
+            what: "starting the stdin and stdout threads",
+            source,
+        })?;
+    Ok(Stdio {
+        stdin,
+        stdout,
+        terminal,
+    })
 }
 
 /// Sends log records to stderr as `vers-tunnel: ...` lines. `-v` shows info,

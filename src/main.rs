@@ -22,6 +22,7 @@ static ALLOCATOR: LineAligned<std::alloc::System> = LineAligned(std::alloc::Syst
 
 fn main() -> ExitCode {
     // Release builds abort on panic; this keeps the shell's terminal usable.
+    #[cfg(unix)]
     vers_tunnel::net::stdio::restore_flags_on_panic();
     // The environment is read here, at the edge; the core gets values.
     let ssl_cert_file = std::env::var_os("SSL_CERT_FILE");

@@ -7,6 +7,9 @@
 //! or the GNU gcc, and for arm64 `gcc-aarch64-linux-gnu`, `libc6-dev-arm64-cross` and
 //! `qemu-user`. A missing piece fails the test, never skips it.
 
+// Windows runs none of these natively: its binary is tested from Linux,
+// under Wine (tests/ship/windows.rs).
+#![cfg(unix)]
 // Elsewhere the Linux-only tests are compiled out (see `not_built_here`),
 // leaving imports and helpers that only they use.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]

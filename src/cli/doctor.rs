@@ -20,7 +20,8 @@ Exit status: 0 every step passed, 1 the report could not be written, 2 usage or 
 unusable CA file, 3 the name does not resolve or no TCP connection, 4 TLS or certificate
 failure, 5 the service spoke but the session then broke at the TLS layer (as the
 tunnel's 5), 6 TLS completed but nothing on the VM accepted the connection, 128+N
-signal N.";
+signal N (on Windows: Ctrl-C as SIGINT 130, Ctrl-Break 149, closing the console as
+SIGHUP 129).";
 
 /// The word that selects this subcommand.
 pub(super) const NAME: &str = crate::doctor::SUBCOMMAND;

@@ -28,7 +28,8 @@ serving. -v logs one line per finished connection: its mapping, client, duration
 each way and how it ended.
 
 Exit status: 1 local I/O error, 2 usage (including a port in use), 3 a HOST does not
-resolve, 128+N signal N.";
+resolve, 128+N signal N (on Windows: Ctrl-C as SIGINT 130, Ctrl-Break 149, closing the
+console as SIGHUP 129).";
 
 /// The word that selects this subcommand.
 pub(super) const NAME: &str = crate::forward::SUBCOMMAND;

@@ -28,7 +28,8 @@ HTTPS_PROXY, all_proxy or ALL_PROXY; NO_PROXY/no_proxy or --noproxy list hosts t
 Exit status: 0 clean end, 1 local I/O error, 2 usage, 3 resolve/connect failure (also
 the proxy's, or its refusal), 4 TLS/certificate failure (also to an https:// proxy),
 5 unclean end (possible truncation), 6 the edge closed before the service sent
-anything (nothing listening on the VM's port), 128+N signal N.
+anything (nothing listening on the VM's port), 128+N signal N (on Windows: Ctrl-C as
+SIGINT 130, Ctrl-Break 149, closing the console as SIGHUP 129).
 
 When it does not connect, `vers-tunnel doctor HOST[:PORT]` checks each step and says why.";
 

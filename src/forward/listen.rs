@@ -8,6 +8,11 @@ use mio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::target::Listen;
 
+#[cfg(unix)]
+use libc::EADDRNOTAVAIL;
+#[cfg(windows)]
+use windows_sys::Win32::Networking::WinSock::WSAEADDRNOTAVAIL as EADDRNOTAVAIL;
+
 /// The listeners for `spec`: the loopback's two (the same port on both,
 /// IPv6 skipped where the machine has none), or the one address given.
 pub(crate) fn listen(spec: &Listen) -> Result<Vec<TcpListener>> {
@@ -35,7 +40,7 @@ fn loopback(port: u16) -> Result<Vec<TcpListener>> {
         let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), chosen);
         match TcpListener::bind(v6) {
             Ok(l) => return Ok(vec![v4, l]),
-            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            Err(e) if e.raw_os_error() == Some(EADDRNOTAVAIL) => {
                 log::debug!("no IPv6 loopback here ({e}); listening on IPv4 only");
                 return Ok(vec![v4]);
             }

@@ -19,7 +19,6 @@
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +30,7 @@ use rustls::{ClientConfig, ClientConnection};
 use crate::cli::ForwardConfig;
 use crate::error::{Error, Phase, Result};
 use crate::net::connect::{self, is_out_of_fds, Hop, Race, RaceState};
-use crate::net::poller::{Poller, LISTENERS, LISTENER_BASE, RESOLVER};
+use crate::net::poller::{Poller, Woken, LISTENERS, LISTENER_BASE};
 use crate::proxy::dial::ProxyDial;
 use crate::proxy::transport::Transport;
 use crate::relay::{self, Peer, Pump, Session, Tokens};
@@ -80,7 +79,7 @@ pub fn run(forward: &ForwardConfig) -> Result<()> {
     } = targets::prepare(&mut poller, &registry, forward)?;
     let max = connection_limit(
         forward.max_connections,
-        1 + attempts as libc::rlim_t,
+        1 + attempts as u64,
         listeners.len(),
     )?;
     // Made now, so that all the forwarder holds while idle is open once it
@@ -266,13 +265,15 @@ impl Forwarder<'_> {
             } else {
                 Some(Instant::now())
             };
-            for event in poller.wait(wait_until)? {
+            let wakeup = poller.wait(wait_until)?;
+            if wakeup.woke(Woken::Resolver) {
+                for target in &mut self.targets {
+                    target.addrs.take_lookup(target.config);
+                }
+            }
+            for event in wakeup {
                 let token = event.token();
-                if token == RESOLVER {
-                    for target in &mut self.targets {
-                        target.addrs.take_lookup(target.config);
-                    }
-                } else if (LISTENER_BASE..LISTENER_BASE + LISTENERS).contains(&token.0) {
+                if (LISTENER_BASE..LISTENER_BASE + LISTENERS).contains(&token.0) {
                     if let Some(listener) = self.listeners.get_mut(token.0 - LISTENER_BASE) {
                         listener.ready = true;
                         listener_event = true;
@@ -327,12 +328,7 @@ impl Forwarder<'_> {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if is_out_of_fds(&e) => return self.pause(),
                     // This client gave up while queued; the next may not have.
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM)
-                        ) =>
-                    {
+                    Err(e) if gave_up_while_queued(&e) => {
                         log::debug!("accept: {e}");
                     }
                     // Short of kernel memory: try again in a while, as when
@@ -768,24 +764,40 @@ impl Drop for Forwarder<'_> {
     }
 }
 
+/// Whether `accept` failed for the connection it took, not the listener: its
+/// client gave up (or a firewall refused it) while it was queued.
+fn gave_up_while_queued(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    let codes = [libc::ECONNABORTED, libc::EPROTO, libc::EPERM];
+    #[cfg(windows)]
+    let codes = {
+        use windows_sys::Win32::Networking::WinSock as ws;
+        [ws::WSAECONNABORTED, ws::WSAECONNRESET, ws::WSAEACCES]
+    };
+    e.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
 /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN.
 fn reset(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
+    #[cfg(unix)]
+    let (level, name, linger) = (
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
+    #[cfg(windows)]
+    let (level, name, linger) = {
+        use windows_sys::Win32::Networking::WinSock as ws;
+        let linger = ws::LINGER {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        (ws::SOL_SOCKET, ws::SO_LINGER, linger)
     };
-    // SAFETY: `linger` is a live struct of the size given; setsockopt only
-    // reads it, on a socket this process owns.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::debug!("could not arrange a reset: {}", io::Error::last_os_error());
+    if let Err(e) = connect::set_option(stream, level, name, linger) {
+        log::debug!("could not arrange a reset: {e}");
     }
 }

@@ -164,11 +164,9 @@ mod tests {
     #[test]
     fn the_token_ranges_of_the_process_do_not_overlap() {
         use crate::net::connect::MAX_ATTEMPTS;
-        use crate::net::poller::{
-            ATTEMPT_BASE, LISTENERS, LISTENER_BASE, RESOLVER, SIGNAL, SOCKET,
-        };
+        use crate::net::poller::{ATTEMPT_BASE, LISTENERS, LISTENER_BASE, SIGNAL, SOCKET, WAKER};
         use crate::net::poller::{STDIN, STDOUT};
-        let fixed = [SIGNAL, RESOLVER, SOCKET, STDIN, STDOUT].map(|t| t.0);
+        let fixed = [SIGNAL, WAKER, SOCKET, STDIN, STDOUT].map(|t| t.0);
         let attempts = ATTEMPT_BASE..ATTEMPT_BASE + MAX_ATTEMPTS;
         let listeners = LISTENER_BASE..LISTENER_BASE + LISTENERS;
         assert!(fixed.iter().all(|t| *t < ATTEMPT_BASE));

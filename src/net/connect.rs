@@ -13,7 +13,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::cli::{Config, Family};
 use crate::error::{self, Error, Phase, Result};
-use crate::net::poller::{Poller, ATTEMPT_BASE};
+use crate::net::poller::{Poller, Woken, ATTEMPT_BASE};
 use crate::net::resolve;
 use crate::proxy::dial;
 use crate::proxy::transport::Transport;
@@ -193,53 +193,37 @@ fn set_keepalive(stream: &TcpStream) -> io::Result<()> {
         (IPPROTO_TCP, TCP_KEEPALIVE_IDLE, KEEPALIVE_SECS),
         (IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_SECS),
     ] {
-        set_int_option(stream, level, name, value)?;
+        set_option(stream, level, name, value)?;
     }
     Ok(())
 }
 
-/// `setsockopt` of a `c_int` value.
-#[cfg(unix)]
-fn set_int_option(stream: &TcpStream, level: i32, name: i32, value: libc::c_int) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` is a live c_int and `len` is its size; setsockopt
+/// `setsockopt` of a plain value: a `c_int` (a DWORD or BOOL to Winsock:
+/// the same four bytes), or a `linger`.
+pub(crate) fn set_option<T: Copy>(
+    stream: &TcpStream,
+    level: i32,
+    name: i32,
+    value: T,
+) -> io::Result<()> {
+    let len = std::mem::size_of::<T>();
+    #[cfg(unix)]
+    let (socket, setsockopt, len) = (
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        libc::setsockopt,
+        len as libc::socklen_t,
+    );
+    #[cfg(windows)]
+    let (socket, setsockopt, len) = (
+        std::os::windows::io::AsRawSocket::as_raw_socket(stream) as usize,
+        windows_sys::Win32::Networking::WinSock::setsockopt,
+        len as i32,
+    );
+    // SAFETY: `value` is a live plain value and `len` its size; setsockopt
     // only reads it, on a socket this process owns.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
+    if unsafe { setsockopt(socket, level, name, (&raw const value).cast(), len) } != 0 {
+        // Winsock's last error is the thread's last error, as std reads it.
         return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// `setsockopt` of a `c_int` value (a DWORD or BOOL to Winsock: the same four bytes).
-#[cfg(windows)]
-fn set_int_option(stream: &TcpStream, level: i32, name: i32, value: libc::c_int) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    use windows_sys::Win32::Networking::WinSock::{setsockopt, WSAGetLastError};
-    let len = std::mem::size_of::<libc::c_int>() as i32;
-    // SAFETY: `value` is a live c_int and `len` is its size; setsockopt
-    // only reads it, on a socket this process owns.
-    let rc = unsafe {
-        setsockopt(
-            stream.as_raw_socket() as usize,
-            level,
-            name,
-            (&raw const value).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
-        // SAFETY: WSAGetLastError has no preconditions.
-        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
     }
     Ok(())
 }
@@ -283,7 +267,7 @@ pub(crate) fn select(
 }
 
 /// A name being looked up on a thread of its own (getaddrinfo blocks), which
-/// wakes the loop through the poller's resolver waker when it has the answer.
+/// wakes the loop through the poller's waker when it has the answer.
 /// A thread left behind (a timeout, a stop) ends with the process.
 #[derive(Debug)]
 pub(crate) struct Lookup {
@@ -297,7 +281,7 @@ impl Lookup {
             what: "starting the resolver",
             source,
         };
-        let waker = poller.resolver_waker().map_err(setup)?;
+        let wake = poller.waker();
         let (tx, rx) = mpsc::channel();
         let name = name.to_string();
         thread::Builder::new()
@@ -306,7 +290,7 @@ impl Lookup {
                 let answer = resolve::lookup(&name, port);
                 // The receiver is gone only if the loop gave up; nothing to do then.
                 let _ = tx.send(answer);
-                let _ = waker.wake();
+                let _ = wake.wake(Woken::Resolver);
             })
             .map_err(setup)?;
         Ok(Lookup { rx })
@@ -532,8 +516,17 @@ pub(crate) fn start_attempt(
 }
 
 /// The process or the system has no descriptor left.
+#[cfg(unix)]
 pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The process has no socket left (Winsock's EMFILE), or the system no
+/// memory for one (its ENOBUFS).
+#[cfg(windows)]
+pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
+    use windows_sys::Win32::Networking::WinSock::{WSAEMFILE, WSAENOBUFS};
+    matches!(e.raw_os_error(), Some(WSAEMFILE | WSAENOBUFS))
 }
 
 /// `Ok(true)` once connected, `Ok(false)` on a spurious wakeup, the error if it failed.

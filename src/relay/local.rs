@@ -1,8 +1,8 @@
 //! The local end of a session, behind one small interface: stdin and stdout
-//! (the ProxyCommand), a connection `forward` accepted, the doctor's probe; on
-//! Windows next, pipes fed by threads through a waker. The pump only reads,
-//! writes and ends the writing side, and learns readiness from events for the
-//! tokens the end registered.
+//! (the ProxyCommand; on Windows, served by a thread each that wakes the
+//! loop), a connection `forward` accepted, the doctor's probe. The pump only
+//! reads, writes and ends the writing side, and learns readiness from events
+//! for the tokens the end registered, or from its threads' wakes.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -11,8 +11,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
 use crate::error::{Error, Result};
+#[cfg(unix)]
 use crate::net::stdio::StdFd;
-use crate::relay::Tokens;
+#[cfg(windows)]
+use crate::net::stdio_threads::{ThreadReader, ThreadWriter};
+use crate::relay::{Readiness, Tokens};
 
 /// Which way through the local end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,17 +60,34 @@ pub(crate) trait Local {
         false
     }
 
+    /// Whether every byte `write` took has reached the local side (a
+    /// thread-fed end still holds some); if not, a wake comes when it has.
+    fn drained(&self) -> bool {
+        true
+    }
+
+    /// What a wake from the thread serving `side` says of it.
+    fn woken(&self, side: Side) -> Readiness {
+        Readiness {
+            readable: side == Side::In,
+            writable: side == Side::Out,
+            ..Readiness::default()
+        }
+    }
+
     /// `side` as an error message names it.
     fn name(&self, side: Side) -> &'static str;
 }
 
 /// stdin and stdout: the ProxyCommand's local end.
+#[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct Stdio {
     pub(crate) stdin: StdFd,
     pub(crate) stdout: StdFd,
 }
 
+#[cfg(unix)]
 impl Local for Stdio {
     fn register(&mut self, registry: &Registry, tokens: &Tokens) -> Result<()> {
         let sides = [
@@ -111,6 +131,62 @@ impl Local for Stdio {
         match side {
             Side::In => self.stdin.name(),
             Side::Out => self.stdout.name(),
+        }
+    }
+}
+
+/// stdin and stdout on Windows, where the poller cannot watch them: each
+/// served by a thread, which wakes the loop as [`crate::net::poller::Woken`]
+/// `Stdin` or `Stdout`.
+#[cfg(windows)]
+#[derive(Debug)]
+pub(crate) struct Stdio {
+    pub(crate) stdin: ThreadReader,
+    pub(crate) stdout: ThreadWriter,
+    /// stdin is a console: a person, who has no EOF to give.
+    pub(crate) terminal: bool,
+}
+
+#[cfg(windows)]
+impl Local for Stdio {
+    fn register(&mut self, _registry: &Registry, _tokens: &Tokens) -> Result<()> {
+        Ok(())
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stdin.read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stdout.write(buf)
+    }
+
+    fn shutdown_write(&mut self, _registry: &Registry) {
+        self.stdout.close();
+    }
+
+    fn input_is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    fn drained(&self) -> bool {
+        self.stdout.drained()
+    }
+
+    fn woken(&self, side: Side) -> Readiness {
+        Readiness {
+            readable: side == Side::In,
+            writable: side == Side::Out,
+            // Writing failed: the reader has gone, as a poller says of a pipe.
+            error: side == Side::Out && self.stdout.failed(),
+            ..Readiness::default()
+        }
+    }
+
+    fn name(&self, side: Side) -> &'static str {
+        match side {
+            Side::In => "stdin",
+            Side::Out => "stdout",
         }
     }
 }

@@ -64,6 +64,9 @@ pub(crate) struct Pipe {
     /// Reads fail with this once `bytes` are read, writes at once (a reset,
     /// a reader gone).
     pub(crate) error: Option<io::ErrorKind>,
+    /// The local end still holds bytes it took, not yet written on (as
+    /// Windows' stdout thread may).
+    pub(crate) held: bool,
     /// A read or a write met `WouldBlock`: an event is owed when it can move.
     pub(crate) read_blocked: bool,
     pub(crate) write_blocked: bool,
@@ -196,6 +199,10 @@ impl Local for MemLocal {
 
     fn shutdown_write(&mut self, _registry: &Registry) {
         self.0.down.borrow_mut().eof = true;
+    }
+
+    fn drained(&self) -> bool {
+        !self.0.down.borrow().held
     }
 
     fn name(&self, side: Side) -> &'static str {

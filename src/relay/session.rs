@@ -15,7 +15,7 @@ use super::local::{Local, Side};
 use super::outcome::{classify, Close, End, Facts};
 use super::{Ending, Peer, Pump, Readiness, Source, Tokens, Wire};
 use crate::error::{Error, Phase, Result};
-use crate::net::poller::Poller;
+use crate::net::poller::{Poller, Wakeup, Woken};
 use crate::proxy::transport::Transport;
 
 /// Rounds of work between two looks at events when data never stops coming.
@@ -66,9 +66,18 @@ pub(crate) fn run<L: Local>(poller: &mut Poller, mut session: Session<L>) -> Res
             break Err(e);
         }
         match poller.wait(wait_until) {
-            Ok(events) => events.iter().for_each(|e| session.on_event(e)),
+            Ok(wakeup) => {
+                wakeup.iter().for_each(|e| session.on_event(e));
+                session.on_wakeup(&wakeup);
+            }
             Err(e) => break Err(e),
         }
+    };
+    // What a thread-fed local end took reaches its reader before the
+    // process exits, after a failure too; a stop signal does not wait.
+    let result = match result {
+        Err(e) if !e.is_quiet() => session.drain_local(poller).and(Err(e)),
+        other => other,
     };
     session.log_totals();
     result
@@ -122,6 +131,24 @@ impl<L: Local, W: Wire> Session<L, W> {
         if token == self.tokens.local_out {
             self.on_ready(Source::LocalOut, ready);
         }
+    }
+
+    /// Takes note of what the local end's threads woke the loop for.
+    fn on_wakeup(&mut self, wakeup: &Wakeup<'_>) {
+        if wakeup.woke(Woken::Stdin) {
+            self.on_ready(Source::LocalIn, self.local.woken(Side::In));
+        }
+        if wakeup.woke(Woken::Stdout) {
+            self.on_ready(Source::LocalOut, self.local.woken(Side::Out));
+        }
+    }
+
+    /// Waits until what the local end took has reached its reader.
+    fn drain_local(&self, poller: &mut Poller) -> Result<()> {
+        while !self.local.drained() {
+            poller.wait(None)?;
+        }
+        Ok(())
     }
 
     /// Takes note of what an event says of `source`.
@@ -238,8 +265,14 @@ impl<L: Local, W: Wire> Session<L, W> {
         self.wire.close();
     }
 
-    /// Why the session is over, once it is.
+    /// Why the session is over, once it is and (unless its reader has gone)
+    /// the local end has written all it took.
     fn ending(&self) -> Option<Ending> {
+        self.ending_reached()
+            .filter(|&ending| ending == Ending::ReaderGone || self.local.drained())
+    }
+
+    fn ending_reached(&self) -> Option<Ending> {
         let flushed = self.up.buf.is_empty() && !self.records_wait();
         match self.gone {
             Some(Ending::ReaderGone) => return Some(Ending::ReaderGone),

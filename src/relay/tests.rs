@@ -364,6 +364,28 @@ fn a_hang_up_event_on_the_local_sink_ends_the_session() {
     assert_eq!(h.finish().unwrap(), Ending::ReaderGone);
 }
 
+/// A local end that still holds bytes it took (Windows' stdout thread)
+/// keeps a session that is over both ways from ending until they are out:
+/// the process would exit with them.
+#[test]
+fn a_clean_end_waits_for_the_local_end_to_write_what_it_took() {
+    let mut h = Harness::new(&[&TLS13], 14);
+    h.handshake();
+    h.local.down.borrow_mut().held = true;
+    h.server.send(b"bye");
+    h.server_close_notify();
+    h.local_ends();
+    let both_closed = h.until(|h| h.local_saw_eof() && h.session.upstream_closed());
+    assert!(matches!(both_closed, Ok(None)), "{both_closed:?}");
+    for _ in 0..100 {
+        let turn = h.turn();
+        assert!(matches!(turn, Ok(Pump::Idle)), "{turn:?} with bytes held");
+    }
+    h.local.down.borrow_mut().held = false;
+    assert_eq!(h.finish().unwrap(), Ending::BothClosed);
+    assert_eq!(h.received, b"bye");
+}
+
 /// What was negotiated reads in the names users know, for the `-v` line and
 /// the doctor alike.
 #[test]

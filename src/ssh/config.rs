@@ -451,6 +451,8 @@ mod tests {
         }
     }
 
+    // The Unix block; Windows quotes the path (the test below).
+    #[cfg(unix)]
     #[test]
     fn default_block_matches_the_readme() {
         let options = parse(["ssh-config", "--path", "/usr/local/bin/vers-tunnel"]).unwrap();
@@ -469,6 +471,8 @@ mod tests {
         assert!(!text.to_lowercase().contains("stricthostkeychecking"));
     }
 
+    // Windows refuses --multiplex.
+    #[cfg(unix)]
     #[test]
     fn multiplex_adds_control_lines_with_the_default_or_given_persist_time() {
         let path = ["--path", "/usr/local/bin/vers-tunnel"];
@@ -509,6 +513,7 @@ mod tests {
     }
 
     /// The ProxyCommand line after ssh's own `%` expansion, for host `host`.
+    #[cfg(unix)]
     fn expanded(word: &str, host: &str) -> String {
         format!("{word} %h")
             .replace("%%", "\u{0}")
@@ -519,6 +524,7 @@ mod tests {
     /// The program Win32-OpenSSH runs for `line` (`build_commandline_string`
     /// and `CreateProcessW`): a line starting with `"` names the program up to
     /// the next `"`, taken literally.
+    #[cfg(unix)]
     fn win32_program(line: &str) -> &str {
         let quoted = line.strip_prefix('"').expect("starts with a quote");
         &quoted[..quoted.find('"').expect("a closing quote")]
@@ -526,6 +532,7 @@ mod tests {
 
     /// The words Git for Windows' ssh runs for `line` (`sh -c "exec LINE"`),
     /// as a POSIX sh reads them: this machine's /bin/sh.
+    #[cfg(unix)]
     fn sh_words(line: &str) -> Vec<String> {
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
@@ -540,6 +547,8 @@ mod tests {
             .collect()
     }
 
+    // Runs /bin/sh: on the Unix that tests the Windows rules.
+    #[cfg(unix)]
     #[test]
     fn windows_paths_are_double_quoted_so_both_windows_ssh_clients_run_them() {
         for path in [

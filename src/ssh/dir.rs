@@ -26,6 +26,7 @@ use crate::error::Error;
 
 /// The control socket's directory under the home directory, as the
 /// `--multiplex` block's ControlPath names it.
+#[cfg(unix)]
 pub const SSH_DIR: &str = ".ssh";
 
 /// Makes `~/.ssh` with mode 0700 if it is missing, as ssh does before it

@@ -17,15 +17,54 @@ pub const BUILD_DEADLINE: Duration = Duration::from_secs(900);
 /// (e.g. "example", "demo") as cargo reports it. `Err` says why the build
 /// failed; a build that outlives [`BUILD_DEADLINE`] panics.
 pub fn build(targets: &[&str], kind: &str, name: &str) -> Result<PathBuf, String> {
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
+    build_with(&[&["build"], targets, profile].concat(), kind, name)
+}
+
+/// `cargo build --release --locked --target TRIPLE --bin NAME`: the release
+/// binary `name` for another platform, where CI's own build puts it (so that
+/// after CI's build this one has nothing to do); `Err` as for [`build`].
+pub fn build_release_for(triple: &str, name: &str) -> Result<PathBuf, String> {
+    build_with(
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            triple,
+            "--bin",
+            name,
+        ],
+        "bin",
+        name,
+    )
+}
+
+/// `cargo test --no-run --lib --locked --target TRIPLE`: the library's unit
+/// tests built for another platform, to be run there (or under Wine); `Err`
+/// as for [`build`].
+pub fn build_unit_tests_for(triple: &str, name: &str) -> Result<PathBuf, String> {
+    build_with(
+        &["test", "--no-run", "--lib", "--locked", "--target", triple],
+        "lib",
+        name,
+    )
+}
+
+/// `cargo SUBCOMMAND ARGS` (`build ...` or `test --no-run ...`) in this
+/// package; see [`build`].
+fn build_with(args: &[&str], kind: &str, name: &str) -> Result<PathBuf, String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--message-format=json-render-diagnostics"])
-        .args(targets)
+        .arg(args[0])
+        .arg("--message-format=json-render-diagnostics")
+        .args(&args[1..])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
     // What `cargo run` or `cargo test` told this program about its package:
     // crates and build scripts whose fingerprints hold these (ring's holds
     // OUT_DIR) would otherwise see a change, and rebuild here and again in

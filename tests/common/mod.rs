@@ -21,6 +21,9 @@ pub mod procfs;
 pub mod slack;
 pub mod sys;
 pub mod tempdir;
+// Linux only: Debian's wine64.
+#[cfg(target_os = "linux")]
+pub mod wine;
 
 use std::process::Command;
 

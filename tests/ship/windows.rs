@@ -5,30 +5,23 @@
 //! tunnel's own `src/tls/system_roots.rs` (Wine's store holds the host's
 //! roots): a CA an administrator adds there is trusted, and only while it is.
 //!
-//! The program is `tests/windows/probe`, its own workspace, while the crate as
-//! a whole does not build for Windows yet. Needs `gcc-mingw-w64-x86-64`,
-//! `wine64`, `ca-certificates` and the rustup target `x86_64-pc-windows-gnu`.
+//! The program is `tests/windows/probe`, its own workspace: it changes the
+//! store as an administrator would, which vers-tunnel itself never does (the
+//! tunnel's .exe is tested in tests/tunnel/windows.rs). Needs
+//! `gcc-mingw-w64-x86-64`, `wine64`, `ca-certificates` and the rustup target
+//! `x86_64-pc-windows-gnu`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::process::Command;
 
 use ring::digest::{digest, SHA256};
 
 use crate::common::cargo::BUILD_DEADLINE;
 use crate::common::pki::Ca;
-use crate::common::process::{run_within, wait, Run};
+use crate::common::process::run_within;
+use crate::common::wine::{shim_beside, Wine, TARGET, WINE_DEADLINE};
 use crate::util::{temp_dir, text, REPO};
-
-const TARGET: &str = "x86_64-pc-windows-gnu";
-/// Debian's wine64 package installs its loader here, not on PATH.
-const WINE64: &str = "/usr/lib/wine/wine64";
-/// And the server every program of a prefix talks to.
-const WINESERVER: &str = "/usr/lib/wine/wineserver";
-/// Bound on one program under Wine, the first of which creates the prefix.
-const WINE_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Builds the probe for Windows (in a target dir of its own, kept between runs).
 fn probe_exe() -> PathBuf {
@@ -48,93 +41,6 @@ fn probe_exe() -> PathBuf {
          and the Debian package gcc-mingw-w64-x86-64)"
     ));
     target_dir.join(format!("{TARGET}/release/vers-tunnel-windows-probe.exe"))
-}
-
-/// Builds the bcryptprimitives.dll shim into the directory of `exe`, where
-/// Windows' loader looks first.
-pub fn shim_beside(exe: &Path) {
-    let out = run_within(
-        Command::new("bash")
-            .arg(Path::new(REPO).join("tests/windows/build-shim.sh"))
-            .arg(exe.parent().unwrap()),
-        b"",
-        BUILD_DEADLINE,
-    );
-    out.assert_success("tests/windows/build-shim.sh");
-}
-
-/// One test at a time under Wine: two first runs creating a prefix at once
-/// can hang.
-static TURN: Mutex<()> = Mutex::new(());
-
-/// A Wine prefix and this test's turn with Wine. The prefix's wineserver and
-/// Wine's services run apart from any test's pipes: started by the first
-/// program instead, they would hold its stdout and stderr open for as long as
-/// they outlive it. Dropping stops them.
-struct Wine {
-    prefix: PathBuf,
-    _turn: MutexGuard<'static, ()>,
-}
-
-impl Wine {
-    fn new(prefix: PathBuf) -> Wine {
-        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
-        fs::create_dir_all(&prefix).unwrap();
-        let wine = Wine {
-            prefix,
-            _turn: turn,
-        };
-        let status = wine
-            .server()
-            .arg("--persistent")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {WINESERVER} (Debian package wine64): {e}"));
-        assert!(status.success(), "{WINESERVER} --persistent: {status}");
-        // Wine's own services (services.exe, winedevice.exe, explorer.exe)
-        // start with the first program and live as long as the server: that
-        // is this one, with nothing of the tests' to hold.
-        let boot = Command::new(WINE64)
-            .arg("wineboot")
-            .env("WINEPREFIX", &wine.prefix)
-            .env("WINEDEBUG", "-all")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {WINE64} (Debian package wine64): {e}"));
-        let booted = wait(boot, WINE_DEADLINE);
-        assert!(booted.success(), "wine64 wineboot: {booted}");
-        wine
-    }
-
-    fn server(&self) -> Command {
-        let mut cmd = Command::new(WINESERVER);
-        cmd.env("WINEPREFIX", &self.prefix)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        cmd
-    }
-
-    /// `wine64 exe ARGS`, Wine's chatter off.
-    fn command(&self, exe: &Path, args: &[&Path]) -> Command {
-        let mut cmd = Command::new(WINE64);
-        cmd.arg(exe)
-            .args(args)
-            .env("WINEPREFIX", &self.prefix)
-            .env("WINEDEBUG", "-all");
-        cmd
-    }
-
-    fn run(&self, exe: &Path, args: &[&Path]) -> Run {
-        run_within(&mut self.command(exe, args), b"", WINE_DEADLINE)
-    }
-}
-
-impl Drop for Wine {
-    fn drop(&mut self) {
-        let _ = self.server().arg("--kill").status();
-    }
 }
 
 /// A copy of the probe in `dir`, with the shim beside it.
@@ -165,7 +71,7 @@ fn noise(len: usize) -> Vec<u8> {
 fn a_ca_added_to_the_windows_store_is_trusted() {
     let dir = temp_dir("wine-store");
     let probe = probe_in(dir.path());
-    let wine = Wine::new(dir.join("prefix"));
+    let wine = Wine::own(dir.join("prefix"));
     let ca = Ca::new(dir.path(), "vers-tunnel Windows store test CA");
     let leaf = ca.leaf(&["edge.store.test"]);
     let (ca_der, leaf_der) = (dir.join("ca.der"), dir.join("leaf.der"));
@@ -192,11 +98,11 @@ fn a_windows_exe_built_here_runs_under_wine_with_the_shim_and_copies_8_mib_intac
     let dir = temp_dir("wine-probe");
     let probe = dir.join("probe.exe");
     fs::copy(probe_exe(), &probe).unwrap();
-    let wine = Wine::new(Path::new(env!("CARGO_TARGET_TMPDIR")).join("wine-prefix"));
+    let wine = Wine::shared(Path::new(env!("CARGO_TARGET_TMPDIR")));
 
     // Without the shim Wine 8.0 cannot even start it.
     let bare = run_within(
-        wine.command(&probe, &[]).env("WINEDEBUG", "err+module"),
+        wine.command(&probe).env("WINEDEBUG", "err+module"),
         b"",
         WINE_DEADLINE,
     );
@@ -209,7 +115,7 @@ fn a_windows_exe_built_here_runs_under_wine_with_the_shim_and_copies_8_mib_intac
 
     shim_beside(&probe);
     let input = noise(8 << 20);
-    let out = run_within(&mut wine.command(&probe, &[]), &input, WINE_DEADLINE);
+    let out = run_within(&mut wine.command(&probe), &input, WINE_DEADLINE);
     out.assert_success("wine64 probe.exe");
     assert_eq!(out.stdout.len(), input.len());
     assert!(

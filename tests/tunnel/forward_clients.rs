@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::forward::{command as forward, with_open_files_limits, Forwarder};
-use crate::util::http::HttpServer;
+use crate::util::http::Site;
 use crate::util::postgres::Postgres;
 use crate::util::{self, Behaviour, EdgeBuilder, Prng, World, HOST, MIB};
 use crate::util::{
@@ -76,33 +76,13 @@ fn psql_queries_a_real_postgres_listening_on_ipv6_loopback_only() {
 #[test]
 fn curl_gets_files_from_a_real_http_server_byte_for_byte() {
     let w = World::new();
-    let root = w.dir.path().join("www");
-    std::fs::create_dir(&root).unwrap();
-    let blob = Prng::bytes(7, 3 * MIB + 17);
-    std::fs::write(root.join("blob.bin"), &blob).unwrap();
-    std::fs::write(root.join("hello.txt"), "hello from the VM\n").unwrap();
-    let http = HttpServer::start(&root);
+    let site = Site::start(w.dir.path());
     let edge = EdgeBuilder::new(w.ca.leaf(&[HOST]))
-        .backend(http.addr)
+        .backend(site.server.addr)
         .start();
     let fwd = Forwarder::start(&mut forward(&w, edge.addr(), "0"));
-    let port = fwd.addr().port();
     let baseline = descriptors(fwd.pid);
-    for (path, want) in [
-        ("hello.txt", &b"hello from the VM\n"[..]),
-        ("blob.bin", &blob),
-    ] {
-        // --noproxy: an http_proxy in the environment must not take the request.
-        let run = util::run(
-            std::process::Command::new("curl")
-                .args(["-sS", "--fail", "--noproxy", "*", "--max-time", "60"])
-                .arg(format!("http://127.0.0.1:{port}/{path}")),
-            b"",
-        );
-        assert_eq!(run.code(), 0, "curl {path}: {}", run.stderr);
-        assert_eq!(run.stdout.len(), want.len(), "{path}: length");
-        assert!(run.stdout == want, "{path}: the body differs");
-    }
+    site.assert_fetched_through(fwd.addr().port());
     wait_for_descriptors(&fwd, baseline);
     assert_eq!(said_after_listening(&fwd), Vec::<String>::new());
 }

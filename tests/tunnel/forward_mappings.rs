@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::util::forward::{connect_to, read_all, reset, Forwarder};
 use crate::util::front::Front;
-use crate::util::http::HttpServer;
+use crate::util::http::{curl, HttpServer};
 use crate::util::postgres::Postgres;
 use crate::util::{self, backend, bare_tunnel, Behaviour, EdgeBuilder, Mode, Prng, World, MIB};
 
@@ -41,18 +41,6 @@ fn socat(port: u16, input: &[u8]) -> Vec<u8> {
         input,
     );
     assert_eq!(run.code(), 0, "socat: {}", run.stderr);
-    run.stdout
-}
-
-/// `curl` fetching `path` through `port`.
-fn curl(port: u16, path: &str) -> Vec<u8> {
-    let run = util::run(
-        Command::new("curl")
-            .args(["-sS", "--fail", "--noproxy", "*", "--max-time", "60"])
-            .arg(format!("http://127.0.0.1:{port}/{path}")),
-        b"",
-    );
-    assert_eq!(run.code(), 0, "curl {path}: {}", run.stderr);
     run.stdout
 }
 

@@ -1,5 +1,8 @@
 //! Integration tests: the real `vers-tunnel` binary against a real TLS edge on loopback.
 
+// Windows runs none of these natively: its binary is tested from Linux,
+// under Wine (windows.rs here, and tests/ship/windows.rs).
+#![cfg(unix)]
 // Elsewhere the Linux-only tests are compiled out (see `not_built_here`),
 // leaving imports and helpers that only they use.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
@@ -30,6 +33,8 @@ mod session;
 mod ssh;
 mod stdio;
 mod trust;
+#[cfg(target_os = "linux")]
+mod windows;
 
 /// Off Linux the tests that need it are compiled out: those that use network
 /// or mount namespaces (a DNS server and `/etc` files of their own), `/proc`,

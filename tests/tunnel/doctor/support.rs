@@ -144,7 +144,11 @@ pub fn doctor(w: &World, edge: SocketAddr, port: u16) -> Command {
 
 /// [`doctor`] trusting only the built-in roots.
 pub fn doctor_without_ca(edge: SocketAddr, port: u16) -> Command {
-    let mut cmd = util::bare_tunnel();
+    doctor_run_by(util::bare_tunnel(), edge, port)
+}
+
+/// [`doctor_without_ca`] run by `cmd` (Wine running the Windows binary).
+pub fn doctor_run_by(mut cmd: Command, edge: SocketAddr, port: u16) -> Command {
     cmd.arg("doctor")
         .arg("--connect-to")
         .arg(format!("{HOST}:{port}:{}:{}", edge.ip(), edge.port()))

@@ -22,7 +22,12 @@ pub fn command(w: &World, edge: SocketAddr, listen: &str) -> Command {
 
 /// [`command`] trusting only the built-in roots.
 pub fn command_without_ca(edge: SocketAddr, listen: &str) -> Command {
-    let mut cmd = bare_tunnel();
+    command_run_by(bare_tunnel(), edge, listen)
+}
+
+/// [`command_without_ca`] run by `cmd` (the binary, or Wine running the
+/// Windows one).
+pub fn command_run_by(mut cmd: Command, edge: SocketAddr, listen: &str) -> Command {
     cmd.arg("forward")
         .arg("--connect-to")
         .arg(super::connect_to(HOST, edge))

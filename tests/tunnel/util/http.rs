@@ -1,12 +1,12 @@
 //! A real HTTP server playing a web service on a VM: Python's
 //! `http.server` (Debian's `python3`) serving a directory on `[::1]`, on a
-//! port it picks itself, killed when dropped.
+//! port it picks itself, killed when dropped; and `curl` as its client.
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{read_line_within, Exit, HANG};
+use super::{read_line_within, run, Exit, Prng, HANG, MIB};
 
 /// A running `python3 -m http.server`.
 pub struct HttpServer {
@@ -55,5 +55,55 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.exit.kill();
+    }
+}
+
+/// `curl` fetching `path` from `http://127.0.0.1:PORT/`: the body, once curl
+/// has succeeded. `--noproxy`: an http_proxy in the environment must not take
+/// the request.
+pub fn curl(port: u16, path: &str) -> Vec<u8> {
+    let run = run(
+        Command::new("curl")
+            .args(["-sS", "--fail", "--noproxy", "*", "--max-time", "60"])
+            .arg(format!("http://127.0.0.1:{port}/{path}")),
+        b"",
+    );
+    assert_eq!(run.code(), 0, "curl {path}: {}", run.stderr);
+    run.stdout
+}
+
+/// A small site for curl through a forwarder: `hello.txt`, and `blob.bin`
+/// (3 MiB of noise, a lost block shows), served by an [`HttpServer`] from
+/// `dir/www`.
+pub struct Site {
+    pub server: HttpServer,
+    files: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl Site {
+    pub fn start(dir: &Path) -> Site {
+        let root = dir.join("www");
+        std::fs::create_dir(&root).unwrap();
+        let files = vec![
+            ("hello.txt", b"hello from the VM\n".to_vec()),
+            ("blob.bin", Prng::bytes(7, 3 * MIB + 17)),
+        ];
+        for (name, body) in &files {
+            std::fs::write(root.join(name), body).unwrap();
+        }
+        Site {
+            server: HttpServer::start(&root),
+            files,
+        }
+    }
+
+    /// Asserts that curl, through `port` on 127.0.0.1, gets every file byte
+    /// for byte.
+    pub fn assert_fetched_through(&self, port: u16) {
+        for (path, want) in &self.files {
+            let body = curl(port, path);
+            assert_eq!(body.len(), want.len(), "{path}: length");
+            assert!(body == *want, "{path}: the body differs");
+        }
     }
 }

@@ -5,6 +5,9 @@
 
 pub mod account;
 pub mod backend;
+// Linux only: Debian's wine64.
+#[cfg(target_os = "linux")]
+pub mod exe;
 // Shared with tests/ship and the demo; each uses only part of it.
 #[allow(dead_code)]
 #[path = "../../common/mod.rs"]
@@ -105,7 +108,12 @@ impl World {
     /// `vers-tunnel --connect-to host:443:ADDR:PORT host --cacert CA`, with a
     /// clean environment.
     pub fn tunnel(&self, edge_addr: SocketAddr, host: &str) -> Command {
-        let mut cmd = tunnel_without_ca(edge_addr, host);
+        self.tunnel_run_by(bare_tunnel(), edge_addr, host)
+    }
+
+    /// [`World::tunnel`] run by `cmd` (Wine running the Windows binary).
+    pub fn tunnel_run_by(&self, cmd: Command, edge_addr: SocketAddr, host: &str) -> Command {
+        let mut cmd = to_edge(cmd, edge_addr, host);
         cmd.arg("--cacert").arg(&self.ca.pem_path);
         cmd
     }
@@ -114,7 +122,12 @@ impl World {
 /// `vers-tunnel --connect-to host:443:ADDR:PORT host`: trusting only the
 /// built-in roots (and whatever the test adds), with a clean environment.
 pub fn tunnel_without_ca(edge_addr: SocketAddr, host: &str) -> Command {
-    let mut cmd = bare_tunnel();
+    to_edge(bare_tunnel(), edge_addr, host)
+}
+
+/// `cmd --connect-to host:443:ADDR:PORT host`: a tunnel to the edge at
+/// `edge_addr`, run by `cmd` (the binary, or Wine running the Windows one).
+pub fn to_edge(mut cmd: Command, edge_addr: SocketAddr, host: &str) -> Command {
     cmd.arg("--connect-to")
         .arg(connect_to(host, edge_addr))
         .arg(host);

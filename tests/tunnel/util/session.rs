@@ -17,10 +17,16 @@ pub struct Session {
 
 impl Session {
     pub fn new() -> Session {
+        Session::run_by(&bin().display().to_string())
+    }
+
+    /// [`Session::new`] with `program` (shell words: Wine and the Windows
+    /// binary) in place of the binary in the ProxyCommand.
+    pub fn run_by(program: &str) -> Session {
         require("ssh", "openssh-client");
         let w = World::new();
         let vm = Vm::start(w.dir.path(), &w.ca, HOST);
-        let client = vm.client(w.dir.path(), &vm.proxy_command(bin(), &w.ca));
+        let client = vm.client(w.dir.path(), &vm.proxy_command_run_by(program, &w.ca));
         Session { w, vm, client }
     }
 

@@ -330,10 +330,15 @@ impl Vm {
     /// `BIN --cacert CA --connect-to %h:443:[::1]:PORT %h`: the real
     /// `ProxyCommand vers-tunnel %h`, pointed at this edge and trusting `ca`.
     pub fn proxy_command(&self, bin: &Path, ca: &Ca) -> String {
+        self.proxy_command_run_by(&bin.display().to_string(), ca)
+    }
+
+    /// [`Vm::proxy_command`] with `program` (shell words, quoted as
+    /// needed: e.g. Wine and the Windows binary) in place of `BIN`.
+    pub fn proxy_command_run_by(&self, program: &str, ca: &Ca) -> String {
         let edge = self.edge.addr6();
         format!(
-            "{} --cacert {} --connect-to %h:443:[{}]:{} %h",
-            bin.display(),
+            "{program} --cacert {} --connect-to %h:443:[{}]:{} %h",
             ca.pem_path.display(),
             edge.ip(),
             edge.port()

@@ -137,8 +137,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A path as messages show it: a newline in a file name must not split the line.
+/// A path as messages show it: each component escaped, joined by the
+/// platform's separator, so a Windows path keeps its single backslashes.
 fn shown(path: &Path) -> String {
-    text::escape(&path.to_string_lossy())
+    let sep = std::path::MAIN_SEPARATOR_STR;
+    let parts: Vec<String> = path
+        .to_string_lossy()
+        .split(sep)
+        .map(text::escape)
+        .collect();
+    parts.join(sep)
 }
 
 fn line_list(lines: &[usize]) -> String {
@@ -161,7 +169,8 @@ pub fn install(rendered: &str, say: &mut dyn FnMut(String)) -> Result<Done, Erro
             path: dir.clone(),
             source,
         })?;
-        say(format!("created {} (mode 0700)", shown(&dir)));
+        let private = if cfg!(unix) { " (mode 0700)" } else { "" };
+        say(format!("created {}{private}", shown(&dir)));
     }
     let file = real_file(&dir.join("config"))?;
     let old = read(&file)?;

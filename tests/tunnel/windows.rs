@@ -369,8 +369,11 @@ fn ssh_config_install_edits_the_config_in_the_windows_profile() {
 
     let said = run("--install");
     assert!(
-        said.contains("vers-tunnel: added the vers-tunnel block at the top of C:"),
-        "{said}"
+        said.contains(&format!("vers-tunnel: created {profile}\\.ssh\n"))
+            && said.contains(&format!(
+                "vers-tunnel: added the vers-tunnel block at the top of {profile}\\.ssh\\config"
+            )),
+        "paths as Windows writes them: {said}"
     );
     let fresh = fs::read_to_string(&config).unwrap();
     let quoted = format!("\"{}\"", windows_path(exe::exe()));

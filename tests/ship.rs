@@ -42,6 +42,8 @@ mod runner;
 mod ssh_install;
 #[path = "ship/util.rs"]
 mod util;
+// Wine runs the Windows binary here on Linux only (tests/common/wine.rs).
+#[cfg(target_os = "linux")]
 #[path = "ship/windows.rs"]
 mod windows;
 

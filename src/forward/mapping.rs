@@ -6,6 +6,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::Path;
 
 use crate::error::describe_io;
@@ -55,6 +56,13 @@ impl Mapping {
         let listen: Listen = listen.parse()?;
         let target: HostPort = target.parse()?;
         let Some(port) = target.port else {
+            // `::1:80` is one IPv6 address, not `[::1]:80`: no example can
+            // know which part the user meant as the port.
+            if matches!(target.host, Host::Ip(IpAddr::V6(_))) {
+                return Err(
+                    "the target needs the VM's port, and an IPv6 address goes in brackets: [ADDR]:PORT, e.g. [2001:db8::1]:5432".into(),
+                );
+            }
             return Err(format!(
                 "the target needs the VM's port: HOST:PORT, e.g. {}:5432",
                 target.host
@@ -77,7 +85,10 @@ pub(crate) fn from_args(words: &[String]) -> Result<Vec<Mapping>, String> {
     // A word whose brackets do not close is left to the mapping's parser, which says so.
     let few_fields = |s: &str| split_fields(s).is_ok_and(|f| f.len() <= 2);
     if let [listen, target] = words {
-        if listen.parse::<Listen>().is_ok() || few_fields(listen) && few_fields(target) {
+        // A second word that is a mapping itself makes the first a mapping
+        // without its target, said so below.
+        let is_mapping = |s: &str| Mapping::parse(s).is_ok();
+        if !is_mapping(target) && (listen.parse::<Listen>().is_ok() || few_fields(listen)) {
             return Mapping::of(listen, target).map(|m| vec![m]);
         }
     }
@@ -219,6 +230,10 @@ mod tests {
             (&["1:h.sh:0"], "port 0"),
             // The second of two mappings lacks its local port: said of it.
             (&["1:a.sh:2", "b.sh:80"], "'b.sh:80' is not a mapping"),
+            // A local port before a mapping is not the two-word form.
+            (&["8080", "1:a.sh:2"], "'8080' is not a mapping"),
+            // No example that guesses where an unbracketed address ends.
+            (&["18098", "::1:80"], "an IPv6 address goes in brackets"),
         ] {
             let err = words(args).unwrap_err();
             assert!(err.contains(words_), "{args:?}: {err}");

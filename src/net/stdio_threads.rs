@@ -393,6 +393,9 @@ mod tests {
     const DEADLINE: Duration = Duration::from_secs(10);
 
     /// A poll and a wake on it, as the poller has.
+    /// The test keeps the `Arc` for as long as it polls, as the poller does:
+    /// a thread that wakes and ends drops its copy, and the last one closes
+    /// the waker, taking its event with it.
     fn poll() -> (Poll, Arc<Wake>) {
         let poll = Poll::new().unwrap();
         let waker = Waker::new(poll.registry(), Token(1)).unwrap();
@@ -430,7 +433,7 @@ mod tests {
         let (_poll, wake) = poll();
         let given = Arc::new(AtomicUsize::new(0));
         let source = Counting(Arc::clone(&given));
-        let mut reader = ThreadReader::start("t", source, wake, Woken::Stdin).unwrap();
+        let mut reader = ThreadReader::start("t", source, Arc::clone(&wake), Woken::Stdin).unwrap();
         until("a full queue", || given.load(Ordering::SeqCst) == QUEUE);
         let mut buf = vec![0; 1000];
         assert_eq!(reader.read(&mut buf).unwrap(), 1000);
@@ -447,7 +450,7 @@ mod tests {
     fn the_reader_says_would_block_then_wakes_the_loop_with_the_bytes_and_the_end() {
         let (mut poll, wake) = poll();
         let (rx, mut tx) = UnixStream::pair().unwrap();
-        let mut reader = ThreadReader::start("t", rx, wake, Woken::Stdin).unwrap();
+        let mut reader = ThreadReader::start("t", rx, Arc::clone(&wake), Woken::Stdin).unwrap();
         let mut buf = [0; 16];
         let err = reader.read(&mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
@@ -468,7 +471,7 @@ mod tests {
     fn the_writer_takes_no_more_than_its_queue_while_the_reader_reads_nothing() {
         let (mut poll, wake) = poll();
         let (mut rx, tx) = UnixStream::pair().unwrap();
-        let mut writer = ThreadWriter::start("t", tx, wake, Woken::Stdout).unwrap();
+        let mut writer = ThreadWriter::start("t", tx, Arc::clone(&wake), Woken::Stdout).unwrap();
         let data: Vec<u8> = (0..8 * QUEUE).map(|i| i as u8).collect();
         let mut queued = 0;
         // Until the pipe and the queue are both full: the pipe holds what the
@@ -511,7 +514,7 @@ mod tests {
         let (mut poll, wake) = poll();
         let (rx, tx) = UnixStream::pair().unwrap();
         drop(rx);
-        let mut writer = ThreadWriter::start("t", tx, wake, Woken::Stdout).unwrap();
+        let mut writer = ThreadWriter::start("t", tx, Arc::clone(&wake), Woken::Stdout).unwrap();
         writer.write(b"lost").unwrap();
         assert!(woken(&mut poll), "no wake for the failure");
         assert!(writer.failed());

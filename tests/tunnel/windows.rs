@@ -27,13 +27,28 @@ use crate::util::{self, Behaviour, Ca, Exit, Piped, Prng, World, HOST, MIB};
 /// What each transfer moves: more than every buffer on the way holds.
 const SIZE: usize = 8 * MIB;
 
+/// Runs `cmd` (the .exe under Wine) as [`util::run`] does, without the lines
+/// Wine's own client writes about its connection to wineserver (`wine client
+/// error:...`, seen when the shared server stops as another test's process
+/// exits): they are Wine's, not the binary's, and Windows has no such line.
+fn run_exe(cmd: &mut std::process::Command, input: &[u8]) -> util::common::process::Run {
+    let mut out = util::run(cmd, input);
+    out.stderr = out
+        .stderr
+        .lines()
+        .filter(|line| !line.starts_with("wine client error:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    out
+}
+
 #[test]
 fn the_exe_relays_8_mib_both_ways_through_its_pipes_exactly() {
     let wine = exe::wine();
     let w = World::new();
     let edge = w.edge(HOST, Behaviour::Echo);
     let input = Prng::bytes(191, SIZE);
-    let run = util::run(
+    let run = run_exe(
         &mut w.tunnel_run_by(exe::tunnel(&wine), edge.addr(), HOST),
         &input,
     );
@@ -52,7 +67,7 @@ fn stdin_eof_reaches_the_service_and_its_answer_comes_back_whole() {
     let edge = w.edge(HOST, Behaviour::DigestAfterEof);
     let input = Prng::bytes(192, SIZE);
     let mut cmd = w.tunnel_run_by(exe::tunnel(&wine), edge.addr(), HOST);
-    let run = util::run(cmd.arg("-v"), &input);
+    let run = run_exe(cmd.arg("-v"), &input);
     assert_eq!(run.code(), 0, "{}", run.stderr);
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
@@ -118,7 +133,7 @@ fn an_untrusted_certificate_is_refused_with_status_4() {
     let edge = util::EdgeBuilder::new(stranger.leaf(&[HOST]))
         .backend(util::backend::start(Behaviour::Echo))
         .start();
-    let run = util::run(
+    let run = run_exe(
         &mut w.tunnel_run_by(exe::tunnel(&wine), edge.addr(), HOST),
         b"secret\n",
     );
@@ -131,7 +146,7 @@ fn a_refused_port_is_status_3_naming_the_address() {
     let wine = exe::wine();
     let closed = ClosedPort::new();
     let target = closed.addr.to_string();
-    let run = util::run(exe::tunnel(&wine).arg(&target), b"");
+    let run = run_exe(exe::tunnel(&wine).arg(&target), b"");
     run.assert_failure(3, &[&format!("{target}: connection refused")]);
 }
 
@@ -143,7 +158,7 @@ fn ssh_and_scp_through_the_exe_as_proxy_command() {
     let wine = exe::wine();
     let s = Session::run_by(&proxy_program());
     let input = Prng::bytes(193, SIZE);
-    let run = util::run(
+    let run = run_exe(
         wine.env(&mut s.ssh("echo \"hello from $(whoami)\"; sha256sum | cut -d' ' -f1")),
         &input,
     );
@@ -163,14 +178,14 @@ fn ssh_and_scp_through_the_exe_as_proxy_command() {
         s.path("back.bin"),
     );
     fs::write(&local, &input).unwrap();
-    let up = util::run(
+    let up = run_exe(
         wine.env(&mut s.client.command("scp"))
             .arg(&local)
             .arg(s.remote(&remote)),
         b"",
     );
     s.assert_quiet_success(&up, "scp up through vers-tunnel.exe");
-    let down = util::run(
+    let down = run_exe(
         wine.env(&mut s.client.command("scp"))
             .arg(s.remote(&remote))
             .arg(&back),
@@ -296,7 +311,7 @@ fn windows_path(path: &Path) -> String {
 fn ssh_config_names_the_exe_by_its_windows_path_in_double_quotes() {
     let wine = exe::wine();
     let w = World::new();
-    let out = util::run(exe::tunnel(&wine).arg("ssh-config"), b"");
+    let out = run_exe(exe::tunnel(&wine).arg("ssh-config"), b"");
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.stderr, "");
     let block = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -314,7 +329,7 @@ fn ssh_config_names_the_exe_by_its_windows_path_in_double_quotes() {
 
     let config = w.dir.path().join("config");
     fs::write(&config, &block).unwrap();
-    let resolved = util::run(
+    let resolved = run_exe(
         util::clean_env(&mut Command::new("ssh"))
             .arg("-G")
             .arg("-F")
@@ -330,7 +345,7 @@ fn ssh_config_names_the_exe_by_its_windows_path_in_double_quotes() {
     assert_eq!(line, format!("{quoted} %h"));
     // As Git for Windows' ssh runs it, %h expanded (here to an argument that
     // needs no edge); wine64 in front, since Linux runs no .exe itself.
-    let sh = util::run(
+    let sh = run_exe(
         wine.env(&mut Command::new("sh"))
             .arg("-c")
             .arg(format!("exec {WINE64} {}", line.replace("%h", "--version"))),
@@ -343,7 +358,7 @@ fn ssh_config_names_the_exe_by_its_windows_path_in_double_quotes() {
         "{version}"
     );
 
-    let refused = util::run(exe::tunnel(&wine).args(["ssh-config", "--multiplex"]), b"");
+    let refused = run_exe(exe::tunnel(&wine).args(["ssh-config", "--multiplex"]), b"");
     refused.assert_failure(
         2,
         &["--multiplex is not available on Windows: Windows' OpenSSH has no connection sharing"],
@@ -362,7 +377,7 @@ fn ssh_config_install_edits_the_config_in_the_windows_profile() {
     // From an earlier run that stopped half-way.
     let _ = fs::remove_dir_all(&ssh_dir);
     let run = |action: &str| {
-        let out = util::run(exe::tunnel(&wine).args(["ssh-config", action]), b"");
+        let out = run_exe(exe::tunnel(&wine).args(["ssh-config", action]), b"");
         assert_eq!(out.code(), 0, "ssh-config {action}: {}", out.stderr);
         out.stderr
     };
@@ -409,7 +424,7 @@ fn the_unit_tests_pass_as_built_for_windows() {
     let tests = build_unit_tests_for(TARGET, "vers_tunnel")
         .unwrap_or_else(|e| panic!("the unit tests for {TARGET}: {e}"));
     shim_beside(&tests);
-    let run = util::run(&mut wine.command(&tests), b"");
+    let run = run_exe(&mut wine.command(&tests), b"");
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.code(), 0, "{said}\n{}", run.stderr);
     let passed: usize = said

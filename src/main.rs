@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 /// one line on stderr saying why not.
 fn run_ssh_config(options: &ssh_config::Options) -> ExitCode {
     let say = |line: &dyn std::fmt::Display, status| {
-        eprintln!("vers-tunnel: {line}");
+        tell(line);
         ExitCode::from(status)
     };
     if options.action == ssh_config::Action::Uninstall {
@@ -75,7 +75,7 @@ fn run_ssh_config(options: &ssh_config::Options) -> ExitCode {
     if options.action == ssh_config::Action::Print {
         return print(&text, ExitCode::SUCCESS);
     }
-    match ssh_file::install(&text, &mut |line| eprintln!("vers-tunnel: {line}")) {
+    match ssh_file::install(&text, &mut |line| tell(&line)) {
         Ok(done) => say(&done, exit::OK),
         Err(err) => say(&err, err.exit_code()),
     }
@@ -103,7 +103,7 @@ fn print(text: &str, status: ExitCode) -> ExitCode {
         // The reader took what it wanted (`| head`): not a failure.
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => status,
         Err(err) => {
-            eprintln!("vers-tunnel: stdout: {}", describe_io(&err));
+            tell(&format_args!("stdout: {}", describe_io(&err)));
             ExitCode::from(exit::LOCAL)
         }
     }
@@ -115,6 +115,13 @@ fn usage(err: &clap::Error) -> ExitCode {
         let _ = err.print();
         return ExitCode::SUCCESS;
     }
-    eprintln!("vers-tunnel: {} (see --help)", cli::one_line(err));
+    tell(&format_args!("{} (see --help)", cli::one_line(err)));
     ExitCode::from(exit::USAGE)
+}
+
+/// One `vers-tunnel: ...` line on stderr. A full or closed stderr is not a
+/// reason to stop half-way (`eprintln!` would panic): the status still says
+/// how it went.
+fn tell(line: &dyn std::fmt::Display) {
+    let _ = writeln!(io::stderr(), "vers-tunnel: {line}");
 }
